@@ -1,0 +1,1 @@
+"""crm config sections: filled in below."""

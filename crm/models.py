@@ -1,0 +1,648 @@
+"""The CRM core: people, companies, consent, suppressions, deals and the activity log."""
+
+import hashlib
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from crm.emails import normalise_email
+
+
+def validate_time_zone(value: str) -> None:
+    """Refuse anything that is not an IANA time zone name such as Europe/Berlin."""
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name such as Europe/Berlin.")
+
+
+country_code_validator = RegexValidator(
+    r"^[A-Z]{2}$", "Use a two-letter ISO country code in capitals, such as DE or US."
+)
+slug_key_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]*$", "Use lower-case letters, digits, '-' and '_' only."
+)
+
+
+class NormalisedEmailField(models.EmailField):
+    """An email stored and looked up trimmed and lower-cased.
+
+    Normalising in get_prep_value covers saves and lookups alike, so
+    `Contact.objects.get(email=" Ann@X.com ")` finds ann@x.com.
+    """
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        return normalise_email(value) if isinstance(value, str) else value
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalise_email(value) if isinstance(value, str) else value
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Refuse bulk edits and deletes of ledger rows."""
+
+    def update(self, **kwargs):
+        raise PermissionError(f"{self.model.__name__} rows are append-only; add a new row.")
+
+    def delete(self):
+        raise PermissionError(f"{self.model.__name__} rows are append-only and never deleted.")
+
+
+class AppendOnlyModel(models.Model):
+    """A ledger row: written once, never edited or deleted.
+
+    The database enforces the same for updates with a trigger (see the migration
+    that creates it), so raw SQL cannot rewrite history either.
+    """
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError(f"{type(self).__name__} rows are append-only; add a new row.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError(f"{type(self).__name__} rows are append-only and never deleted.")
+
+
+# --- Companies and contacts -----------------------------------------------------------------
+
+
+class Company(TimestampedModel):
+    class Size(models.TextChoices):
+        SOLO = "1", "1"
+        MICRO = "2-10", "2-10"
+        SMALL = "11-50", "11-50"
+        MEDIUM = "51-200", "51-200"
+        LARGE = "201-1000", "201-1,000"
+        ENTERPRISE = "1001+", "1,001+"
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True, default="")
+    size = models.CharField(max_length=10, choices=Size, blank=True, default="")
+    industry = models.CharField(max_length=100, blank=True, default="")
+    country = models.CharField(
+        max_length=2, blank=True, default="", validators=[country_code_validator]
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_companies",
+    )
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("domain"), condition=~Q(domain=""), name="company_domain_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class LifecycleStage(models.Model):
+    """A stage of the customer journey; the keys below are the defaults every install has."""
+
+    class Key(models.TextChoices):
+        SUBSCRIBER = "subscriber", "Subscriber"
+        NEW_LEAD = "new_lead", "New lead"
+        ENGAGED_LEAD = "engaged_lead", "Engaged lead"
+        OPPORTUNITY = "opportunity", "Opportunity"
+        NEW_CUSTOMER = "new_customer", "New customer"
+        ACTIVE_CUSTOMER = "active_customer", "Active customer"
+        AT_RISK_CUSTOMER = "at_risk_customer", "At-risk customer"
+        CHURNED = "churned", "Churned"
+
+    key = models.SlugField(max_length=50, unique=True, validators=[slug_key_validator])
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    position = models.PositiveSmallIntegerField(default=0)
+    is_customer = models.BooleanField(
+        default=False, help_text="Contacts in this stage have bought from us."
+    )
+
+    class Meta:
+        ordering = ["position", "key"]
+
+    def __str__(self):
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=60, unique=True, allow_unicode=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Contact(TimestampedModel):
+    class CountrySource(models.TextChoices):
+        UNKNOWN = "", "Unknown"
+        DECLARED = "declared", "Declared by the person"
+        IMPORT = "import", "Imported"
+        IP = "ip", "Guessed from IP address"
+        PHONE = "phone", "Phone number prefix"
+        COMPANY = "company", "Company's country"
+        STAFF = "staff", "Entered by staff"
+
+    class Source(models.TextChoices):
+        UNKNOWN = "", "Unknown"
+        FORM = "form", "Web form"
+        GUIDE = "guide", "Guide or content download"
+        SIGNUP = "signup", "Product sign-up"
+        API = "api", "API"
+        IMPORT = "import", "Import"
+        ADMIN = "admin", "Added by staff"
+        EVENT = "event", "Tracked event"
+        ESP = "esp", "Email provider"
+
+    email = NormalisedEmailField(max_length=254)
+    first_name = models.CharField(max_length=100, blank=True, default="")
+    last_name = models.CharField(max_length=100, blank=True, default="")
+    phone = models.CharField(max_length=40, blank=True, default="")
+    company = models.ForeignKey(
+        Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts"
+    )
+    job_title = models.CharField(max_length=150, blank=True, default="")
+    country = models.CharField(
+        max_length=2, blank=True, default="", validators=[country_code_validator]
+    )
+    country_source = models.CharField(
+        max_length=10, choices=CountrySource, blank=True, default=CountrySource.UNKNOWN
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True, default="", validators=[validate_time_zone]
+    )
+    language = models.CharField(max_length=16, blank=True, default="")
+    lifecycle_stage = models.ForeignKey(
+        LifecycleStage,
+        to_field="key",
+        on_delete=models.PROTECT,
+        default=LifecycleStage.Key.NEW_LEAD.value,
+        related_name="contacts",
+    )
+    lifecycle_stage_changed_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=20, choices=Source, blank=True, default=Source.UNKNOWN)
+    entry_point = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="The form, guide or page that brought this person in (first touch).",
+    )
+    utm_source = models.CharField(max_length=200, blank=True, default="")
+    utm_medium = models.CharField(max_length=200, blank=True, default="")
+    utm_campaign = models.CharField(max_length=200, blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_contacts",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
+    properties = models.JSONField(default=dict, blank=True)
+    external_id = models.CharField(max_length=200, blank=True, default="")
+    lead_score = models.IntegerField(
+        default=0, help_text="Cached total score; the scoring ledger explains it."
+    )
+    last_engaged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The field normalises, but the database guarantees it even for raw writes.
+            models.UniqueConstraint(Lower("email"), name="contact_email_unique"),
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~Q(external_id=""),
+                name="contact_external_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["lifecycle_stage", "-created_at"]),
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["country"]),
+            models.Index(fields=["-lead_score"]),
+            models.Index(fields=["-updated_at"]),
+        ]
+
+    def __str__(self):
+        return self.full_name or self.email
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class LifecycleStageChange(models.Model):
+    """Who or what moved a contact between stages, and why."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.ForeignKey(
+        LifecycleStage,
+        to_field="key",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    to_stage = models.ForeignKey(
+        LifecycleStage, to_field="key", on_delete=models.PROTECT, related_name="+"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(
+        max_length=100, help_text="What made the change: admin, api, import, a rule or sequence."
+    )
+    reason = models.CharField(max_length=500, blank=True, default="")
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.from_stage_id or '-'} → {self.to_stage_id}"
+
+
+# --- Consent and suppression ----------------------------------------------------------------
+
+
+class ConsentTopic(TimestampedModel):
+    """A subscription type people opt in to, e.g. newsletter or product updates.
+
+    Transactional mail is not a topic: it needs no consent and is a separate category.
+    """
+
+    key = models.SlugField(max_length=50, unique=True, validators=[slug_key_validator])
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ConsentText(AppendOnlyModel):
+    """One version of the exact wording shown when asking for consent."""
+
+    topic = models.ForeignKey(ConsentTopic, on_delete=models.PROTECT, related_name="texts")
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    text_sha256 = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["topic", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "version"], name="consenttext_version_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.topic.key} v{self.version}"
+
+    def save(self, *args, **kwargs):
+        self.text_sha256 = hashlib.sha256(self.text.encode()).hexdigest()
+        super().save(*args, **kwargs)
+
+
+class ConsentEntry(AppendOnlyModel):
+    """One grant or withdrawal; a contact's current consent is their latest entry per topic."""
+
+    class LawfulBasis(models.TextChoices):
+        CONSENT = "consent", "Consent"
+        SOFT_OPT_IN = "soft_opt_in", "Soft opt-in (existing customer)"
+        IMPLIED = "implied", "Implied consent (CASL)"
+        LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest"
+
+    class Method(models.TextChoices):
+        FORM = "form", "Web form"
+        DOUBLE_OPT_IN = "double_opt_in", "Double opt-in"
+        IMPORT = "import", "Import"
+        API = "api", "API"
+        ADMIN = "admin", "Staff in the admin"
+        PREFERENCE_CENTRE = "preference_centre", "Preference centre"
+        ONE_CLICK = "one_click", "One-click unsubscribe"
+        ESP = "esp", "Email provider event"
+        SYSTEM = "system", "System rule"
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_entries")
+    topic = models.ForeignKey(ConsentTopic, on_delete=models.PROTECT, related_name="entries")
+    is_granted = models.BooleanField()
+    email_at_time = models.EmailField(max_length=254)
+    lawful_basis = models.CharField(max_length=30, choices=LawfulBasis, default=LawfulBasis.CONSENT)
+    method = models.CharField(max_length=30, choices=Method)
+    source = models.CharField(
+        max_length=300, help_text="Where it happened: the form, file, API key or page."
+    )
+    consent_text = models.ForeignKey(
+        ConsentText,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
+        help_text="The exact wording the person saw.",
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True, default="")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "consent entries"
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [models.Index(fields=["contact", "topic", "-occurred_at", "-id"])]
+
+    def __str__(self):
+        verb = "granted" if self.is_granted else "withdrawn"
+        return f"{self.topic.key} {verb} ({self.get_method_display()})"
+
+
+class Suppression(models.Model):
+    """An address we must not send marketing to; it outlives the contact.
+
+    Looked up by `email_hash` (a keyed hash of the normalised address), so an
+    erased person stays suppressed even after their address is deleted.
+    """
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", "Hard bounce"
+        COMPLAINT = "complaint", "Spam complaint"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed from all"
+        MANUAL = "manual", "Added by staff"
+        ERASED = "erased", "Erased on request"
+        SOFT_BOUNCE = "soft_bounce", "Repeated soft bounces (temporary)"
+        INACTIVE = "inactive", "Inactive (sunset policy)"
+
+    email = models.EmailField(
+        max_length=254, blank=True, default="", help_text="Empty once the person is erased."
+    )
+    email_hash = models.CharField(max_length=64, db_index=True)
+    reason = models.CharField(max_length=20, choices=Reason)
+    source = models.CharField(max_length=300)
+    detail = models.TextField(blank=True, default="")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Only temporary suppressions end."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email_hash", "reason"], name="suppression_email_reason_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(reason="soft_bounce"),
+                name="suppression_only_soft_bounce_expires",
+            ),
+        ]
+        indexes = [models.Index(fields=["email"])]
+
+    def __str__(self):
+        return f"{self.email or '(erased)'}: {self.get_reason_display()}"
+
+
+# --- Deals ----------------------------------------------------------------------------------
+
+
+class DealStage(models.Model):
+    class Outcome(models.TextChoices):
+        OPEN = "open", "Open"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    key = models.SlugField(max_length=50, unique=True, validators=[slug_key_validator])
+    name = models.CharField(max_length=100)
+    position = models.PositiveSmallIntegerField(default=0)
+    win_probability = models.PositiveSmallIntegerField(
+        validators=[MaxValueValidator(100)], help_text="Percent chance that deals here close won."
+    )
+    outcome = models.CharField(max_length=4, choices=Outcome, default=Outcome.OPEN)
+
+    class Meta:
+        ordering = ["position", "key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(win_probability__lte=100), name="dealstage_probability_max_100"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Deal(TimestampedModel):
+    name = models.CharField(max_length=200)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals"
+    )
+    company = models.ForeignKey(
+        Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_deals",
+    )
+    stage = models.ForeignKey(DealStage, on_delete=models.PROTECT, related_name="deals")
+    amount = models.DecimalField(
+        max_digits=14, decimal_places=2, default=0, validators=[MinValueValidator(0)]
+    )
+    currency = models.CharField(
+        max_length=3,
+        default="EUR",
+        validators=[RegexValidator(r"^[A-Z]{3}$", "Use a three-letter currency code like EUR.")],
+    )
+    expected_close_on = models.DateField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    lost_reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative")
+        ]
+        indexes = [models.Index(fields=["stage", "-created_at"])]
+
+    def __str__(self):
+        return self.name
+
+
+# --- Activities: the event log and the bus between apps -------------------------------------
+
+
+class Activity(models.Model):
+    """Something a person did or that happened to them.
+
+    `kind` is a slug from the documented vocabulary (Kind) or a custom one. Rows are
+    never edited except to attach an anonymous visitor's history to the contact
+    they turn out to be; the admin shows them read-only.
+    """
+
+    class Kind(models.TextChoices):
+        PAGE_VIEWED = "page_viewed"
+        FORM_SUBMITTED = "form_submitted"
+        CONTENT_DOWNLOADED = "content_downloaded"
+        DEMO_REQUESTED = "demo_requested"
+        SIGNED_UP = "signed_up"
+        PRODUCT_VIEWED = "product_viewed"
+        CART_UPDATED = "cart_updated"
+        CART_ABANDONED = "cart_abandoned"
+        CHECKOUT_STARTED = "checkout_started"
+        ORDER_PLACED = "order_placed"
+        ONBOARDING_MILESTONE_REACHED = "onboarding_milestone_reached"
+        EMAIL_SENT = "email_sent"
+        EMAIL_DELIVERED = "email_delivered"
+        EMAIL_OPENED = "email_opened"
+        EMAIL_CLICKED = "email_clicked"
+        EMAIL_BOUNCED = "email_bounced"
+        EMAIL_COMPLAINED = "email_complained"
+        UNSUBSCRIBED = "unsubscribed"
+        CONSENT_GRANTED = "consent_granted"
+        CONSENT_WITHDRAWN = "consent_withdrawn"
+        LIFECYCLE_STAGE_CHANGED = "lifecycle_stage_changed"
+        HANDED_OFF = "handed_off"
+        DEAL_STAGE_CHANGED = "deal_stage_changed"
+        NOTE_ADDED = "note_added"
+
+    kind = models.SlugField(max_length=64, validators=[slug_key_validator])
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="activities"
+    )
+    anonymous_id = models.CharField(
+        max_length=100, blank=True, default="", help_text="Visitor id before identification."
+    )
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=50, help_text="Who reported it: api, web, esp, admin…")
+    properties = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "activities"
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="activity_idempotency_key_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(contact__isnull=False) | ~Q(anonymous_id=""),
+                name="activity_has_contact_or_anonymous_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "kind", "-occurred_at"]),
+            models.Index(fields=["contact", "-occurred_at"]),
+            models.Index(fields=["kind", "-occurred_at"]),
+            models.Index(
+                fields=["anonymous_id"], condition=~Q(anonymous_id=""), name="activity_anon_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+# --- Work for people: tasks and notes -------------------------------------------------------
+
+
+class Task(TimestampedModel):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="tasks"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="crm_tasks",
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(
+        max_length=100, blank=True, default="", help_text="What created it: staff, a rule…"
+    )
+
+    class Meta:
+        ordering = ["status", "due_at", "-created_at"]
+        indexes = [models.Index(fields=["owner", "status", "due_at"])]
+
+    def __str__(self):
+        return self.title
+
+
+class Note(TimestampedModel):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="crm_notes",
+    )
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.body[:60]

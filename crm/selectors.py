@@ -1,0 +1,62 @@
+"""Reads that are reused or not obvious: current consent, active suppressions, timelines."""
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from crm.emails import email_hash
+from crm.models import Activity, ConsentEntry, ConsentTopic, Contact, Suppression
+
+
+def consent_current(*, contact: Contact, topic: ConsentTopic) -> ConsentEntry | None:
+    """Return the contact's latest ledger entry for the topic, which is their current consent."""
+    return (
+        ConsentEntry.objects.filter(contact=contact, topic=topic)
+        .order_by("-occurred_at", "-pk")
+        .first()
+    )
+
+
+def consent_by_topic(*, contact: Contact) -> list[tuple[ConsentTopic, ConsentEntry | None]]:
+    """Return every topic with the contact's current entry for it (None: never asked)."""
+    latest: dict[int, ConsentEntry] = {}
+    entries = ConsentEntry.objects.filter(contact=contact).order_by(
+        "topic_id", "-occurred_at", "-pk"
+    )
+    for entry in entries.select_related("consent_text"):
+        latest.setdefault(entry.topic_id, entry)
+    return [(topic, latest.get(topic.pk)) for topic in ConsentTopic.objects.order_by("name")]
+
+
+def consent_latest_granted(topic: ConsentTopic | int) -> Subquery:
+    """An expression over Contact rows: is the latest entry for `topic` a grant (or NULL)?"""
+    return Subquery(
+        ConsentEntry.objects.filter(contact=OuterRef("pk"), topic=topic)
+        .order_by("-occurred_at", "-pk")
+        .values("is_granted")[:1]
+    )
+
+
+def contacts_with_consent(topic: ConsentTopic | int, queryset: QuerySet | None = None) -> QuerySet:
+    """Contacts whose current consent for the topic is granted."""
+    queryset = Contact.objects.all() if queryset is None else queryset
+    return queryset.annotate(_consent=consent_latest_granted(topic)).filter(_consent=True)
+
+
+def suppression_active_q() -> Q:
+    """Suppressions in force now: permanent ones and temporary ones not yet ended."""
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+
+
+def suppressions_active_for(*, email: str) -> QuerySet:
+    """Active suppressions for this address (by keyed hash, so erased addresses match)."""
+    return Suppression.objects.filter(suppression_active_q(), email_hash=email_hash(email))
+
+
+def contact_is_suppressed_expression() -> Exists:
+    """An expression over Contact rows: is their address actively suppressed?"""
+    return Exists(Suppression.objects.filter(suppression_active_q(), email=OuterRef("email")))
+
+
+def contact_timeline(*, contact: Contact) -> QuerySet:
+    """The contact's activities, newest first."""
+    return Activity.objects.filter(contact=contact).order_by("-occurred_at", "-pk")

@@ -1,0 +1,197 @@
+"""Recording activities: the append-only event log every other app listens to."""
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from crm.models import Activity, Contact, slug_key_validator
+from crm.signals import activities_recorded
+
+K = Activity.Kind
+
+#: Kinds that are not the person doing something, so they never count as engagement.
+NOT_ENGAGEMENT_KINDS = frozenset(
+    {
+        K.EMAIL_SENT,
+        K.EMAIL_DELIVERED,
+        K.EMAIL_BOUNCED,
+        K.EMAIL_COMPLAINED,
+        K.UNSUBSCRIBED,
+        K.CONSENT_WITHDRAWN,
+        K.LIFECYCLE_STAGE_CHANGED,
+        K.HANDED_OFF,
+        K.DEAL_STAGE_CHANGED,
+        K.NOTE_ADDED,
+        "segment_entered",
+        "segment_exited",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ActivityInput:
+    """One activity to record; give a contact_id, an anonymous_id, or both."""
+
+    kind: str
+    source: str
+    contact_id: int | None = None
+    anonymous_id: str = ""
+    occurred_at: datetime.datetime | None = None
+    properties: dict = field(default_factory=dict)
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
+class ActivityBatchResult:
+    """What a batch did: `activities[i]` is the new row for input i, or None for a replay."""
+
+    activities: tuple[Activity | None, ...]
+
+    @property
+    def created(self) -> list[Activity]:
+        return [activity for activity in self.activities if activity is not None]
+
+    @property
+    def duplicate_indexes(self) -> list[int]:
+        return [index for index, activity in enumerate(self.activities) if activity is None]
+
+
+def activity_record(
+    *,
+    kind: str,
+    source: str,
+    contact: Contact | None = None,
+    anonymous_id: str = "",
+    occurred_at: datetime.datetime | None = None,
+    properties: dict | None = None,
+    idempotency_key: str = "",
+) -> Activity | None:
+    """Record one activity; return it, or None when its idempotency key was seen before."""
+    item = ActivityInput(
+        kind=kind,
+        source=source,
+        contact_id=contact.pk if contact else None,
+        anonymous_id=anonymous_id,
+        occurred_at=occurred_at,
+        properties=properties or {},
+        idempotency_key=idempotency_key,
+    )
+    return activity_record_batch(items=[item]).activities[0]
+
+
+@transaction.atomic
+def activity_record_batch(*, items: Sequence[ActivityInput]) -> ActivityBatchResult:
+    """Record many activities in a fixed number of queries; replays record nothing.
+
+    Sends `activities_recorded` once for the whole batch with the new rows, so
+    receivers (scoring, sequences) work per batch rather than per activity.
+    """
+    _validate(items)
+    now = timezone.now()
+    rows: list[Activity | None] = [_build(item, now) for item in items]
+    _drop_replays(rows)
+    created = _insert(rows)
+    _touch_last_engaged(created)
+    if created:
+        activities_recorded.send(sender=Activity, activities=created)
+    return ActivityBatchResult(activities=tuple(rows))
+
+
+def _validate(items: Sequence[ActivityInput]) -> None:
+    errors = {}
+    for index, item in enumerate(items):
+        problems = []
+        try:
+            slug_key_validator(item.kind)
+        except ValidationError:
+            problems.append(f"kind {item.kind!r} must be a lower-case slug such as page_viewed")
+        if item.contact_id is None and not item.anonymous_id:
+            problems.append("needs a contact or an anonymous id")
+        if not item.source:
+            problems.append("needs a source")
+        if not isinstance(item.properties, dict):
+            problems.append("properties must be an object")
+        if problems:
+            errors[f"item {index}"] = "; ".join(problems)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _build(item: ActivityInput, now: datetime.datetime) -> Activity:
+    return Activity(
+        kind=item.kind,
+        source=item.source,
+        contact_id=item.contact_id,
+        anonymous_id=item.anonymous_id,
+        occurred_at=item.occurred_at or now,
+        properties=item.properties,
+        idempotency_key=item.idempotency_key,
+    )
+
+
+def _drop_replays(rows: list[Activity | None]) -> None:
+    """Replace rows whose (source, idempotency key) exists, or repeats earlier in the batch."""
+    keys_by_source: dict[str, set[str]] = {}
+    for row in rows:
+        if row is not None and row.idempotency_key:
+            keys_by_source.setdefault(row.source, set()).add(row.idempotency_key)
+    seen = {
+        (source, key)
+        for source, keys in keys_by_source.items()
+        for key in Activity.objects.filter(source=source, idempotency_key__in=keys).values_list(
+            "idempotency_key", flat=True
+        )
+    }
+    for index, row in enumerate(rows):
+        if row is None or not row.idempotency_key:
+            continue
+        key = (row.source, row.idempotency_key)
+        if key in seen:
+            rows[index] = None
+        else:
+            seen.add(key)
+
+
+def _insert(rows: list[Activity | None]) -> list[Activity]:
+    new = [row for row in rows if row is not None]
+    try:
+        with transaction.atomic():
+            return Activity.objects.bulk_create(new, batch_size=500)
+    except IntegrityError:
+        # Another process recorded one of these keys after our check: look again, once.
+        _drop_replays(rows)
+        new = [row for row in rows if row is not None]
+        return Activity.objects.bulk_create(new, batch_size=500)
+
+
+def _touch_last_engaged(activities: list[Activity]) -> None:
+    """Move each engaged contact's last_engaged_at forward, in one UPDATE."""
+    latest: dict[int, datetime.datetime] = {}
+    for activity in activities:
+        if activity.contact_id is None or not _is_engagement(activity):
+            continue
+        current = latest.get(activity.contact_id)
+        if current is None or activity.occurred_at > current:
+            latest[activity.contact_id] = activity.occurred_at
+    if not latest:
+        return
+    newest = Case(
+        *(When(pk=pk, then=Value(at)) for pk, at in latest.items()),
+        output_field=DateTimeField(),
+    )
+    Contact.objects.filter(pk__in=latest).update(
+        last_engaged_at=Greatest(Coalesce(F("last_engaged_at"), newest), newest)
+    )
+
+
+def _is_engagement(activity: Activity) -> bool:
+    if activity.kind in NOT_ENGAGEMENT_KINDS:
+        return False
+    # Machine opens (e.g. Apple Mail Privacy Protection prefetch) are not a person reading.
+    return not (activity.kind == K.EMAIL_OPENED and activity.properties.get("is_machine_open"))
