@@ -1,0 +1,127 @@
+"""Settings come from the environment only; each case loads config.settings in a fresh process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import anymail_settings, env_bool, env_int, env_list, parse_setting_value
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = """
+import json, config.settings as s
+db = s.DATABASES["default"]
+print(json.dumps({
+    "debug": s.DEBUG,
+    "engine": db["ENGINE"],
+    "options": db.get("OPTIONS", {}),
+    "conn_max_age": db.get("CONN_MAX_AGE"),
+    "health": db.get("CONN_HEALTH_CHECKS"),
+    "q": {k: v for k, v in s.Q_CLUSTER.items() if k in ("orm", "redis")},
+    "anymail": s.ANYMAIL,
+    "hosts": s.ALLOWED_HOSTS,
+    "site_url": s.SITE_URL,
+    "email_backend": s.EMAIL_BACKEND,
+}))
+"""
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ANYMAIL_", "DJANGO_"))}
+    for name in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"):
+        clean.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env={**clean, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def settings_with(**env: str) -> dict:
+    result = load_settings(**env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_missing_secret_key_with_debug_off_is_a_startup_error():
+    result = load_settings(DEBUG="0")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_local_defaults_are_sqlite_in_wal_mode_with_immediate_transactions_and_orm_broker():
+    loaded = settings_with(DEBUG="1")
+
+    assert loaded["engine"] == "django.db.backends.sqlite3"
+    assert loaded["options"]["transaction_mode"] == "IMMEDIATE"
+    assert loaded["options"]["timeout"] >= 5
+    assert "journal_mode=WAL" in loaded["options"]["init_command"]
+    assert loaded["q"] == {"orm": "default"}
+    assert loaded["email_backend"] == "anymail.backends.console.EmailBackend"
+
+
+def test_postgres_url_gets_persistent_connections_and_redis_url_switches_the_broker():
+    loaded = settings_with(
+        SECRET_KEY="s" * 50,
+        DATABASE_URL="postgres://u:p@db.internal:5432/nextstep",
+        REDIS_URL="redis://cache.internal:6379/1",
+        ALLOWED_HOSTS="crm.example.com, api.example.com",
+        SITE_URL="https://crm.example.com/",
+    )
+
+    assert loaded["debug"] is False
+    assert loaded["engine"] == "django.db.backends.postgresql"
+    assert loaded["conn_max_age"] > 0 and loaded["health"] is True
+    assert loaded["q"] == {"redis": "redis://cache.internal:6379/1"}
+    assert loaded["hosts"] == ["crm.example.com", "api.example.com"]
+    assert loaded["site_url"] == "https://crm.example.com"
+
+
+def test_every_anymail_env_var_lands_in_the_anymail_setting():
+    loaded = settings_with(
+        DEBUG="1",
+        ANYMAIL_POSTMARK_SERVER_TOKEN="token-123",
+        ANYMAIL_POSTMARK_API_URL="https://sandbox.example/",
+        ANYMAIL_WEBHOOK_SECRET="user:pass",
+        ANYMAIL_IGNORE_UNSUPPORTED_FEATURES="true",
+    )
+
+    assert loaded["anymail"] == {
+        "POSTMARK_SERVER_TOKEN": "token-123",
+        "POSTMARK_API_URL": "https://sandbox.example/",
+        "WEBHOOK_SECRET": "user:pass",
+        "IGNORE_UNSUPPORTED_FEATURES": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("true", True), ("False", False), ('{"tags": ["a"]}', {"tags": ["a"]}), ("plain", "plain")],
+)
+def test_anymail_values_are_parsed_to_what_anymail_expects(raw, expected):
+    assert parse_setting_value(raw) == expected
+
+
+def test_anymail_settings_ignore_other_variables():
+    assert anymail_settings({"ANYMAIL_X": "1", "ANYMAIL_": "no", "OTHER": "y"}) == {"X": "1"}
+
+
+def test_bad_values_are_reported_with_the_variable_name():
+    with pytest.raises(ImproperlyConfigured, match="DEBUG='maybe'"):
+        env_bool("DEBUG", False, {"DEBUG": "maybe"})
+    with pytest.raises(ImproperlyConfigured, match="Q_WORKERS='two'"):
+        env_int("Q_WORKERS", 2, {"Q_WORKERS": "two"})
+    with pytest.raises(ImproperlyConfigured, match="JSON"):
+        parse_setting_value("{not json")
+
+
+def test_lists_skip_blanks():
+    assert env_list("ALLOWED_HOSTS", [], {"ALLOWED_HOSTS": "a.com, ,b.com,"}) == ["a.com", "b.com"]

@@ -1,0 +1,172 @@
+import datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from crm.models import Activity
+from crm.services import ActivityInput, activity_record, activity_record_batch
+from crm.signals import activities_recorded
+from tests.factories import ContactFactory
+
+
+@pytest.fixture
+def received():
+    """Every activities_recorded call, as the list of activities it carried."""
+    calls = []
+
+    def receiver(sender, activities, **kwargs):
+        calls.append(list(activities))
+
+    activities_recorded.connect(receiver, dispatch_uid="test-received")
+    yield calls
+    activities_recorded.disconnect(dispatch_uid="test-received")
+
+
+def page_view(contact, n, **extra):
+    return ActivityInput(
+        kind="page_viewed",
+        source="api",
+        contact_id=contact.pk,
+        properties={"path": f"/page/{n}"},
+        idempotency_key=f"view-{n}",
+        **extra,
+    )
+
+
+@pytest.mark.django_db
+def test_a_batch_is_recorded_and_announced_once(received):
+    contact = ContactFactory()
+
+    result = activity_record_batch(items=[page_view(contact, n) for n in range(5)])
+
+    assert len(result.created) == 5
+    assert Activity.objects.filter(contact=contact).count() == 5
+    assert len(received) == 1 and len(received[0]) == 5
+
+
+@pytest.mark.django_db
+def test_replaying_idempotency_keys_records_nothing_and_says_which(received):
+    contact = ContactFactory()
+    activity_record_batch(items=[page_view(contact, 1), page_view(contact, 2)])
+
+    replay = activity_record_batch(
+        items=[page_view(contact, 2), page_view(contact, 3), page_view(contact, 3)]
+    )
+
+    assert replay.duplicate_indexes == [0, 2]
+    assert [a.properties["path"] for a in replay.created] == ["/page/3"]
+    assert Activity.objects.count() == 3
+    assert [len(call) for call in received] == [2, 1]
+
+
+@pytest.mark.django_db
+def test_same_key_from_another_source_is_a_different_activity():
+    contact = ContactFactory()
+
+    activity_record(kind="order_placed", source="shop", contact=contact, idempotency_key="o-1")
+    other = activity_record(
+        kind="order_placed", source="billing", contact=contact, idempotency_key="o-1"
+    )
+
+    assert other is not None
+    assert (
+        activity_record(kind="order_placed", source="shop", contact=contact, idempotency_key="o-1")
+        is None
+    )
+
+
+@pytest.mark.django_db
+def test_an_all_replay_batch_sends_no_signal(received):
+    contact = ContactFactory()
+    activity_record_batch(items=[page_view(contact, 1)])
+
+    activity_record_batch(items=[page_view(contact, 1)])
+
+    assert len(received) == 1
+
+
+@pytest.mark.django_db
+def test_anonymous_visitor_activities_need_no_contact():
+    activity = activity_record(kind="page_viewed", source="web", anonymous_id="anon-42")
+
+    assert activity.contact is None and activity.anonymous_id == "anon-42"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        (ActivityInput(kind="Page Viewed", source="api", anonymous_id="a"), "slug"),
+        (ActivityInput(kind="page_viewed", source="api"), "contact or an anonymous id"),
+        (ActivityInput(kind="page_viewed", source="", anonymous_id="a"), "source"),
+    ],
+)
+def test_invalid_items_are_refused_naming_the_item_and_nothing_is_written(item, message):
+    contact = ContactFactory()
+
+    with pytest.raises(ValidationError, match=message) as error:
+        activity_record_batch(items=[page_view(contact, 1), item])
+
+    assert "item 1" in error.value.message_dict
+    assert not Activity.objects.exists()
+
+
+@pytest.mark.django_db
+def test_custom_kinds_are_allowed():
+    activity = activity_record(kind="webinar_attended", source="zoom", anonymous_id="a")
+
+    assert activity.kind == "webinar_attended"
+
+
+@pytest.mark.django_db
+def test_engagement_moves_last_engaged_at_forward_only():
+    contact = ContactFactory()
+    now = timezone.now()
+    earlier = now - datetime.timedelta(days=2)
+
+    activity_record_batch(
+        items=[
+            page_view(contact, 1, occurred_at=earlier),
+            page_view(contact, 2, occurred_at=now),
+        ]
+    )
+    activity_record(kind="page_viewed", source="api", contact=contact, occurred_at=earlier)
+
+    contact.refresh_from_db()
+    assert contact.last_engaged_at == now
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "properties"),
+    [
+        ("email_delivered", {}),
+        ("email_bounced", {}),
+        ("handed_off", {}),
+        ("email_opened", {"is_machine_open": True}),
+    ],
+)
+def test_things_that_happen_to_a_person_are_not_engagement(kind, properties):
+    contact = ContactFactory()
+
+    activity_record(kind=kind, source="esp", contact=contact, properties=properties)
+
+    contact.refresh_from_db()
+    assert contact.last_engaged_at is None
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_a_fixed_number_of_queries(django_assert_max_num_queries):
+    contacts = ContactFactory.create_batch(20)
+    small = [page_view(contacts[n % 20], n) for n in range(10)]
+    large = [page_view(contacts[n % 20], n) for n in range(10, 1010)]
+
+    # A handful of statements, plus the INSERT chunks SQLite needs for its 999-parameter
+    # limit (about 110 rows each); PostgreSQL inserts 500 rows a statement.
+    with django_assert_max_num_queries(8):
+        activity_record_batch(items=small)
+    with django_assert_max_num_queries(8 + 1000 // 110):
+        activity_record_batch(items=large)
+
+    assert Activity.objects.count() == 1010
