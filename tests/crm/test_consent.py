@@ -58,7 +58,7 @@ def test_consent_is_per_topic(newsletter):
 
     grant(contact, newsletter)
 
-    states = dict((topic.key, entry) for topic, entry in consent_by_topic(contact=contact))
+    states = {topic.key: entry for topic, entry in consent_by_topic(contact=contact)}
     assert states["newsletter"].is_granted
     assert states["offers"] is None
     assert not contacts_with_consent(offers).exists()
@@ -150,9 +150,12 @@ def test_the_database_refuses_updates_to_the_ledger_even_in_raw_sql(newsletter, 
     grant(ContactFactory(), newsletter)
     params = [False] if statement.count("%s") == 1 else [1, 1]
 
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement, params)
 
     assert ConsentEntry.objects.get().is_granted is True
     assert ConsentText.objects.get(topic=newsletter).text.startswith("Yes, send me")
