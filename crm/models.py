@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Trim
 
 from crm.emails import normalise_email
 
@@ -181,7 +181,7 @@ class Contact(TimestampedModel):
         EVENT = "event", "Tracked event"
         ESP = "esp", "Email provider"
 
-    email = NormalisedEmailField(max_length=254)
+    email = NormalisedEmailField(max_length=254, unique=True)
     first_name = models.CharField(max_length=100, blank=True, default="")
     last_name = models.CharField(max_length=100, blank=True, default="")
     phone = models.CharField(max_length=40, blank=True, default="")
@@ -235,8 +235,11 @@ class Contact(TimestampedModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # The field normalises, but the database guarantees it even for raw writes.
-            models.UniqueConstraint(Lower("email"), name="contact_email_unique"),
+            # The field normalises on save; the database refuses un-normalised raw writes,
+            # so the plain unique index on email means one person, one contact.
+            models.CheckConstraint(
+                condition=Q(email=Lower(Trim("email"))), name="contact_email_normalised"
+            ),
             models.UniqueConstraint(
                 fields=["external_id"],
                 condition=~Q(external_id=""),

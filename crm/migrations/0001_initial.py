@@ -94,7 +94,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
-                ('email', crm.models.NormalisedEmailField(max_length=254)),
+                ('email', crm.models.NormalisedEmailField(max_length=254, unique=True)),
                 ('first_name', models.CharField(blank=True, default='', max_length=100)),
                 ('last_name', models.CharField(blank=True, default='', max_length=100)),
                 ('phone', models.CharField(blank=True, default='', max_length=40)),
@@ -343,7 +343,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='contact',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('email'), name='contact_email_unique'),
+            constraint=models.CheckConstraint(condition=models.Q(('email', django.db.models.functions.text.Lower(django.db.models.functions.text.Trim('email')))), name='contact_email_normalised'),
         ),
         migrations.AddConstraint(
             model_name='contact',

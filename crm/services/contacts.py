@@ -86,7 +86,8 @@ def contact_update(*, contact: Contact, **fields) -> Contact:
     for name, value in fields.items():
         setattr(contact, name, value)
     _clean(contact)
-    contact.save()
+    # Only the given columns: scoring may be updating lead_score at the same moment.
+    contact.save(update_fields=[*fields, "updated_at"])
     return contact
 
 

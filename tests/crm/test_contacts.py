@@ -1,6 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from crm.models import Contact, LifecycleStage
 from crm.services import contact_update, contact_upsert
@@ -113,3 +114,27 @@ def test_update_cannot_take_another_contacts_email():
 
     with pytest.raises(ValidationError):
         contact_update(contact=contact, email="TAKEN@example.com")
+
+
+@pytest.mark.django_db
+def test_update_writes_only_the_given_fields():
+    contact = ContactFactory(first_name="Old")
+    Contact.objects.filter(pk=contact.pk).update(lead_score=42)
+
+    contact_update(contact=contact, first_name="New")
+
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.lead_score) == ("New", 42)
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_an_address_stored_in_another_case():
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO crm_contact (email, first_name, last_name, phone, job_title, country,"
+            " country_source, time_zone, language, lifecycle_stage_id, source, entry_point,"
+            " utm_source, utm_medium, utm_campaign, properties, external_id, lead_score,"
+            " created_at, updated_at) VALUES ('Raw@Example.com', '', '', '', '', '', '', '', '',"
+            " 'new_lead', '', '', '', '', '', '{}', '', 0, %s, %s)",
+            [timezone.now(), timezone.now()],
+        )

@@ -1,0 +1,106 @@
+"""What the contact change page shows below the form: timeline, consent, suppression, deals.
+
+Each section is a fixed number of queries, however long the contact's history.
+"""
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import conditional_escape
+
+from crm import admin_hooks
+from crm.models import Activity, ConsentEntry, Contact, Deal, LifecycleStageChange
+from crm.selectors import consent_by_topic, contact_timeline, suppressions_active_for
+
+TIMELINE_PAGE_SIZE = 25
+TIMELINE_PAGE_PARAM = "timeline_page"
+STAGE_HISTORY_LIMIT = 20
+#: How many properties of an activity the timeline shows, and how long each may be.
+KEY_PROPERTY_COUNT = 4
+KEY_PROPERTY_LENGTH = 80
+
+
+def contact_page_context(request: HttpRequest, contact: Contact) -> dict:
+    """Context for templates/admin/crm/contact/change_form.html's extra sections.
+
+    A section's key is present only when the user may view that model.
+    """
+    user = request.user
+    context = {"panels": _panels(request, contact)}
+    if user.has_perm("crm.view_activity"):
+        context["timeline"] = _timeline(request, contact)
+    if user.has_perm("crm.view_consententry"):
+        context["consent_topics"] = _consent(contact)
+        context["can_record_consent"] = user.has_perm("crm.add_consententry")
+    if user.has_perm("crm.view_suppression"):
+        context["suppressions"] = list(suppressions_active_for(email=contact.email))
+    if user.has_perm("crm.view_deal"):
+        context["deals"] = list(
+            Deal.objects.filter(contact=contact).select_related("stage", "owner").order_by("-pk")
+        )
+    if user.has_perm("crm.view_lifecyclestagechange"):
+        context["stage_changes"] = list(
+            LifecycleStageChange.objects.filter(contact=contact).select_related(
+                "from_stage", "to_stage", "changed_by"
+            )[:STAGE_HISTORY_LIMIT]
+        )
+    context["filter_by_contact"] = f"?contact__id__exact={contact.pk}"
+    return {"contact_page": context}
+
+
+def _timeline(request: HttpRequest, contact: Contact) -> dict:
+    page = Paginator(contact_timeline(contact=contact), TIMELINE_PAGE_SIZE).get_page(
+        request.GET.get(TIMELINE_PAGE_PARAM)
+    )
+    return {
+        "page": page,
+        "rows": [(activity, key_properties(activity)) for activity in page],
+        "previous_url": _page_url(request, page.previous_page_number())
+        if page.has_previous()
+        else "",
+        "next_url": _page_url(request, page.next_page_number()) if page.has_next() else "",
+        "activities_url": reverse("admin:crm_activity_changelist"),
+    }
+
+
+def _page_url(request: HttpRequest, number: int) -> str:
+    # Keep the other parameters (e.g. _changelist_filters) so "Save" still returns there.
+    query = request.GET.copy()
+    query[TIMELINE_PAGE_PARAM] = number
+    return f"?{query.urlencode()}#timeline"
+
+
+def key_properties(activity: Activity) -> str:
+    """A short 'key: value' summary of the activity's first few properties."""
+    parts = []
+    for key, value in list(activity.properties.items())[:KEY_PROPERTY_COUNT]:
+        text = str(value)
+        if len(text) > KEY_PROPERTY_LENGTH:
+            text = text[: KEY_PROPERTY_LENGTH - 1] + "…"
+        parts.append(f"{key}: {text}")
+    return " · ".join(parts)
+
+
+def _consent(contact: Contact) -> list[dict]:
+    """Each topic's current state and its ledger rows, newest first."""
+    ledger: dict[int, list[ConsentEntry]] = {}
+    entries = (
+        ConsentEntry.objects.filter(contact=contact)
+        .select_related("consent_text", "recorded_by")
+        .order_by("-occurred_at", "-pk")
+    )
+    for entry in entries:
+        ledger.setdefault(entry.topic_id, []).append(entry)
+    return [
+        {"topic": topic, "current": current, "entries": ledger.get(topic.pk, [])}
+        for topic, current in consent_by_topic(contact=contact)
+    ]
+
+
+def _panels(request: HttpRequest, contact: Contact) -> list[tuple[str, str]]:
+    rendered = []
+    for panel in admin_hooks.contact_panels():
+        html = panel.render(request, contact)
+        if html:
+            rendered.append((panel.title, conditional_escape(html)))
+    return rendered
