@@ -1,5 +1,6 @@
 """The CRM core: people, companies, consent, suppressions, deals and the activity log."""
 
+import functools
 import hashlib
 import zoneinfo
 
@@ -13,9 +14,15 @@ from django.db.models.functions import Lower, Trim
 from crm.emails import normalise_email
 
 
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA time zone names; cached, as listing them reads the tz database from disk."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_time_zone(value: str) -> None:
     """Refuse anything that is not an IANA time zone name such as Europe/Berlin."""
-    if value and value not in zoneinfo.available_timezones():
+    if value and value not in time_zone_names():
         raise ValidationError(f"{value!r} is not a time zone name such as Europe/Berlin.")
 
 

@@ -93,7 +93,7 @@ def _record_stage(
             "from": from_stage.key if from_stage else None,
             "to": deal.stage.key,
             "outcome": deal.stage.outcome,
-            "amount": str(deal.amount),
+            "amount": f"{Decimal(deal.amount):.2f}",
             "currency": deal.currency,
         },
     )
