@@ -10,6 +10,7 @@ PORT ?= 8000
 
 # Local mode: DEBUG on, SQLite, the ORM broker, emails printed to the console.
 run: export DEBUG = 1
+run: export POSTAL_ADDRESS ?= Nextstep Demo GmbH, Beispielstrasse 1, 10115 Berlin, Germany
 run: install migrate
 	@$(PY) manage.py seed_demo
 	@$(PY) manage.py ensure_local_admin

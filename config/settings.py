@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "import_export",
     "django_q",
     "anymail",
@@ -93,9 +94,10 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-else:
-    _database["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)
-    _database["CONN_HEALTH_CHECKS"] = True
+# Persistent connections for both: django-q2 closes "old" connections on every enqueue,
+# and closing the last SQLite connection checkpoints the WAL file (slow).
+_database["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)
+_database["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -150,6 +152,14 @@ POSTAL_ADDRESS = os.environ.get("POSTAL_ADDRESS", "")
 # may be rotated; it falls back to SECRET_KEY when unset.
 SUPPRESSION_HASH_KEY = os.environ.get("SUPPRESSION_HASH_KEY", SECRET_KEY)
 
+# --- Sequences ----------------------------------------------------------------
+# At most this many marketing emails per contact per 7 days (transactional exempt).
+SEQUENCES_FREQUENCY_CAP = env_int("SEQUENCES_FREQUENCY_CAP", 3)
+# No marketing sends in these hours of the contact's own time zone; deferred to the end.
+SEQUENCES_QUIET_HOURS = os.environ.get("SEQUENCES_QUIET_HOURS", "21:00-08:00")
+# Optional mailto address added to List-Unsubscribe beside the one-click HTTPS URL.
+SEQUENCES_UNSUBSCRIBE_MAILTO = os.environ.get("SEQUENCES_UNSUBSCRIBE_MAILTO", "")
+
 # --- Background work (django-q2) ----------------------------------------------
 # REDIS_URL switches the broker from the database to Redis. `retry` must exceed
 # `timeout`, or a long task is handed to a second worker while still running.
@@ -173,16 +183,42 @@ else:
     Q_CLUSTER["poll"] = 0.2
 
 # --- API ----------------------------------------------------------------------
+# Every endpoint needs an API key (Authorization: Bearer ns_live_...) and is rate
+# limited per key at the key's own rate; errors share one JSON shape (crm.api.errors),
+# which the schema documents on every operation (crm.api.schema).
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "crm.api.schema.ApiAutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.ApiCursorPagination",
     "PAGE_SIZE": 100,
+    "DEFAULT_AUTHENTICATION_CLASSES": ["crm.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["crm.api.permissions.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "crm.api.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nextstep API",
     "DESCRIPTION": "Send behaviour, identify people and read the CRM.",
     "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"EventStatusEnum": "crm.api.serializers.EVENT_STATUSES"},
+    # Serve Swagger UI from our own static files, not a CDN: works offline and behind CSPs.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# Rate-limit counters live in the cache. Without REDIS_URL that is Django's
+# per-process memory cache (each web process counts on its own); with it, Redis,
+# shared by every process.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "nextstep",
+        }
+    }
 
 # --- Admin data tools ---------------------------------------------------------
 # We escape spreadsheet formulas ourselves (crm.spreadsheets) for every export:

@@ -1,13 +1,30 @@
-"""Top-level URLs: the admin, the API, ESP webhooks."""
+"""Top-level URLs: the admin, the API, the tracking snippet, ESP webhooks."""
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from crm.api.views import tracking_snippet
 
 admin.site.site_header = "Nextstep"
 admin.site.site_title = "Nextstep"
 admin.site.index_title = "Customers, signals and sequences"
 
+#: Every app's API under one version prefix; each app owns its own urls module.
+api_v1 = [
+    path("", include("crm.api.urls")),
+    path("", include("scoring.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(authentication_classes=[], url_name="api-schema"),
+        name="api-docs",
+    ),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("t/nextstep.js", tracking_snippet, name="tracking-snippet"),
     path("anymail/", include("anymail.urls")),
 ]

@@ -5,6 +5,7 @@ Imported by CrmConfig.ready(). docs/configuration.md documents every field.
 
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from crm.config_io import (
@@ -22,7 +23,9 @@ from crm.config_io import (
     register_section,
     validation_errors,
 )
-from crm.models import ConsentText, ConsentTopic, DealStage, LifecycleStage
+from crm.models import ConsentText, ConsentTopic, DealStage, LifecycleStage, Segment
+from crm.segments.validation import References, definition_problems, segment_references
+from crm.services.segments import segment_create, segment_update
 
 # --- Consent topics and their append-only wording versions ----------------------------------
 
@@ -196,5 +199,131 @@ register_section(
         model=DealStage,
         fields=("key", "name", "position", "win_probability", "outcome"),
         ordering=("position", "key"),
+    )
+)
+
+
+# --- Segments: definitions by key, segment conditions naming other segments by key ----------
+
+SEGMENT_SECTION = "segments"
+SEGMENT_FIELDS = ("key", "name", "description", "owner", "definition")
+
+
+def segments_export() -> list[Item]:
+    """Return every segment by key; owners by username, so files move between installs."""
+    return [
+        {
+            "key": segment.key,
+            "name": segment.name,
+            "description": segment.description,
+            "owner": segment.owner.get_username() if segment.owner else "",
+            "definition": segment.definition,
+        }
+        for segment in Segment.objects.select_related("owner").order_by("key")
+    ]
+
+
+def segments_plan(
+    items: list[Item], document: Document
+) -> tuple[list[PlannedItem], list[ConfigError]]:
+    planned, errors = model_items_plan(
+        section=SEGMENT_SECTION, model=Segment, items=items, fields=("key", "name", "description")
+    )
+    owners = _segment_owners(items)
+    in_file = {item["key"]: item.get("definition") for item in items}
+    references = References.load(extra_segments=in_file)
+    for item, row in zip(items, planned, strict=True):
+        errors += _segment_owner_errors(item, owners)
+        errors += [
+            ConfigError(SEGMENT_SECTION, row.key, _definition_field(problem), problem.message)
+            for problem in definition_problems(
+                item.get("definition"), references=references, segment_key=row.key
+            )
+        ]
+        _plan_segment_extras(row, item, owners)
+    return planned, errors
+
+
+def _definition_field(problem) -> str:
+    return f"definition[{problem.position}]" if problem.position else "definition"
+
+
+def _segment_owners(items: list[Item]) -> dict[str, object]:
+    names = {item.get("owner") for item in items if isinstance(item.get("owner"), str)}
+    users = get_user_model().objects.filter(username__in=names - {""})
+    return {user.get_username(): user for user in users}
+
+
+def _segment_owner_errors(item: Item, owners: dict[str, object]) -> list[ConfigError]:
+    owner = item.get("owner") or ""
+    if not isinstance(owner, str):
+        return [ConfigError(SEGMENT_SECTION, item["key"], "owner", "must be a username (text)")]
+    if owner and owner not in owners:
+        return [ConfigError(SEGMENT_SECTION, item["key"], "owner", f"no user {owner!r}")]
+    return []
+
+
+def _plan_segment_extras(row: PlannedItem, item: Item, owners: dict[str, object]) -> None:
+    """Fold the owner and definition (not plain model fields here) into the plan."""
+    owner = owners.get(item.get("owner") or "")
+    segment = row.instance
+    changes = {}
+    if segment.owner_id != (owner.pk if owner else None):
+        changes["owner"] = owner
+    if segment.definition != item.get("definition"):
+        changes["definition"] = item.get("definition")
+    for name, value in changes.items():
+        setattr(segment, name, value)
+    if changes and row.outcome == Outcome.UNCHANGED:
+        row.outcome = Outcome.UPDATED
+    if row.outcome == Outcome.UPDATED:
+        row.changed_fields = sorted({*row.changed_fields, *changes})
+
+
+def segments_validate(items: list[Item], document: Document) -> list[ConfigError]:
+    return segments_plan(items, document)[1]
+
+
+def segments_apply(items: list[Item]) -> SectionSummary:
+    """Create or update segments, those named by others first, through the services."""
+    planned, _errors = segments_plan(items, {})
+    by_key = {row.key: row for row in planned}
+    for key in _dependencies_first(by_key):
+        row = by_key[key]
+        segment = row.instance
+        if row.outcome == Outcome.CREATED:
+            segment_create(**{name: getattr(segment, name) for name in SEGMENT_FIELDS})
+        elif row.outcome == Outcome.UPDATED:
+            fields = {name: getattr(segment, name) for name in row.changed_fields if name != "key"}
+            segment_update(segment=segment, **fields)
+    return model_items_summary(Segment, planned)
+
+
+def _dependencies_first(by_key: dict[str, PlannedItem]) -> list[str]:
+    """Keys ordered so a segment comes after the segments it names (validation refused cycles)."""
+    ordered: list[str] = []
+    seen: set[str] = set()
+
+    def visit(key: str) -> None:
+        if key in seen or key not in by_key:
+            return
+        seen.add(key)
+        for name in sorted(segment_references(by_key[key].instance.definition)):
+            visit(name)
+        ordered.append(key)
+
+    for key in sorted(by_key):
+        visit(key)
+    return ordered
+
+
+register_section(
+    ConfigSection(
+        name=SEGMENT_SECTION,
+        order=200,
+        fields=SEGMENT_FIELDS,
+        export=segments_export,
+        validate=segments_validate,
+        apply=segments_apply,
     )
 )

@@ -11,6 +11,7 @@ import datetime
 import random
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -52,6 +53,9 @@ from crm.services import (
 
 SEED = 20250917
 SOURCE = "demo"
+
+#: Demo set-up other apps add (scoring rules, playbooks); see register_demo_extension.
+_EXTENSIONS: dict[str, Callable[[], str]] = {}
 DEFAULT_CONTACTS = 300
 #: Below this the funnel cannot hold every stage, deal stage and suppression reason.
 MIN_CONTACTS = 40
@@ -433,22 +437,38 @@ NOTES = {
 
 @dataclass(frozen=True)
 class DemoResult:
-    """What demo_seed did: whether it wrote the demo, and the row counts afterwards."""
+    """What demo_seed did: whether it wrote the people data, the counts, what extensions said."""
 
     created: bool
     counts: dict[str, int]
+    extensions: tuple[str, ...] = ()
+
+
+def register_demo_extension(name: str, install: Callable[[], str]) -> None:
+    """Have seed_demo also run `install` after the people data, in the same transaction.
+
+    crm cannot import scoring or sequences, so they register what the demo needs from
+    them (rules, playbooks) from their AppConfig.ready(). `install` must be idempotent
+    (it runs on every seed_demo) and returns a one-line summary.
+    """
+    _EXTENSIONS[name] = install
 
 
 def demo_seed(*, contacts: int = DEFAULT_CONTACTS) -> DemoResult:
-    """Write the demo data set once, all or nothing; a no-op when it is already there."""
+    """Write the demo data set once, all or nothing; a no-op when it is already there.
+
+    Registered extensions run every time, after the people data, so a database seeded
+    before an app gained its demo set-up still gets it.
+    """
     if contacts < MIN_CONTACTS:
         raise ValueError(f"The demo needs at least {MIN_CONTACTS} contacts.")
     # One transaction: a crash leaves nothing behind, so the marker below can be trusted.
     with transaction.atomic():
-        if demo_is_present():
-            return DemoResult(created=False, counts=demo_counts())
-        _Seeder(contacts=contacts).run()
-    return DemoResult(created=True, counts=demo_counts())
+        created = not demo_is_present()
+        if created:
+            _Seeder(contacts=contacts).run()
+        notes = tuple(f"{name}: {install()}" for name, install in _EXTENSIONS.items())
+    return DemoResult(created=created, counts=demo_counts(), extensions=notes)
 
 
 def demo_is_present() -> bool:

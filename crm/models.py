@@ -656,3 +656,167 @@ class Note(TimestampedModel):
 
     def __str__(self):
         return self.body[:60]
+
+
+# --- API keys: how websites, apps and servers talk to the ingestion API ---------------------
+
+
+class ApiKey(models.Model):
+    """A named credential for the REST API; only a SHA-256 of the key is stored.
+
+    Server keys may use the whole API. Browser keys are public (they sit in a web
+    page), so they may only send behaviour events and identify visitors, and only
+    from their allowed origins.
+    """
+
+    class Kind(models.TextChoices):
+        SERVER = "server", "Server (full API)"
+        BROWSER = "browser", "Browser (behaviour events and identify only)"
+
+    name = models.CharField(max_length=100, help_text="Who uses it, e.g. “Website” or “Shop”.")
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.SERVER)
+    prefix = models.CharField(
+        max_length=8,
+        unique=True,
+        editable=False,
+        help_text="The key's first characters after ns_live_, to recognise it; not secret.",
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Browser keys: the sites allowed to use the key, e.g. https://www.example.com.",
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(1)], help_text="Requests per minute."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rate_limit_per_minute__gte=1), name="apikey_rate_limit_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.display_prefix})"
+
+    @property
+    def display_prefix(self) -> str:
+        return f"ns_live_{self.prefix}…"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def source_label(self) -> str:
+        """The Activity.source of what this key records: idempotency keys are per source."""
+        return f"api:{self.prefix}"
+
+
+# --- Segments: saved audiences built from conditions ----------------------------------------
+
+
+def empty_segment_definition() -> dict:
+    return {"match": "all", "conditions": []}
+
+
+class Segment(TimestampedModel):
+    """A saved audience: a tree of all / any / none groups over conditions.
+
+    crm.segments validates and compiles the definition to one query; docs/segments.md
+    describes its JSON. Membership is tracked in SegmentMembership so other apps can
+    react to people entering and leaving (`segment_entered`, `segment_exited`).
+    """
+
+    key = models.SlugField(max_length=50, unique=True, validators=[slug_key_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_segments",
+    )
+    definition = models.JSONField(default=empty_segment_definition)
+    member_count = models.PositiveIntegerField(default=0, editable=False)
+    last_evaluated_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When every contact was last checked."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    """A contact's place in a segment; kept after they leave, so re-entries are counted.
+
+    `entry_count` numbers the entries: the idempotency keys of the segment_entered and
+    segment_exited activities include it, so each entry and exit is recorded once.
+    """
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="segment_memberships"
+    )
+    entered_at = models.DateTimeField()
+    exited_at = models.DateTimeField(null=True, blank=True)
+    entry_count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-entered_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "contact"], name="segmentmembership_segment_contact_unique"
+            ),
+        ]
+        indexes = [
+            # Current members of a segment: the changelist filter and the API's member list.
+            models.Index(
+                fields=["segment", "contact"],
+                condition=Q(exited_at__isnull=True),
+                name="segmentmembership_current_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.contact_id} in {self.segment_id}"
+
+    @property
+    def is_current(self) -> bool:
+        return self.exited_at is None
+
+
+class SegmentCountSnapshot(models.Model):
+    """A segment's member count after a full evaluation: the admin's count history."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="count_snapshots")
+    counted_at = models.DateTimeField()
+    member_count = models.PositiveIntegerField()
+    entered = models.PositiveIntegerField(default=0)
+    exited = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0, help_text="How long the evaluation took.")
+
+    class Meta:
+        ordering = ["-counted_at", "-pk"]
+        indexes = [models.Index(fields=["segment", "-counted_at"])]
+
+    def __str__(self):
+        return f"{self.segment_id}: {self.member_count} at {self.counted_at:%Y-%m-%d %H:%M}"

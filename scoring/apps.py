@@ -1,7 +1,39 @@
 from django.apps import AppConfig
 
+DECAY_EVERY_MINUTES = 60
+SLA_CHECK_EVERY_MINUTES = 1
+
 
 class ScoringConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "scoring"
     verbose_name = "Lead scoring and handoff"
+
+    def ready(self):
+        from crm.demo import register_demo_extension
+        from crm.schedules import register_schedule
+        from crm.signals import activities_recorded
+        from scoring import config_sections  # noqa: F401  (registers scoring's config sections)
+        from scoring.demo import install_demo_scoring
+        from scoring.receivers import score_recorded_activities
+        from scoring.tasks import FIT_REFRESH_EVERY_MINUTES
+
+        activities_recorded.connect(
+            score_recorded_activities, dispatch_uid="scoring.score_recorded_activities"
+        )
+        register_schedule(
+            "scoring: apply score decay",
+            "scoring.tasks.apply_score_decay_task",
+            minutes=DECAY_EVERY_MINUTES,
+        )
+        register_schedule(
+            "scoring: check handoff SLAs",
+            "scoring.tasks.check_handoff_sla_task",
+            minutes=SLA_CHECK_EVERY_MINUTES,
+        )
+        register_schedule(
+            "scoring: refresh fit scores",
+            "scoring.tasks.refresh_fit_scores_task",
+            minutes=FIT_REFRESH_EVERY_MINUTES,
+        )
+        register_demo_extension("scoring", install_demo_scoring)

@@ -1,0 +1,330 @@
+"""The sequences admin: build, review, preview, activate; watch enrollments and the ledger."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from crm.admin_hooks import register_contact_inline
+from crm.models import Contact
+from sequences.models import (
+    EmailTemplate,
+    Enrollment,
+    EnrollmentEvent,
+    OutboundMessage,
+    Sequence,
+    SequenceVersion,
+    Step,
+    Trigger,
+)
+from sequences.playbooks import PLAYBOOKS, playbook_install
+from sequences.review import sequence_findings, template_findings
+from sequences.services import (
+    sequence_activate,
+    sequence_archive,
+    sequence_pause,
+    sequence_resume,
+    template_preview,
+    template_send_test,
+)
+
+
+def findings_html(findings) -> str:
+    if not findings:
+        return format_html("<p>{}</p>", "No findings: ready to go.")
+    rows = format_html_join(
+        "", "<li><strong>{}</strong>: {}</li>", ((f.level, f.message) for f in findings)
+    )
+    return format_html("<ul>{}</ul>", rows)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StepInline(admin.TabularInline):
+    model = Step
+    extra = 0
+    fields = ("position", "key", "type", "template", "config")
+    ordering = ("position",)
+    autocomplete_fields = ("template",)
+
+
+class TriggerInline(admin.TabularInline):
+    model = Trigger
+    extra = 0
+    fields = ("type", "activity_kind", "lifecycle_stage", "conditions")
+
+
+@admin.register(Sequence)
+class SequenceAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "status", "topic", "is_transactional", "owner", "priority")
+    list_filter = ("status", "is_transactional", "topic")
+    search_fields = ("name", "key", "description")
+    ordering = ("-priority", "name")
+    list_select_related = ("topic", "owner")
+    readonly_fields = ("current_version", "review")
+    inlines = (TriggerInline, StepInline)
+    actions = ("activate", "pause", "resume", "archive")
+    change_list_template = "admin/sequences/sequence/change_list.html"
+    fieldsets = (
+        (None, {"fields": ("name", "key", "owner", "description", "status", "current_version")}),
+        ("Who may get it", {"fields": ("topic", "is_transactional", "audience_conditions")}),
+        (
+            "Rules",
+            {
+                "fields": (
+                    "priority",
+                    "reenrollment",
+                    "reenrollment_min_gap_days",
+                    "max_duration_days",
+                    "on_send_failure",
+                    "goal_conditions",
+                    "exit_conditions",
+                )
+            },
+        ),
+        ("Quality review", {"fields": ("review",)}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Status changes go through the actions, which review and version.
+        return (*self.readonly_fields, "status") if obj else self.readonly_fields
+
+    @admin.display(description="Findings")
+    def review(self, obj):
+        return findings_html(sequence_findings(obj)) if obj and obj.pk else "Save first."
+
+    def _each(self, request, queryset, service, verb: str):
+        for sequence in queryset:
+            try:
+                service(sequence=sequence)
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{sequence}: not {verb}: {'; '.join(exc.messages)}", messages.ERROR
+                )
+            else:
+                self.message_user(request, f"{sequence}: {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Activate (review, then publish the steps)", permissions=["change"])
+    def activate(self, request, queryset):
+        for sequence in queryset:
+            try:
+                version = sequence_activate(sequence=sequence, user=request.user)
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{sequence}: not activated: {'; '.join(exc.messages)}", messages.ERROR
+                )
+            else:
+                self.message_user(request, f"{sequence}: active, version {version.number}.")
+
+    @admin.action(description="Pause (hold contacts in place)", permissions=["change"])
+    def pause(self, request, queryset):
+        self._each(request, queryset, sequence_pause, "paused")
+
+    @admin.action(description="Resume", permissions=["change"])
+    def resume(self, request, queryset):
+        self._each(request, queryset, sequence_resume, "resumed")
+
+    @admin.action(description="Archive", permissions=["change"])
+    def archive(self, request, queryset):
+        self._each(request, queryset, sequence_archive, "archived")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.install_playbook_view)
+        return [
+            path("install-playbook/", view, name="sequences_sequence_install_playbook"),
+            *super().get_urls(),
+        ]
+
+    def install_playbook_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST" and request.POST.get("playbook") in PLAYBOOKS:
+            try:
+                sequence = playbook_install(key=request.POST["playbook"], owner=request.user)
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(request, f"Installed “{sequence}” as a draft.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Install a playbook",
+            "opts": self.model._meta,
+            "playbooks": [(key, playbook["name"]) for key, playbook in PLAYBOOKS.items()],
+        }
+        return TemplateResponse(request, "admin/sequences/sequence/install_playbook.html", context)
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "subject", "is_marketing", "updated_at")
+    list_filter = ("is_marketing",)
+    search_fields = ("name", "key", "subject")
+    ordering = ("name",)
+    readonly_fields = ("review", "preview_link")
+    # A call-to-action URL typed without a scheme means https (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    fields = (
+        "name",
+        "key",
+        "is_marketing",
+        "subject",
+        "preheader",
+        "html",
+        "text",
+        "cta_label",
+        "cta_url",
+        "blocks",
+        "review",
+        "preview_link",
+    )
+
+    @admin.display(description="Quality review")
+    def review(self, obj):
+        return findings_html(template_findings(obj)) if obj and obj.pk else "Save first."
+
+    @admin.display(description="Preview")
+    def preview_link(self, obj):
+        if not (obj and obj.pk):
+            return "-"
+        url = reverse("admin:sequences_emailtemplate_preview", args=[obj.pk])
+        return format_html('<a href="{}">Preview for a contact / send test to me</a>', url)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:pk>/preview/", view, name="sequences_emailtemplate_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, pk):
+        template = get_object_or_404(EmailTemplate, pk=pk)
+        if not self.has_view_permission(request, template):
+            raise PermissionDenied
+        contact_id = request.POST.get("contact") or request.GET.get("contact")
+        contact = Contact.objects.filter(pk=contact_id).first() if contact_id else None
+        rendered = None
+        if contact is not None:
+            rendered = template_preview(template=template, contact=contact)
+            if request.method == "POST" and self.has_change_permission(request, template):
+                try:
+                    template_send_test(template=template, contact=contact, user=request.user)
+                    self.message_user(request, f"Test sent to {request.user.email}.")
+                except ValidationError as exc:
+                    self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview: {template}",
+            "opts": self.model._meta,
+            "original": template,
+            "contact": contact,
+            "rendered": rendered,
+            "can_send": self.has_change_permission(request, template),
+        }
+        return TemplateResponse(request, "admin/sequences/emailtemplate/preview.html", context)
+
+
+class NoEditAdmin(admin.ModelAdmin):
+    """Logs and snapshots: services write them, the admin only shows them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class EnrollmentEventInline(ReadOnlyInline):
+    model = EnrollmentEvent
+    fields = ("occurred_at", "step", "kind", "reason")
+    readonly_fields = fields
+
+
+class OutboundMessageInline(ReadOnlyInline):
+    model = OutboundMessage
+    fk_name = "enrollment"
+    fields = ("step", "state", "reason", "esp_message_id", "attempts", "sent_at")
+    readonly_fields = fields
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(NoEditAdmin):
+    list_display = (
+        "contact",
+        "sequence",
+        "state",
+        "reason",
+        "current_step",
+        "due_at",
+        "needs_review",
+        "enrolled_at",
+    )
+    list_filter = ("state", "needs_review", "sequence")
+    search_fields = ("contact__email", "sequence__name", "reason")
+    ordering = ("-enrolled_at",)
+    list_select_related = ("contact", "sequence")
+    raw_id_fields = ("contact",)
+    show_full_result_count = False
+    inlines = (EnrollmentEventInline, OutboundMessageInline)
+
+
+@admin.register(EnrollmentEvent)
+class EnrollmentEventAdmin(NoEditAdmin):
+    list_display = ("occurred_at", "enrollment", "step", "kind", "reason")
+    list_filter = ("kind",)
+    search_fields = ("reason", "step")
+    ordering = ("-occurred_at",)
+    list_select_related = ("enrollment",)
+    raw_id_fields = ("enrollment",)
+    show_full_result_count = False
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(NoEditAdmin):
+    list_display = ("uuid", "contact", "step", "state", "reason", "attempts", "sent_at")
+    list_filter = ("state", "is_marketing")
+    search_fields = ("uuid", "esp_message_id", "reason")
+    ordering = ("-created_at",)
+    list_select_related = ("contact",)
+    raw_id_fields = ("contact", "enrollment")
+    show_full_result_count = False
+
+
+@admin.register(SequenceVersion)
+class SequenceVersionAdmin(NoEditAdmin):
+    list_display = ("sequence", "number", "created_at", "created_by")
+    search_fields = ("sequence__name", "sequence__key")
+    ordering = ("-created_at",)
+    list_select_related = ("sequence", "created_by")
+
+
+@register_contact_inline
+class ContactEnrollmentInline(ReadOnlyInline):
+    model = Enrollment
+    fields = ("sequence", "state", "reason", "current_step", "due_at", "enrolled_at")
+    readonly_fields = fields
+    verbose_name_plural = "sequence enrollments"
+    show_change_link = True
+
+    def has_view_permission(self, request, obj=None):
+        # A contact being added has no enrollments; showing the inline would demand its
+        # management form from every add request.
+        return obj is not None and super().has_view_permission(request, obj)

@@ -1,1 +1,376 @@
-"""Models arrive with their issue; the app is installed to fix its place in the imports."""
+"""Sequences: triggered journeys, their email templates, enrollments and the send ledger.
+
+Conditions (triggers, audience, goals, exits, branches) are JSON lists whose shape
+sequences/conditions.py documents and validates; docs/sequences.md has examples.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from crm.models import slug_key_validator
+
+
+class Sequence(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ARCHIVED = "archived", "Archived"
+
+    class Reenrollment(models.TextChoices):
+        NEVER = "never", "Never: once per contact"
+        AFTER_EXIT = "after_exit", "After the previous enrollment ended"
+        ALWAYS = "always", "Always (still one running enrollment at a time)"
+
+    class OnSendFailure(models.TextChoices):
+        UNSET = "", "(choose)"
+        CONTINUE = "continue", "Skip the email and continue"
+        EXIT = "exit", "End the enrollment as failed"
+        NOTIFY_OWNER = "notify_owner", "Create a task for the owner and continue"
+
+    key = models.SlugField(max_length=80, unique=True, validators=[slug_key_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_sequences",
+        help_text="Required before activation: who answers for this sequence.",
+    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
+    topic = models.ForeignKey(
+        "crm.ConsentTopic",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sequences",
+        help_text="The consent topic that gates its emails. Leave empty only if transactional.",
+    )
+    is_transactional = models.BooleanField(
+        default=False,
+        help_text="Service mail needing no marketing consent (still stops on bounces).",
+    )
+    priority = models.IntegerField(
+        default=0, help_text="Higher runs first when several sequences are due at once."
+    )
+    reenrollment = models.CharField(max_length=12, choices=Reenrollment, default=Reenrollment.NEVER)
+    reenrollment_min_gap_days = models.PositiveIntegerField(default=0)
+    max_duration_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Contacts leave after this many days, wherever they are."
+    )
+    on_send_failure = models.CharField(
+        max_length=12, choices=OnSendFailure, blank=True, default=OnSendFailure.UNSET
+    )
+    audience_conditions = models.JSONField(
+        default=list, blank=True, help_text="Contact conditions checked at entry and every email."
+    )
+    goal_conditions = models.JSONField(
+        default=list, blank=True, help_text="Activities that end the enrollment as converted."
+    )
+    exit_conditions = models.JSONField(
+        default=list, blank=True, help_text="Activities that end the enrollment (e.g. handed_off)."
+    )
+    current_version = models.ForeignKey(
+        "SequenceVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_transactional=True, topic__isnull=True)
+                | Q(is_transactional=False, topic__isnull=False),
+                name="sequence_topic_or_transactional",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.is_transactional and self.topic_id:
+            raise ValidationError({"topic": "A transactional sequence has no consent topic."})
+        if not self.is_transactional and not self.topic_id:
+            raise ValidationError(
+                {"topic": "Choose the consent topic, or mark the sequence as transactional."}
+            )
+
+
+class SequenceVersion(models.Model):
+    """The steps as they were at an activation; enrollments stay on the version they entered."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    steps = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sequence", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sequence", "number"], name="sequenceversion_number_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.sequence} v{self.number}"
+
+    def step(self, key: str) -> dict | None:
+        return next((step for step in self.steps if step["key"] == key), None)
+
+    def step_after(self, key: str) -> dict | None:
+        keys = [step["key"] for step in self.steps]
+        position = keys.index(key) + 1 if key in keys else len(keys)
+        return self.steps[position] if position < len(keys) else None
+
+
+class EmailTemplate(models.Model):
+    key = models.SlugField(max_length=80, unique=True, validators=[slug_key_validator])
+    name = models.CharField(max_length=200)
+    subject = models.CharField(max_length=200)
+    preheader = models.CharField(max_length=200, blank=True, default="")
+    html = models.TextField(help_text="Link the main button to {{ cta_url }}.")
+    text = models.TextField(blank=True, default="", help_text="Generated from the HTML if empty.")
+    cta_label = models.CharField("primary call to action: label", max_length=100)
+    cta_url = models.URLField("primary call to action: URL", max_length=500)
+    blocks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Blocks [{"key", "when": [conditions], "html"}], shown as {{ blocks.key }}',
+    )
+    is_marketing = models.BooleanField(
+        default=True, help_text="Marketing mail needs the unsubscribe link and postal address."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        # Imported here: rendering imports models (for type hints) at module level.
+        from sequences.review import template_save_errors
+
+        errors = template_save_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
+
+class Step(models.Model):
+    """One step of a sequence's draft; activation copies the steps into a version."""
+
+    class Type(models.TextChoices):
+        SEND_EMAIL = "send_email", "Send email"
+        WAIT_DURATION = "wait_duration", "Wait a duration"
+        WAIT_UNTIL_TIME = "wait_until_time", "Wait until a time of day"
+        WAIT_UNTIL_DATE = "wait_until_date", "Wait until a date property"
+        WAIT_FOR_EVENT = "wait_for_event", "Wait for an event (with timeout)"
+        BRANCH_IF = "branch_if", "If / else"
+        NOTIFY_OWNER = "notify_owner", "Notify the owner"
+        CREATE_TASK = "create_task", "Create a task"
+        UPDATE_CONTACT = "update_contact", "Update the contact"
+        END = "end", "End"
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(default=0)
+    key = models.SlugField(max_length=50, validators=[slug_key_validator])
+    type = models.CharField(max_length=20, choices=Type)
+    template = models.ForeignKey(
+        EmailTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="steps"
+    )
+    config = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["sequence", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "key"], name="step_key_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.position}. {self.key} ({self.get_type_display()})"
+
+    def clean(self):
+        from sequences.conditions import step_config_errors
+
+        if self.type == self.Type.SEND_EMAIL and not self.template_id:
+            raise ValidationError({"template": "An email step needs a template."})
+        errors = step_config_errors(self.type, self.config)
+        if errors:
+            raise ValidationError({"config": errors})
+
+
+class Trigger(models.Model):
+    class Type(models.TextChoices):
+        ACTIVITY = "activity", "An activity happens"
+        LIFECYCLE_STAGE = "lifecycle_stage", "The contact enters a lifecycle stage"
+        MANUAL = "manual", "Manual enrollment only (admin or API)"
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="triggers")
+    type = models.CharField(max_length=20, choices=Type, default=Type.ACTIVITY)
+    activity_kind = models.SlugField(max_length=64, blank=True, default="")
+    lifecycle_stage = models.SlugField(max_length=50, blank=True, default="")
+    conditions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='On the activity\'s properties: [{"field", "op", "value"}]',
+    )
+
+    class Meta:
+        ordering = ["sequence", "pk"]
+
+    def __str__(self):
+        if self.type == self.Type.ACTIVITY:
+            return f"when {self.activity_kind}"
+        if self.type == self.Type.LIFECYCLE_STAGE:
+            return f"when stage becomes {self.lifecycle_stage}"
+        return "manual"
+
+    def clean(self):
+        from sequences.conditions import property_condition_errors
+
+        if self.type == self.Type.ACTIVITY and not self.activity_kind:
+            raise ValidationError({"activity_kind": "Name the activity that starts the sequence."})
+        if self.type == self.Type.LIFECYCLE_STAGE and not self.lifecycle_stage:
+            raise ValidationError({"lifecycle_stage": "Name the stage that starts the sequence."})
+        errors = property_condition_errors(self.conditions)
+        if errors:
+            raise ValidationError({"conditions": errors})
+
+
+class Enrollment(models.Model):
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        WAITING = "waiting", "Waiting for an event"
+        COMPLETED = "completed", "Completed (not converted)"
+        CONVERTED = "converted", "Converted"
+        EXITED = "exited", "Exited"
+        FAILED = "failed", "Failed"
+
+    LIVE_STATES = (State.ACTIVE, State.WAITING)
+
+    contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="enrollments")
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")
+    version = models.ForeignKey(
+        SequenceVersion, on_delete=models.PROTECT, related_name="enrollments"
+    )
+    state = models.CharField(max_length=10, choices=State, default=State.ACTIVE)
+    reason = models.CharField(max_length=200, blank=True, default="")
+    current_step = models.CharField(max_length=50, blank=True, default="")
+    due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    waiting_for = models.JSONField(default=dict, blank=True)
+    trigger_properties = models.JSONField(default=dict, blank=True)
+    enrolled_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    needs_review = models.BooleanField(
+        default=False, help_text="Went through every step without converting."
+    )
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-enrolled_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "sequence"],
+                condition=Q(state__in=["active", "waiting"]),
+                name="enrollment_one_live_per_sequence",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "due_at"], name="enrollment_due_idx"),
+            models.Index(fields=["contact", "state"], name="enrollment_contact_state_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.contact_id} in {self.sequence_id} ({self.state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in self.LIVE_STATES
+
+
+class EnrollmentEvent(models.Model):
+    """The history of one enrollment: each step, decision and deny reason."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="events")
+    step = models.CharField(max_length=50, blank=True, default="")
+    kind = models.SlugField(max_length=40)
+    reason = models.CharField(max_length=300, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["enrollment", "occurred_at", "pk"]
+
+    def __str__(self):
+        return f"{self.kind} {self.step} {self.reason}".strip()
+
+
+class OutboundMessage(models.Model):
+    """The send ledger: at most one row, so at most one email, per (enrollment, step)."""
+
+    class State(models.TextChoices):
+        CLAIMED = "claimed", "Claimed (sending)"
+        RETRY = "retry", "Waiting to retry"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        UNKNOWN = "unknown", "Unknown (crashed while sending; never resent)"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="messages")
+    step = models.CharField(max_length=50)
+    contact = models.ForeignKey(
+        "crm.Contact", on_delete=models.CASCADE, related_name="outbound_messages"
+    )
+    template = models.ForeignKey(
+        EmailTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    is_marketing = models.BooleanField(default=True)
+    state = models.CharField(max_length=10, choices=State, default=State.CLAIMED)
+    reason = models.CharField(max_length=300, blank=True, default="")
+    esp_message_id = models.CharField(max_length=200, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "step"], name="outboundmessage_once_per_step"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "is_marketing", "created_at"], name="outbound_cap_idx"),
+            models.Index(fields=["state", "claimed_at"], name="outbound_state_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.step} → contact {self.contact_id} ({self.state})"

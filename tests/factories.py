@@ -1,6 +1,7 @@
 """One factory per model. Factories write rows directly; tests of behaviour call services."""
 
 import datetime
+import hashlib
 
 import factory
 from django.contrib.auth import get_user_model
@@ -11,6 +12,7 @@ from factory.django import DjangoModelFactory
 from crm.emails import email_hash
 from crm.models import (
     Activity,
+    ApiKey,
     Company,
     ConsentEntry,
     ConsentText,
@@ -21,6 +23,9 @@ from crm.models import (
     LifecycleStage,
     LifecycleStageChange,
     Note,
+    Segment,
+    SegmentCountSnapshot,
+    SegmentMembership,
     Suppression,
     Tag,
     Task,
@@ -192,3 +197,241 @@ class NoteFactory(DjangoModelFactory):
 
     contact = factory.SubFactory(ContactFactory)
     body = factory.Faker("sentence")
+
+
+class ApiKeyFactory(DjangoModelFactory):
+    class Meta:
+        model = ApiKey
+
+    name = factory.Sequence(lambda n: f"Key {n}")
+    kind = ApiKey.Kind.SERVER
+    prefix = factory.Sequence(lambda n: f"k{n:07d}")
+    key_hash = factory.Sequence(lambda n: hashlib.sha256(f"key-{n}".encode()).hexdigest())
+
+
+# --- scoring ----------------------------------------------------------------------------------
+# Imported here, not at the top, so this block can be appended without touching crm's.
+
+from scoring.models import (  # noqa: E402
+    Handoff,
+    HandoffRule,
+    RoundRobinPointer,
+    ScoreChange,
+    ScoringCondition,
+    ScoringRule,
+    Territory,
+)
+
+
+class ScoringRuleFactory(DjangoModelFactory):
+    class Meta:
+        model = ScoringRule
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"rule-{n}")
+    name = factory.LazyAttribute(lambda rule: rule.key.replace("-", " ").capitalize())
+    category = ScoringRule.Category.ENGAGEMENT
+    activity_kind = Activity.Kind.PAGE_VIEWED
+    points = 10
+
+
+class ScoringConditionFactory(DjangoModelFactory):
+    class Meta:
+        model = ScoringCondition
+
+    rule = factory.SubFactory(ScoringRuleFactory)
+    field = "path"
+    operator = ScoringCondition.Operator.CONTAINS
+    value = "/pricing"
+
+
+class ScoreChangeFactory(DjangoModelFactory):
+    class Meta:
+        model = ScoreChange
+
+    contact = factory.SubFactory(ContactFactory)
+    rule = factory.SubFactory(ScoringRuleFactory)
+    activity = factory.SubFactory(ActivityFactory, contact=factory.SelfAttribute("..contact"))
+    part = ScoreChange.Part.ENGAGEMENT
+    reason = ScoreChange.Reason.ACTIVITY
+    points = 10
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+class HandoffRuleFactory(DjangoModelFactory):
+    class Meta:
+        model = HandoffRule
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"handoff-rule-{n}")
+    name = factory.LazyAttribute(lambda rule: rule.key.replace("-", " ").capitalize())
+    score_threshold = 50
+
+
+class HandoffFactory(DjangoModelFactory):
+    class Meta:
+        model = Handoff
+
+    contact = factory.SubFactory(ContactFactory)
+    rule = factory.SubFactory(HandoffRuleFactory)
+    score = 60
+    engagement_score = 40
+    fit_score = 20
+    reasons = factory.LazyFunction(
+        lambda: [{"type": "score", "label": "+40 Pricing page viewed", "points": 40}]
+    )
+    sla_due_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(minutes=30))
+
+
+class TerritoryFactory(DjangoModelFactory):
+    class Meta:
+        model = Territory
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"territory-{n}")
+    name = factory.LazyAttribute(lambda territory: territory.key.title())
+    countries = "DE, AT, CH"
+
+
+class RoundRobinPointerFactory(DjangoModelFactory):
+    class Meta:
+        model = RoundRobinPointer
+        django_get_or_create = ("pool",)
+
+    pool = factory.Sequence(lambda n: f"pool-{n}")
+
+
+# --- sequences --------------------------------------------------------------------------------
+
+from sequences.models import (  # noqa: E402
+    EmailTemplate,
+    Enrollment,
+    EnrollmentEvent,
+    OutboundMessage,
+    Sequence,
+    SequenceVersion,
+    Step,
+    Trigger,
+)
+
+MARKETING_HTML = (
+    '<p>Hi {{ contact.first_name|default:"there" }},</p>'
+    '<p><a href="{{ cta_url }}">{{ cta_label }}</a></p>'
+    '<p>{{ postal_address }} · <a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
+)
+
+
+class EmailTemplateFactory(DjangoModelFactory):
+    class Meta:
+        model = EmailTemplate
+
+    key = factory.Sequence(lambda n: f"template-{n}")
+    name = factory.LazyAttribute(lambda template: template.key.title())
+    subject = "A next step for you"
+    html = MARKETING_HTML
+    cta_label = "Take the next step"
+    cta_url = "https://www.example.com/next"
+    is_marketing = True
+
+
+class SequenceFactory(DjangoModelFactory):
+    class Meta:
+        model = Sequence
+
+    key = factory.Sequence(lambda n: f"sequence-{n}")
+    name = factory.LazyAttribute(lambda sequence: sequence.key.title())
+    owner = factory.SubFactory(UserFactory)
+    topic = factory.LazyFunction(lambda: ConsentTopic.objects.get(key="newsletter"))
+    on_send_failure = Sequence.OnSendFailure.CONTINUE
+
+
+class SequenceVersionFactory(DjangoModelFactory):
+    class Meta:
+        model = SequenceVersion
+
+    sequence = factory.SubFactory(SequenceFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    steps = factory.LazyFunction(list)
+
+
+class StepFactory(DjangoModelFactory):
+    class Meta:
+        model = Step
+
+    sequence = factory.SubFactory(SequenceFactory)
+    position = factory.Sequence(lambda n: n)
+    key = factory.Sequence(lambda n: f"step-{n}")
+    type = Step.Type.SEND_EMAIL
+    template = factory.SubFactory(EmailTemplateFactory)
+
+
+class TriggerFactory(DjangoModelFactory):
+    class Meta:
+        model = Trigger
+
+    sequence = factory.SubFactory(SequenceFactory)
+    type = Trigger.Type.ACTIVITY
+    activity_kind = Activity.Kind.FORM_SUBMITTED
+
+
+class EnrollmentFactory(DjangoModelFactory):
+    class Meta:
+        model = Enrollment
+
+    contact = factory.SubFactory(ContactFactory)
+    version = factory.SubFactory(SequenceVersionFactory)
+    sequence = factory.LazyAttribute(lambda enrollment: enrollment.version.sequence)
+    enrolled_at = factory.LazyFunction(timezone.now)
+
+
+class EnrollmentEventFactory(DjangoModelFactory):
+    class Meta:
+        model = EnrollmentEvent
+
+    enrollment = factory.SubFactory(EnrollmentFactory)
+    kind = "entered"
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+class OutboundMessageFactory(DjangoModelFactory):
+    class Meta:
+        model = OutboundMessage
+
+    enrollment = factory.SubFactory(EnrollmentFactory)
+    contact = factory.LazyAttribute(lambda message: message.enrollment.contact)
+    step = factory.Sequence(lambda n: f"step-{n}")
+    state = OutboundMessage.State.SENT
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class SegmentFactory(DjangoModelFactory):
+    class Meta:
+        model = Segment
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"segment-{n}")
+    name = factory.LazyAttribute(lambda segment: segment.key.replace("-", " ").capitalize())
+    definition = factory.LazyFunction(
+        lambda: {
+            "match": "all",
+            "conditions": [{"field": "lifecycle_stage", "operator": "in", "value": ["new_lead"]}],
+        }
+    )
+
+
+class SegmentMembershipFactory(DjangoModelFactory):
+    class Meta:
+        model = SegmentMembership
+
+    segment = factory.SubFactory(SegmentFactory)
+    contact = factory.SubFactory(ContactFactory)
+    entered_at = factory.LazyFunction(timezone.now)
+
+
+class SegmentCountSnapshotFactory(DjangoModelFactory):
+    class Meta:
+        model = SegmentCountSnapshot
+
+    segment = factory.SubFactory(SegmentFactory)
+    counted_at = factory.LazyFunction(timezone.now)
+    member_count = 10

@@ -1,3 +1,12 @@
 """crm's admin, the product's main UI. One module per area; importing registers them."""
 
-from crm.admin import activities, consent, contacts, deals, reference, work  # noqa: F401
+from crm.admin import (  # noqa: F401
+    activities,
+    api_keys,
+    consent,
+    contacts,
+    deals,
+    reference,
+    segments,
+    work,
+)

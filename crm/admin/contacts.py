@@ -6,7 +6,7 @@ from django.contrib import admin
 from crm import admin_hooks
 from crm.admin.base import OwnerFieldMixin, adopt, searchable_fields
 from crm.admin.contact_page import contact_page_context
-from crm.admin.filters import ConsentFilter, SuppressedFilter
+from crm.admin.filters import ConsentFilter, SegmentFilter, SuppressedFilter
 from crm.emails import normalise_email
 from crm.imports import ContactImportExportMixin
 from crm.models import Contact, Note, Task
@@ -106,6 +106,7 @@ class ContactAdmin(ContactImportExportMixin, admin.ModelAdmin):
         "country",
         ConsentFilter,
         SuppressedFilter,
+        SegmentFilter,
         "source",
     )
     search_fields = ("email", "first_name", "last_name", "company__name", "=external_id")

@@ -1,9 +1,9 @@
 """Changelist filters that need more than a field's values: consent, suppression, kinds."""
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
-from crm.models import Activity, ConsentTopic
+from crm.models import Activity, ConsentTopic, Segment, SegmentMembership
 from crm.selectors import consent_latest_granted, contact_is_suppressed_expression
 
 
@@ -61,3 +61,21 @@ class ActivityKindFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset: QuerySet) -> QuerySet | None:
         return queryset.filter(kind=self.value()) if self.value() else None
+
+
+class SegmentFilter(admin.SimpleListFilter):
+    """Contacts who are current members of a segment (tracked membership, by index)."""
+
+    title = "segment"
+    parameter_name = "segment"
+
+    def lookups(self, request, model_admin):
+        return list(Segment.objects.order_by("name").values_list("key", "name"))
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet | None:
+        if not self.value():
+            return None
+        members = SegmentMembership.objects.filter(
+            segment__key=self.value(), exited_at__isnull=True, contact=OuterRef("pk")
+        )
+        return queryset.filter(Exists(members))

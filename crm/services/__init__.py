@@ -9,30 +9,58 @@ from crm.services.activities import (
     activity_record,
     activity_record_batch,
 )
+from crm.services.api_keys import ApiKeyCreated, api_key_create, api_key_revoke
 from crm.services.companies import company_upsert
 from crm.services.consent import consent_grant, consent_text_publish, consent_withdraw
 from crm.services.contacts import ContactUpsertResult, contact_update, contact_upsert
 from crm.services.deals import deal_create, deal_move_stage
+from crm.services.events import EventOutcome, IncomingEvent, events_ingest
+from crm.services.identity import IdentifyResult, contact_identify, contacts_resolve_for_events
 from crm.services.lifecycle import lifecycle_stage_change
+from crm.services.segments import (
+    MembershipChanges,
+    SegmentEvaluation,
+    segment_create,
+    segment_delete,
+    segment_evaluate,
+    segment_memberships_refresh,
+    segment_update,
+)
 from crm.services.suppressions import suppression_add, suppression_lift
 from crm.services.work import note_add, task_complete, task_create
 
 __all__ = [
     "ActivityBatchResult",
     "ActivityInput",
+    "ApiKeyCreated",
     "ContactUpsertResult",
+    "EventOutcome",
+    "IdentifyResult",
+    "IncomingEvent",
+    "MembershipChanges",
+    "SegmentEvaluation",
     "activity_record",
     "activity_record_batch",
+    "api_key_create",
+    "api_key_revoke",
     "company_upsert",
     "consent_grant",
     "consent_text_publish",
     "consent_withdraw",
+    "contact_identify",
     "contact_update",
     "contact_upsert",
+    "contacts_resolve_for_events",
     "deal_create",
     "deal_move_stage",
+    "events_ingest",
     "lifecycle_stage_change",
     "note_add",
+    "segment_create",
+    "segment_delete",
+    "segment_evaluate",
+    "segment_memberships_refresh",
+    "segment_update",
     "suppression_add",
     "suppression_lift",
     "task_complete",

@@ -364,7 +364,13 @@ def test_a_registered_section_is_exported_and_applied_in_its_order(widgets_secti
 
     assert list(yaml.safe_load(exported))[2:4] == ["lifecycle_stages", "widgets"]
     assert "  - key: gauge\n    stage: subscriber\n" in exported
-    assert list(report.sections) == ["consent_topics", "lifecycle_stages", "widgets", "deal_stages"]
+    # Sections of other apps (order 100 and up) follow crm's; only the first four are ours.
+    assert list(report.sections)[:4] == [
+        "consent_topics",
+        "lifecycle_stages",
+        "widgets",
+        "deal_stages",
+    ]
     assert widgets_section == [("gauge", True), ("dial", True)]
 
 

@@ -35,3 +35,5 @@ class Command(BaseCommand):
             self.stdout.write("demo data already present; nothing written.")
         for name, count in result.counts.items():
             self.stdout.write(f"  {name}: {count}")
+        for note in result.extensions:
+            self.stdout.write(f"  {note}")

@@ -1,0 +1,1 @@
+"""crm's REST API (DRF): events, identify, contacts, companies and deals under /api/v1/."""

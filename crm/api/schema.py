@@ -1,0 +1,52 @@
+"""OpenAPI details drf-spectacular cannot infer: the key scheme and the error responses."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+
+from crm.api.serializers import ApiErrorSerializer
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+ERROR_DESCRIPTIONS = {
+    "400": "Invalid request: `fields` names each field and why.",
+    "401": "No API key, or an unknown or revoked one (error: key_unknown, key_revoked).",
+    "403": "This key may not do this: a browser key outside its limits or origins.",
+    "404": "No such object.",
+    "429": "The key's rate limit is used up; retry after `retry_after` seconds.",
+}
+
+
+class ApiAutoSchema(AutoSchema):
+    """Document the errors every endpoint can answer with, all in the ApiError shape."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for code in self._error_codes():
+            error = OpenApiResponse(ApiErrorSerializer, description=ERROR_DESCRIPTIONS[code])
+            responses.setdefault(
+                code, self._get_response_for_code(error, code, direction=direction)
+            )
+        return responses
+
+    def _error_codes(self) -> list[str]:
+        is_detail = "{" in self.path
+        codes = ["401", "403", "429"]
+        if self.method in WRITE_METHODS or not is_detail:
+            codes.append("400")  # bad fields, or bad filter values on lists
+        if is_detail:
+            codes.append("404")
+        return codes
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "crm.api.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key from the admin or `manage.py create_api_key`, sent as "
+            "`Authorization: Bearer ns_live_…`. Browser keys may only POST /events/ and "
+            "/identify/ from their allowed origins.",
+        }

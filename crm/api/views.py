@@ -1,0 +1,386 @@
+"""The API's endpoints: parse the request, call one service, present the result."""
+
+import functools
+import hashlib
+from pathlib import Path
+
+from django.db import transaction
+from django.http import HttpResponse
+from django.views.decorators.http import condition, require_GET
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm.api.cors import BrowserCorsMixin
+from crm.api.errors import PayloadTooLarge, flatten_errors
+from crm.api.filters import CompanyFilter, ContactFilter, DealFilter
+from crm.api.pagination import ApiCursorPagination
+from crm.api.permissions import (
+    BrowserKeyOriginAllowed,
+    HasApiKey,
+    IsServerKey,
+    refuse_browser_fields,
+)
+from crm.api.serializers import (
+    MAX_EVENTS_PER_REQUEST,
+    CompanySerializer,
+    CompanyUpsertSerializer,
+    ContactCreateSerializer,
+    ContactSerializer,
+    ContactUpdateSerializer,
+    DealCreateSerializer,
+    DealMoveSerializer,
+    DealSerializer,
+    EventBatchSerializer,
+    EventSerializer,
+    EventsRejectedSerializer,
+    EventsResponseSerializer,
+    IdentifyResponseSerializer,
+    IdentifySerializer,
+    first_touch,
+    incoming_event,
+)
+from crm.models import ApiKey, Company, Contact, Deal
+from crm.services import (
+    company_upsert,
+    contact_update,
+    contact_upsert,
+    deal_create,
+    deal_move_stage,
+    lifecycle_stage_change,
+)
+from crm.services.events import EventOutcome, EventStatus, events_ingest
+from crm.services.identity import contact_identify
+
+#: 1,000 events of a few KB each fit easily; anything bigger is a mistake or abuse.
+MAX_EVENTS_BODY_BYTES = 10 * 1024 * 1024
+
+SNIPPET_PATH = Path(__file__).resolve().parent.parent / "static" / "crm" / "nextstep.js"
+#: Sites embed the snippet on every page: let browsers and CDNs keep it for an hour.
+SNIPPET_MAX_AGE_SECONDS = 3600
+
+
+def validated(serializer_class: type[serializers.Serializer], request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- Events and identify (server and browser keys) ------------------------------------------
+
+
+class EventsView(BrowserCorsMixin, APIView):
+    permission_classes = [HasApiKey, BrowserKeyOriginAllowed]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="events_record",
+        summary="Record events",
+        description=(
+            'Send one event, or `{"events": [...]}` with 1 to 1,000. Each event is '
+            "validated on its own: valid ones are recorded, invalid ones come back in "
+            "`results` with their index and reasons. 200: every event was recorded or was "
+            "a duplicate; 207: some were invalid; 400: none could be recorded. Unknown "
+            "emails create contacts (never with consent)."
+        ),
+        request=PolymorphicProxySerializer(
+            component_name="EventOrBatch",
+            serializers=[EventSerializer, EventBatchSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={
+            200: EventsResponseSerializer,
+            207: EventsResponseSerializer,
+            400: EventsRejectedSerializer,
+        },
+        examples=[
+            OpenApiExample(
+                "One event",
+                request_only=True,
+                value={
+                    "type": "page_viewed",
+                    "email": "ada@example.com",
+                    "properties": {"path": "/pricing"},
+                    "idempotency_key": "view-2025-01-31-0001",
+                },
+            ),
+            OpenApiExample(
+                "Mixed batch",
+                response_only=True,
+                status_codes=["207"],
+                value={
+                    "recorded": 1,
+                    "duplicates": 0,
+                    "invalid": 1,
+                    "results": [
+                        {"index": 0, "status": "recorded", "activity_id": 42, "contact_id": 7},
+                        {
+                            "index": 1,
+                            "status": "invalid",
+                            "errors": {"occurred_at": ["This is more than a day in the future."]},
+                        },
+                    ],
+                },
+            ),
+        ],
+    )
+    def post(self, request):
+        refuse_large_body(request)
+        items, is_batch = event_items(request.data)
+        refuse_browser_fields(request.auth, items, is_batch=is_batch)
+        valid, invalid = validate_each(items)
+        outcomes = []
+        if valid:
+            outcomes = events_ingest(
+                events=[event for _, event in valid], source=request.auth.source_label
+            )
+        results = event_results(len(items), valid, invalid, outcomes)
+        return events_response(results)
+
+
+def refuse_large_body(request) -> None:
+    # DRF's JSON parser reads the stream without Django's DATA_UPLOAD_MAX_MEMORY_SIZE check.
+    header = request.META.get("CONTENT_LENGTH") or "0"
+    length = int(header) if header.isdigit() else 0
+    if length > MAX_EVENTS_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"The request body is {length:,} bytes; the limit is {MAX_EVENTS_BODY_BYTES:,}."
+        )
+
+
+def event_items(data) -> tuple[list, bool]:
+    """Return the events of the request and whether it was a batch."""
+    if not isinstance(data, dict):
+        raise serializers.ValidationError(
+            {"non_field_errors": ['Send one event as a JSON object, or {"events": [...]}.']}
+        )
+    if "events" not in data:
+        return [data], False
+    events = data["events"]
+    extra = sorted(set(data) - {"events"})
+    if extra:
+        raise serializers.ValidationError(
+            {name: ["A batch has only `events`; put this inside each event."] for name in extra}
+        )
+    if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS_PER_REQUEST:
+        count = f"; this request has {len(events):,}" if isinstance(events, list) else ""
+        raise serializers.ValidationError(
+            {"events": [f"Send a list of 1 to {MAX_EVENTS_PER_REQUEST:,} events{count}."]}
+        )
+    return events, True
+
+
+def validate_each(items: list) -> tuple[list, dict[int, dict]]:
+    """Validate every event on its own: ([(index, IncomingEvent)], {index: errors})."""
+    valid, invalid = [], {}
+    for index, item in enumerate(items):
+        serializer = EventSerializer(data=item)
+        if serializer.is_valid():
+            valid.append((index, incoming_event(serializer.validated_data)))
+        else:
+            invalid[index] = flatten_errors(serializer.errors)
+    return valid, invalid
+
+
+def event_results(
+    count: int, valid: list, invalid: dict[int, dict], outcomes: list[EventOutcome]
+) -> list[dict]:
+    results: list[dict] = [{} for _ in range(count)]
+    for index, errors in invalid.items():
+        results[index] = {"index": index, "status": EventStatus.INVALID, "errors": errors}
+    for (index, _), outcome in zip(valid, outcomes, strict=True):
+        results[index] = outcome_result(index, outcome)
+    return results
+
+
+def outcome_result(index: int, outcome: EventOutcome) -> dict:
+    result = {"index": index, "status": outcome.status}
+    if outcome.status == EventStatus.RECORDED:
+        result["activity_id"] = outcome.activity.pk
+        result["contact_id"] = outcome.contact_id
+    elif outcome.status == EventStatus.INVALID:
+        result["errors"] = outcome.errors
+    return result
+
+
+def events_response(results: list[dict]) -> Response:
+    counts = dict.fromkeys(EventStatus, 0)
+    for result in results:
+        counts[result["status"]] += 1
+    body = {
+        "recorded": counts[EventStatus.RECORDED],
+        "duplicates": counts[EventStatus.DUPLICATE],
+        "invalid": counts[EventStatus.INVALID],
+        "results": results,
+    }
+    if counts[EventStatus.INVALID] == len(results):
+        message = "No event was recorded: every event is invalid; `results` says why."
+        body = {"error": "invalid", "message": message, **body}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if counts[EventStatus.INVALID]:
+        return Response(body, status=status.HTTP_207_MULTI_STATUS)
+    return Response(body)
+
+
+class IdentifyView(BrowserCorsMixin, APIView):
+    permission_classes = [HasApiKey, BrowserKeyOriginAllowed]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="identify",
+        summary="Identify a visitor",
+        description=(
+            "Tie an anonymous visitor to a person (by email or external_id; created if "
+            "new). Their earlier anonymous events become the contact's, and later events "
+            "with the same anonymous_id are attributed to them. Traits update the profile; "
+            "with a browser key they only fill empty fields and the email never changes. "
+            "An anonymous id or IP address alone never creates a contact. 201 when the "
+            "contact was created, 200 otherwise."
+        ),
+        request=IdentifySerializer,
+        responses={200: IdentifyResponseSerializer, 201: IdentifyResponseSerializer},
+    )
+    def post(self, request):
+        api_key: ApiKey = request.auth
+        refuse_browser_fields(api_key, [request.data], is_batch=False)
+        data = validated(IdentifySerializer, request)
+        traits = dict(data.get("traits") or {})
+        result = contact_identify(
+            email=data.get("email", ""),
+            external_id=data.get("external_id", ""),
+            anonymous_id=data.get("anonymous_id", ""),
+            properties=traits.pop("properties", {}),
+            traits=traits,
+            first_touch=first_touch(data.get("context") or {}),
+            source=api_key.source_label,
+            may_overwrite=api_key.kind == ApiKey.Kind.SERVER,
+        )
+        body = {
+            "contact_id": result.contact.pk,
+            "created": result.created,
+            "merged_activity_count": result.merged_activity_count,
+            "changed_fields": list(result.changed_fields),
+        }
+        return Response(body, status=status.HTTP_201_CREATED if result.created else 200)
+
+
+# --- Contacts, companies, deals (server keys) -----------------------------------------------
+
+
+class ServerKeyViewSet(viewsets.GenericViewSet):
+    permission_classes = [IsServerKey]
+    parser_classes = [JSONParser]
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = ApiCursorPagination
+
+
+class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKeyViewSet):
+    """People. Creating is an upsert by email; consent is never set through the API."""
+
+    queryset = Contact.objects.prefetch_related("tags")
+    serializer_class = ContactSerializer
+    filterset_class = ContactFilter
+
+    @extend_schema(
+        summary="Create or update a contact by email",
+        request=ContactCreateSerializer,
+        responses={200: ContactSerializer, 201: ContactSerializer},
+    )
+    def create(self, request):
+        data = dict(validated(ContactCreateSerializer, request))
+        if "lifecycle_stage" in data:
+            data["lifecycle_stage"] = data["lifecycle_stage"].key
+        result = contact_upsert(source=Contact.Source.API, **data)
+        return Response(
+            ContactSerializer(result.contact).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="Change a contact",
+        request=ContactUpdateSerializer,
+        responses=ContactSerializer,
+    )
+    def partial_update(self, request, pk=None):
+        contact = self.get_object()
+        data = dict(validated(ContactUpdateSerializer, request))
+        stage = data.pop("lifecycle_stage", None)
+        reason = data.pop("lifecycle_stage_reason", "")
+        if "properties" in data:
+            data["properties"] = {**contact.properties, **data["properties"]}
+        with transaction.atomic():  # the profile and the stage change together or not at all
+            if data:
+                contact_update(contact=contact, **data)
+            if stage is not None:
+                lifecycle_stage_change(
+                    contact=contact,
+                    stage=stage.key,
+                    source=request.auth.source_label,
+                    reason=reason,
+                )
+        return Response(ContactSerializer(self.get_object()).data)
+
+
+class CompanyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKeyViewSet):
+    """Companies. Creating is an upsert by domain (or by name when there is no domain)."""
+
+    queryset = Company.objects.all()
+    serializer_class = CompanySerializer
+    filterset_class = CompanyFilter
+
+    @extend_schema(
+        summary="Create or update a company by domain",
+        request=CompanyUpsertSerializer,
+        responses={200: CompanySerializer},
+    )
+    def create(self, request):
+        company = company_upsert(**validated(CompanyUpsertSerializer, request))
+        return Response(CompanySerializer(company).data)
+
+
+class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKeyViewSet):
+    """Deals. PATCH moves a deal to another stage (lost needs lost_reason)."""
+
+    queryset = Deal.objects.select_related("stage")
+    serializer_class = DealSerializer
+    filterset_class = DealFilter
+
+    @extend_schema(
+        summary="Open a deal", request=DealCreateSerializer, responses={201: DealSerializer}
+    )
+    def create(self, request):
+        deal = deal_create(**validated(DealCreateSerializer, request))
+        return Response(DealSerializer(deal).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Move a deal to another stage", request=DealMoveSerializer, responses=DealSerializer
+    )
+    def partial_update(self, request, pk=None):
+        deal = self.get_object()
+        data = validated(DealMoveSerializer, request)
+        deal = deal_move_stage(deal=deal, **data)
+        return Response(DealSerializer(deal).data)
+
+
+# --- The tracking snippet -------------------------------------------------------------------
+
+
+@functools.cache
+def snippet_source() -> bytes:
+    return SNIPPET_PATH.read_bytes()
+
+
+def snippet_etag(request) -> str:
+    return hashlib.sha256(snippet_source()).hexdigest()[:32]
+
+
+@require_GET
+@condition(etag_func=snippet_etag)
+def tracking_snippet(request):
+    """Serve nextstep.js, the first-party tracking snippet websites embed."""
+    response = HttpResponse(snippet_source(), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = f"public, max-age={SNIPPET_MAX_AGE_SECONDS}"
+    return response

@@ -1,0 +1,107 @@
+"""Reads about segments: who matches a definition, who is a tracked member, the preview."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.functions import Coalesce
+
+from crm.models import ConsentTopic, Contact, Segment, SegmentCountSnapshot, SegmentMembership
+from crm.segments.compiler import CompileContext, compile_definition, compile_segment
+from crm.segments.validation import (
+    DefinitionProblem,
+    References,
+    definition_problems,
+    segment_references,
+)
+from crm.selectors import consent_latest_granted, contact_is_suppressed_expression
+
+PREVIEW_SAMPLE_SIZE = 20
+COUNT_HISTORY_LENGTH = 30
+
+
+def segment_contacts(
+    *, segment: Segment | None = None, definition: Any = None, context: CompileContext | None = None
+) -> QuerySet[Contact]:
+    """The contacts matching a segment (or a definition) right now, in one query."""
+    if segment is not None:
+        return Contact.objects.filter(compile_segment(segment, context=context))
+    return Contact.objects.filter(compile_definition(definition, context=context))
+
+
+def segment_members(*, segment: Segment) -> QuerySet[Contact]:
+    """The segment's tracked current members (what entered and has not left)."""
+    current = segment_current_memberships(segment).filter(contact=OuterRef("pk"))
+    return Contact.objects.filter(Exists(current))
+
+
+def segment_current_memberships(segment: Segment | int) -> QuerySet[SegmentMembership]:
+    return SegmentMembership.objects.filter(segment=segment, exited_at__isnull=True)
+
+
+def contacts_sendable(queryset: QuerySet[Contact], *, topic: ConsentTopic) -> QuerySet[Contact]:
+    """The contacts marketing may email about `topic`: consented and not suppressed."""
+    return queryset.alias(
+        sendable_consent=Coalesce(consent_latest_granted(topic), False),
+        sendable_suppressed=contact_is_suppressed_expression(),
+    ).filter(sendable_consent=True, sendable_suppressed=False)
+
+
+def segment_count_history(*, segment: Segment) -> list[SegmentCountSnapshot]:
+    """The latest full evaluations, newest first."""
+    return list(segment.count_snapshots.order_by("-counted_at", "-pk")[:COUNT_HISTORY_LENGTH])
+
+
+def segments_using(*, key: str) -> list[Segment]:
+    """The segments whose definitions name segment `key`."""
+    return [
+        segment
+        for segment in Segment.objects.exclude(key=key).only("pk", "key", "name", "definition")
+        if key in segment_references(segment.definition)
+    ]
+
+
+# --- The builder's preview ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentPreview:
+    """What the builder shows: problems, or the count, a sample and the sendable count."""
+
+    problems: tuple[DefinitionProblem, ...] = ()
+    count: int = 0
+    sample: tuple[Contact, ...] = ()
+    milliseconds: int = 0
+    topic: ConsentTopic | None = None
+    sendable_count: int | None = None
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.problems
+
+
+def segment_preview(
+    *,
+    definition: Any,
+    segment_key: str = "",
+    topic: ConsentTopic | None = None,
+    sample_size: int = PREVIEW_SAMPLE_SIZE,
+) -> SegmentPreview:
+    """Validate the definition, then count it, take a sample and count who is sendable."""
+    problems = definition_problems(
+        definition, references=References.load(), segment_key=segment_key
+    )
+    if problems:
+        return SegmentPreview(problems=tuple(problems))
+    started = time.perf_counter()
+    matching = segment_contacts(definition=definition)
+    count = matching.count()
+    sample = tuple(matching.select_related("lifecycle_stage").order_by("-pk")[:sample_size])
+    sendable = contacts_sendable(matching, topic=topic).count() if topic else None
+    elapsed = round((time.perf_counter() - started) * 1000)
+    return SegmentPreview(
+        count=count, sample=sample, milliseconds=elapsed, topic=topic, sendable_count=sendable
+    )

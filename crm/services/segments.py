@@ -1,0 +1,367 @@
+"""Segments: saving definitions, and tracking who enters and leaves each segment.
+
+Membership changes are written while holding row locks on the segments involved
+(`select_for_update`), and re-checked under them, so two workers refreshing the same
+contacts cannot both record an entry. The idempotency key of every segment_entered /
+segment_exited activity names the entry's number as a second guard: a re-delivered
+task records nothing, while a later re-entry (entry 2) is a new, recordable event.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import BooleanField, Case, Exists, F, OuterRef, Value, When
+from django.db.models.functions import Greatest
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from crm.models import Contact, Segment, SegmentCountSnapshot, SegmentMembership
+from crm.segment_selectors import segment_current_memberships, segments_using
+from crm.segments.compiler import CompileContext, SegmentCompileError, compile_segment
+from crm.segments.validation import definition_validate
+from crm.services.activities import ActivityInput, activity_record_batch
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "segments"
+ENTERED = "segment_entered"
+EXITED = "segment_exited"
+#: Kinds this module records; batches made only of them never trigger a refresh.
+SEGMENT_KINDS = frozenset({ENTERED, EXITED})
+EVALUATE_TASK = "crm.tasks.evaluate_segment_task"
+EDITABLE_FIELDS = frozenset({"name", "description", "owner", "definition"})
+#: A count history point is kept after every change, and at least this often.
+SNAPSHOT_QUIET_INTERVAL = datetime.timedelta(days=1)
+#: Contacts re-checked per transaction, and segments checked per query.
+CHUNK_SIZE = 500
+SEGMENTS_PER_QUERY = 50
+
+
+@dataclass(frozen=True)
+class MembershipChanges:
+    entered: int = 0
+    exited: int = 0
+
+    def __add__(self, other: MembershipChanges) -> MembershipChanges:
+        return MembershipChanges(self.entered + other.entered, self.exited + other.exited)
+
+
+@dataclass(frozen=True)
+class SegmentEvaluation:
+    """What a full evaluation of one segment found."""
+
+    segment_id: int
+    member_count: int
+    entered: int
+    exited: int
+    duration_ms: int
+
+
+# --- Saving segments ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def segment_create(
+    *,
+    key: str,
+    name: str,
+    definition: dict,
+    description: str = "",
+    owner: AbstractBaseUser | None = None,
+) -> Segment:
+    """Save a new segment and evaluate its members once the transaction commits."""
+    segment = Segment(
+        key=key, name=name, description=description, owner=owner, definition=definition
+    )
+    _clean(segment)
+    segment.save()
+    _enqueue_evaluation(segment)
+    return segment
+
+
+@transaction.atomic
+def segment_update(*, segment: Segment, **fields) -> Segment:
+    """Change name, description, owner or definition; a new definition is re-evaluated.
+
+    The key is the segment's identity (other segments and config files name it), so it
+    never changes.
+    """
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"segment_update() cannot change: {', '.join(sorted(unknown))}")
+    definition_changed = "definition" in fields and fields["definition"] != segment.definition
+    for name, value in fields.items():
+        setattr(segment, name, value)
+    _clean(segment)
+    segment.save(update_fields=[*fields, "updated_at"])
+    if definition_changed:
+        _enqueue_evaluation(segment)
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment no other segment uses; its membership history goes with it."""
+    users = segments_using(key=segment.key)
+    if users:
+        names = ", ".join(sorted(user.name for user in users))
+        raise ValidationError(
+            f"{segment.name} is used by other segments ({names}): remove it from them first."
+        )
+    segment.delete()
+
+
+def _clean(segment: Segment) -> None:
+    segment.full_clean(exclude=["owner", "definition"])
+    definition_validate(segment.definition, segment_key=segment.key)
+
+
+def _enqueue_evaluation(segment: Segment) -> None:
+    transaction.on_commit(partial(async_task, EVALUATE_TASK, segment.pk))
+
+
+# --- Tracking membership --------------------------------------------------------------------
+
+
+def segment_memberships_refresh(
+    *, contact_ids: Iterable[int], now: datetime.datetime | None = None
+) -> MembershipChanges:
+    """Re-check these contacts against every segment, recording who entered and who left."""
+    now = now or timezone.now()
+    ids = sorted(set(contact_ids))
+    changes = MembershipChanges()
+    for start in range(0, len(ids), CHUNK_SIZE):
+        changes += _refresh(ids[start : start + CHUNK_SIZE], now=now)
+    return changes
+
+
+def segment_evaluate(
+    *, segment: Segment, now: datetime.datetime | None = None
+) -> SegmentEvaluation:
+    """Check every contact against the segment; record entries, exits and the count."""
+    now = now or timezone.now()
+    started = time.perf_counter()
+    initial = segment.last_evaluated_at is None
+    candidates = _candidates(segment, now)
+    changes = MembershipChanges()
+    for start in range(0, len(candidates), CHUNK_SIZE):
+        chunk = candidates[start : start + CHUNK_SIZE]
+        changes += _refresh(chunk, now=now, segment_pks=[segment.pk], initial=initial)
+    duration_ms = round((time.perf_counter() - started) * 1000)
+    return _record_count(segment, now, changes, duration_ms)
+
+
+def _candidates(segment: Segment, now: datetime.datetime) -> list[int]:
+    """Contacts whose membership may change: matching non-members and non-matching members."""
+    matching = Contact.objects.filter(compile_segment(segment, context=CompileContext(now=now)))
+    current = segment_current_memberships(segment)
+    entering = matching.filter(~Exists(current.filter(contact=OuterRef("pk"))))
+    leaving = current.filter(~Exists(matching.filter(pk=OuterRef("contact_id"))))
+    ids = set(entering.values_list("pk", flat=True))
+    ids.update(leaving.values_list("contact_id", flat=True))
+    return sorted(ids)
+
+
+@transaction.atomic
+def _record_count(
+    segment: Segment, now: datetime.datetime, changes: MembershipChanges, duration_ms: int
+) -> SegmentEvaluation:
+    Segment.objects.select_for_update().filter(pk=segment.pk).first()
+    count = segment_current_memberships(segment).count()
+    Segment.objects.filter(pk=segment.pk).update(member_count=count, last_evaluated_at=now)
+    segment.member_count, segment.last_evaluated_at = count, now
+    if changes.entered or changes.exited or _history_is_stale(segment, now):
+        SegmentCountSnapshot.objects.create(
+            segment=segment,
+            counted_at=now,
+            member_count=count,
+            entered=changes.entered,
+            exited=changes.exited,
+            duration_ms=duration_ms,
+        )
+    return SegmentEvaluation(segment.pk, count, changes.entered, changes.exited, duration_ms)
+
+
+def _history_is_stale(segment: Segment, now: datetime.datetime) -> bool:
+    """A quiet segment still gets a daily point; every sweep would be 96 rows a day."""
+    latest = segment.count_snapshots.order_by("-counted_at").values("counted_at").first()
+    return latest is None or latest["counted_at"] <= now - SNAPSHOT_QUIET_INTERVAL
+
+
+# --- One chunk of contacts, under the segments' locks ---------------------------------------
+
+
+@dataclass
+class _Plan:
+    new: list[tuple[Segment, int]]
+    reentering: list[tuple[Segment, int, SegmentMembership]]
+    leaving: list[tuple[Segment, int, SegmentMembership]]
+
+
+@transaction.atomic
+def _refresh(
+    contact_ids: Sequence[int],
+    *,
+    now: datetime.datetime,
+    segment_pks: Sequence[int] | None = None,
+    initial: bool = False,
+) -> MembershipChanges:
+    segments = _lock_segments(segment_pks)
+    if not segments or not contact_ids:
+        return MembershipChanges()
+    context = CompileContext(now=now)
+    if segment_pks is None:
+        # Every segment is loaded: nested segment conditions need no extra query.
+        context.definitions = {segment.key: segment.definition for segment in segments}
+    matching = _matching(segments, contact_ids, context)
+    plan = _plan(matching, contact_ids, _memberships(matching, contact_ids))
+    _write(plan, now)
+    _record_activities(plan, now, initial=initial)
+    _adjust_counts(plan)
+    return MembershipChanges(len(plan.new) + len(plan.reentering), len(plan.leaving))
+
+
+def _lock_segments(segment_pks: Sequence[int] | None) -> list[Segment]:
+    segments = Segment.objects.select_for_update().order_by("pk")
+    if segment_pks is not None:
+        segments = segments.filter(pk__in=segment_pks)
+    return list(segments.only("pk", "key", "name", "definition", "member_count"))
+
+
+def _matching(
+    segments: list[Segment], contact_ids: Sequence[int], context: CompileContext
+) -> dict[Segment, set[int]]:
+    """Which of the contacts each segment holds, in one query per SEGMENTS_PER_QUERY."""
+    compiled = {}
+    for segment in segments:
+        try:
+            compiled[segment] = compile_segment(segment, context=context)
+        except SegmentCompileError as error:
+            logger.warning("Segment %s skipped: %s", segment.pk, error)
+    matching: dict[Segment, set[int]] = {segment: set() for segment in compiled}
+    items = list(compiled.items())
+    for start in range(0, len(items), SEGMENTS_PER_QUERY):
+        batch = items[start : start + SEGMENTS_PER_QUERY]
+        flags = {
+            f"in_segment_{segment.pk}": Case(
+                When(condition, then=Value(True)), default=Value(False), output_field=BooleanField()
+            )
+            for segment, condition in batch
+        }
+        rows = (
+            Contact.objects.filter(pk__in=contact_ids).annotate(**flags).values_list("pk", *flags)
+        )
+        for pk, *values in rows:
+            for (segment, _condition), is_in in zip(batch, values, strict=True):
+                if is_in:
+                    matching[segment].add(pk)
+    return matching
+
+
+def _memberships(
+    matching: dict[Segment, set[int]], contact_ids: Sequence[int]
+) -> dict[tuple[int, int], SegmentMembership]:
+    rows = SegmentMembership.objects.filter(
+        segment_id__in=[segment.pk for segment in matching], contact_id__in=contact_ids
+    ).only("pk", "segment_id", "contact_id", "exited_at", "entry_count")
+    return {(row.segment_id, row.contact_id): row for row in rows}
+
+
+def _plan(
+    matching: dict[Segment, set[int]],
+    contact_ids: Sequence[int],
+    memberships: dict[tuple[int, int], SegmentMembership],
+) -> _Plan:
+    plan = _Plan(new=[], reentering=[], leaving=[])
+    for segment, inside in matching.items():
+        for contact_id in contact_ids:
+            row = memberships.get((segment.pk, contact_id))
+            is_member = row is not None and row.exited_at is None
+            if contact_id in inside and row is None:
+                plan.new.append((segment, contact_id))
+            elif contact_id in inside and not is_member:
+                plan.reentering.append((segment, contact_id, row))
+            elif contact_id not in inside and is_member:
+                plan.leaving.append((segment, contact_id, row))
+    return plan
+
+
+def _write(plan: _Plan, now: datetime.datetime) -> None:
+    SegmentMembership.objects.bulk_create(
+        [
+            SegmentMembership(segment=segment, contact_id=contact_id, entered_at=now)
+            for segment, contact_id in plan.new
+        ],
+        batch_size=CHUNK_SIZE,
+    )
+    if plan.reentering:
+        SegmentMembership.objects.filter(pk__in=[row.pk for _s, _c, row in plan.reentering]).update(
+            entered_at=now, exited_at=None, entry_count=F("entry_count") + 1
+        )
+        for _segment, _contact_id, row in plan.reentering:
+            row.entry_count += 1
+    if plan.leaving:
+        SegmentMembership.objects.filter(pk__in=[row.pk for _s, _c, row in plan.leaving]).update(
+            exited_at=now
+        )
+
+
+def _record_activities(plan: _Plan, now: datetime.datetime, *, initial: bool) -> None:
+    entries = [(segment, contact_id, 1) for segment, contact_id in plan.new]
+    entries += [
+        (segment, contact_id, row.entry_count) for segment, contact_id, row in plan.reentering
+    ]
+    items = [
+        _activity(ENTERED, segment, contact_id, entry, now, initial)
+        for segment, contact_id, entry in entries
+    ]
+    items += [
+        _activity(EXITED, segment, contact_id, row.entry_count, now, initial=False)
+        for segment, contact_id, row in plan.leaving
+    ]
+    if items:
+        activity_record_batch(items=items)
+
+
+def _activity(
+    kind: str, segment: Segment, contact_id: int, entry: int, now: datetime.datetime, initial: bool
+) -> ActivityInput:
+    properties = {"segment": segment.key, "segment_name": segment.name, "entry": entry}
+    if initial:
+        # Present on the first evaluation of a new segment: sequences may skip these people.
+        properties["initial"] = True
+    verb = "entered" if kind == ENTERED else "exited"
+    return ActivityInput(
+        kind=kind,
+        source=SOURCE,
+        contact_id=contact_id,
+        occurred_at=now,
+        properties=properties,
+        idempotency_key=f"segment:{segment.pk}:{contact_id}:{verb}:{entry}",
+    )
+
+
+def _adjust_counts(plan: _Plan) -> None:
+    deltas: dict[int, int] = {}
+    for segment, *_rest in [*plan.new, *plan.reentering]:
+        deltas[segment.pk] = deltas.get(segment.pk, 0) + 1
+    for segment, *_rest in plan.leaving:
+        deltas[segment.pk] = deltas.get(segment.pk, 0) - 1
+    changed = {pk: delta for pk, delta in deltas.items() if delta}
+    if not changed:
+        return
+    Segment.objects.filter(pk__in=changed).update(
+        member_count=Greatest(
+            Case(*(When(pk=pk, then=F("member_count") + delta) for pk, delta in changed.items())),
+            Value(0),
+        )
+    )

@@ -1,0 +1,451 @@
+"""scoring's sections of the configuration file: scoring rules, territories, handoff rules.
+
+Imported by ScoringConfig.ready(). docs/scoring.md documents every field. References
+to other objects are written by key (scoring rules, lifecycle stages) or username
+(users); a key may point at an object the same file creates.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from crm.config_io import (
+    ConfigError,
+    ConfigSection,
+    Document,
+    Item,
+    Outcome,
+    PlannedItem,
+    SectionSummary,
+    model_items_plan,
+    model_items_save,
+    model_items_summary,
+    register_section,
+    validation_errors,
+)
+from crm.models import LifecycleStage
+from scoring.conditions import condition_problems
+from scoring.models import HandoffRule, ScoringCondition, ScoringRule, Territory
+
+RULES = "scoring_rules"
+TERRITORIES = "territories"
+HANDOFF_RULES = "handoff_rules"
+RULE_FIELDS = (
+    "key",
+    "name",
+    "description",
+    "category",
+    "is_active",
+    "activity_kind",
+    "points",
+    "cap_points",
+    "cap_period_days",
+    "halve_after_days",
+    "expire_after_days",
+    "min_silence_days",
+)
+CONDITION_FIELDS = ("field", "operator", "value")
+TERRITORY_FIELDS = ("key", "name", "countries", "is_active", "position")
+HANDOFF_RULE_FIELDS = (
+    "key",
+    "name",
+    "description",
+    "is_active",
+    "position",
+    "score_threshold",
+    "signal_window_days",
+    "rearm_margin",
+    "cooldown_days",
+    "sla_minutes",
+    "on_sla_breach",
+)
+
+
+@dataclass
+class Planned:
+    """A row to save plus the related things the file sets on it (None: leave as stored)."""
+
+    row: PlannedItem
+    related: dict[str, Any] = field(default_factory=dict)
+
+
+def _mark_changed(row: PlannedItem, name: str) -> None:
+    if row.outcome == Outcome.CREATED:
+        return  # a new row is saved whole
+    if row.outcome == Outcome.UNCHANGED:
+        row.outcome = Outcome.UPDATED
+    if name not in row.changed_fields:
+        row.changed_fields.append(name)
+
+
+def _save(planned: list[Planned], model, apply_related) -> SectionSummary:
+    """Save rows on their own columns, then what the file relates to them."""
+    for plan in planned:
+        columns = [name for name in plan.row.changed_fields if name not in plan.related]
+        if plan.row.outcome == Outcome.CREATED or columns:
+            plan.row.changed_fields = columns
+            model_items_save([plan.row])
+    for plan in planned:
+        apply_related(plan)
+    return model_items_summary(model, [plan.row for plan in planned])
+
+
+def _keys_in(document: Document, section: str) -> set[str]:
+    return {item["key"] for item in document.get(section, []) if isinstance(item, dict)}
+
+
+def _text_list(raw: Any, section: str, key: str, name: str) -> tuple[list[str], list[ConfigError]]:
+    if raw is None:
+        return [], []
+    if not isinstance(raw, list) or not all(isinstance(value, str) for value in raw):
+        return [], [ConfigError(section, key, name, "must be a list of text values")]
+    return raw, []
+
+
+def _users_by_name(names: set[str]) -> dict[str, Any]:
+    user_model = get_user_model()
+    lookup = {f"{user_model.USERNAME_FIELD}__in": names}
+    return {user.get_username(): user for user in user_model.objects.filter(**lookup)}
+
+
+# --- Scoring rules ---------------------------------------------------------------------------
+
+
+def scoring_rules_export() -> list[Item]:
+    """Every scoring rule by key, with its conditions in the order they were added."""
+    conditions: dict[int, list[Item]] = defaultdict(list)
+    for condition in ScoringCondition.objects.order_by("rule_id", "pk"):
+        conditions[condition.rule_id].append(
+            {name: getattr(condition, name) for name in CONDITION_FIELDS}
+        )
+    return [
+        {**{name: getattr(rule, name) for name in RULE_FIELDS}, "conditions": conditions[rule.pk]}
+        for rule in ScoringRule.objects.order_by("key")
+    ]
+
+
+def scoring_rules_plan(items: list[Item]) -> tuple[list[Planned], list[ConfigError]]:
+    rows, errors = model_items_plan(
+        section=RULES, model=ScoringRule, items=items, fields=RULE_FIELDS
+    )
+    stored = _stored_conditions([row.instance for row in rows])
+    planned = []
+    for item, row in zip(items, rows, strict=True):
+        wanted, problems = _conditions_clean(row.key, item.get("conditions"), row.instance.category)
+        errors += problems
+        plan = Planned(row)
+        if not problems and _triples(wanted) != stored.get(row.key, []):
+            plan.related["conditions"] = wanted
+            _mark_changed(row, "conditions")
+        planned.append(plan)
+    return planned, errors
+
+
+def _stored_conditions(rules: list[ScoringRule]) -> dict[str, list[tuple[str, str, str]]]:
+    saved = {rule.pk: rule.key for rule in rules if rule.pk is not None}
+    stored: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for condition in ScoringCondition.objects.filter(rule_id__in=saved).order_by("rule_id", "pk"):
+        stored[saved[condition.rule_id]].append(_triple(condition))
+    return stored
+
+
+def _triple(condition: ScoringCondition) -> tuple[str, str, str]:
+    return (condition.field, condition.operator, condition.value)
+
+
+def _triples(conditions: list[ScoringCondition]) -> list[tuple[str, str, str]]:
+    return [_triple(condition) for condition in conditions]
+
+
+def _conditions_clean(
+    key: str, raw: Any, category: str
+) -> tuple[list[ScoringCondition], list[ConfigError]]:
+    if raw is None:
+        return [], []
+    if not isinstance(raw, list):
+        return [], [ConfigError(RULES, key, "conditions", "must be a list of conditions")]
+    conditions, errors = [], []
+    for position, item in enumerate(raw, start=1):
+        where = f"conditions[#{position}]"
+        if not isinstance(item, dict):
+            errors.append(
+                ConfigError(RULES, key, where, "must be a mapping of field, operator, value")
+            )
+            continue
+        errors += [
+            ConfigError(
+                RULES, key, f"{where}.{name}", "unknown field (expected: field, operator, value)"
+            )
+            for name in item
+            if name not in CONDITION_FIELDS
+        ]
+        values = {name: item.get(name) for name in CONDITION_FIELDS}
+        if values["value"] is None:
+            values["value"] = ""
+        if not all(isinstance(value, str) for value in values.values()):
+            message = "field, operator and value must be text (quote numbers: '50')"
+            errors.append(ConfigError(RULES, key, where, message))
+            continue
+        condition = ScoringCondition(**values)
+        try:
+            condition.full_clean(exclude=["rule"])
+        except ValidationError as exc:
+            errors += [
+                ConfigError(RULES, key, f"{where}.{error.field}", error.message)
+                for error in validation_errors(exc, section=RULES, key=key)
+            ]
+            continue
+        errors += [
+            ConfigError(RULES, key, where, problem)
+            for problem in condition_problems(condition, category)
+        ]
+        conditions.append(condition)
+    return conditions, errors
+
+
+def scoring_rules_validate(items: list[Item], document: Document) -> list[ConfigError]:
+    return scoring_rules_plan(items)[1]
+
+
+def scoring_rules_apply(items: list[Item]) -> SectionSummary:
+    """Save rules; a rule whose conditions changed gets exactly the file's conditions."""
+    planned, _errors = scoring_rules_plan(items)
+
+    def apply_conditions(plan: Planned) -> None:
+        if "conditions" not in plan.related:
+            return
+        rule = plan.row.instance
+        ScoringCondition.objects.filter(rule=rule).delete()
+        for condition in plan.related["conditions"]:
+            condition.rule = rule
+        ScoringCondition.objects.bulk_create(plan.related["conditions"])
+
+    return _save(planned, ScoringRule, apply_conditions)
+
+
+# --- Territories -----------------------------------------------------------------------------
+
+
+def territories_export() -> list[Item]:
+    """Every territory by key, with its salespeople's usernames."""
+    territories = Territory.objects.prefetch_related("users").order_by("key")
+    return [
+        {
+            **{name: getattr(territory, name) for name in TERRITORY_FIELDS},
+            "users": sorted(user.get_username() for user in territory.users.all()),
+        }
+        for territory in territories
+    ]
+
+
+def territories_plan(items: list[Item]) -> tuple[list[Planned], list[ConfigError]]:
+    rows, errors = model_items_plan(
+        section=TERRITORIES, model=Territory, items=items, fields=TERRITORY_FIELDS
+    )
+    named = [
+        _text_list(item.get("users"), TERRITORIES, row.key, "users")
+        for item, row in zip(items, rows, strict=True)
+    ]
+    users = _users_by_name({name for names, _ in named for name in names})
+    stored = _stored_territory_users([row.instance for row in rows])
+    planned = []
+    for row, (names, problems) in zip(rows, named, strict=True):
+        errors += problems
+        missing = sorted(set(names) - users.keys())
+        if missing:
+            errors.append(
+                ConfigError(TERRITORIES, row.key, "users", f"no such user: {', '.join(missing)}")
+            )
+        plan = Planned(row)
+        if not problems and not missing and sorted(set(names)) != stored.get(row.key, []):
+            plan.related["users"] = [users[name] for name in sorted(set(names))]
+            _mark_changed(row, "users")
+        planned.append(plan)
+    return planned, errors
+
+
+def _stored_territory_users(territories: list[Territory]) -> dict[str, list[str]]:
+    saved = [territory for territory in territories if territory.pk is not None]
+    return {
+        territory.key: sorted(user.get_username() for user in territory.users.all())
+        for territory in saved
+    }
+
+
+def territories_validate(items: list[Item], document: Document) -> list[ConfigError]:
+    return territories_plan(items)[1]
+
+
+def territories_apply(items: list[Item]) -> SectionSummary:
+    planned, _errors = territories_plan(items)
+
+    def apply_users(plan: Planned) -> None:
+        if "users" in plan.related:
+            plan.row.instance.users.set(plan.related["users"])
+
+    return _save(planned, Territory, apply_users)
+
+
+# --- Handoff rules ---------------------------------------------------------------------------
+
+
+def handoff_rules_export() -> list[Item]:
+    """Every handoff rule by key, with signal rules by key and the manager by username."""
+    rules = (
+        HandoffRule.objects.select_related("sla_manager")
+        .prefetch_related("signal_rules")
+        .order_by("key")
+    )
+    return [
+        {
+            **{name: getattr(rule, name) for name in HANDOFF_RULE_FIELDS},
+            "signal_rules": sorted(signal.key for signal in rule.signal_rules.all()),
+            "lifecycle_stage": rule.lifecycle_stage_id,
+            "recycle_stage": rule.recycle_stage_id,
+            "sla_manager": rule.sla_manager.get_username() if rule.sla_manager else None,
+        }
+        for rule in rules
+    ]
+
+
+def handoff_rules_plan(
+    items: list[Item], document: Document
+) -> tuple[list[Planned], list[ConfigError]]:
+    rows, errors = model_items_plan(
+        section=HANDOFF_RULES, model=HandoffRule, items=items, fields=HANDOFF_RULE_FIELDS
+    )
+    references = _HandoffReferences.load(items, document)
+    planned = []
+    for item, row in zip(items, rows, strict=True):
+        plan = Planned(row)
+        errors += references.plan(item, plan)
+        planned.append(plan)
+    return planned, errors
+
+
+@dataclass
+class _HandoffReferences:
+    """What a handoff rule may point at: in the database or created by the same file."""
+
+    stages: set[str]
+    signal_categories: dict[str, str]
+    users: dict[str, Any]
+
+    @classmethod
+    def load(cls, items: list[Item], document: Document) -> "_HandoffReferences":
+        stages = set(LifecycleStage.objects.values_list("key", flat=True))
+        stages |= _keys_in(document, "lifecycle_stages")
+        categories = dict(ScoringRule.objects.values_list("key", "category"))
+        for rule in document.get(RULES, []):
+            categories[rule["key"]] = rule.get("category") or ScoringRule.Category.ENGAGEMENT
+        managers = {item.get("sla_manager") for item in items}
+        users = _users_by_name({name for name in managers if isinstance(name, str)})
+        return cls(stages=stages, signal_categories=categories, users=users)
+
+    def plan(self, item: Item, plan: Planned) -> list[ConfigError]:
+        """Check references and set changed ones on the unsaved rule (signals: after save)."""
+        errors = self._signals(item, plan)
+        for name, default in (("lifecycle_stage", None), ("recycle_stage", "engaged_lead")):
+            errors += self._stage(item, plan, name, default)
+        return errors + self._manager(item, plan)
+
+    def _stage(
+        self, item: Item, plan: Planned, name: str, default: str | None
+    ) -> list[ConfigError]:
+        stage = item.get(name)
+        stage = default if stage is None else stage
+        if stage is not None and (not isinstance(stage, str) or stage not in self.stages):
+            return [ConfigError(HANDOFF_RULES, plan.row.key, name, f"no lifecycle stage {stage!r}")]
+        if getattr(plan.row.instance, f"{name}_id") != stage:
+            setattr(plan.row.instance, f"{name}_id", stage)
+            _mark_changed(plan.row, name)
+        return []
+
+    def _manager(self, item: Item, plan: Planned) -> list[ConfigError]:
+        name = item.get("sla_manager")
+        if name is not None and name not in self.users:
+            return [
+                ConfigError(HANDOFF_RULES, plan.row.key, "sla_manager", f"no such user: {name}")
+            ]
+        manager = self.users[name] if name is not None else None
+        if (manager.pk if manager else None) != plan.row.instance.sla_manager_id:
+            plan.row.instance.sla_manager = manager
+            _mark_changed(plan.row, "sla_manager")
+        return []
+
+    def _signals(self, item: Item, plan: Planned) -> list[ConfigError]:
+        key = plan.row.key
+        keys, errors = _text_list(item.get("signal_rules"), HANDOFF_RULES, key, "signal_rules")
+        for signal in keys:
+            category = self.signal_categories.get(signal)
+            if category is None:
+                errors.append(
+                    ConfigError(HANDOFF_RULES, key, "signal_rules", f"no scoring rule {signal!r}")
+                )
+            elif category != ScoringRule.Category.ENGAGEMENT:
+                message = f"{signal!r} is a fit rule; signals must be engagement rules"
+                errors.append(ConfigError(HANDOFF_RULES, key, "signal_rules", message))
+        rule = plan.row.instance
+        stored = [] if rule.pk is None else sorted(rule.signal_rules.values_list("key", flat=True))
+        if not errors and sorted(set(keys)) != stored:
+            plan.related["signal_rules"] = sorted(set(keys))
+            _mark_changed(plan.row, "signal_rules")
+        return errors
+
+
+def handoff_rules_validate(items: list[Item], document: Document) -> list[ConfigError]:
+    return handoff_rules_plan(items, document)[1]
+
+
+def handoff_rules_apply(items: list[Item]) -> SectionSummary:
+    """Save rules and their references; scoring rules and stages were applied before."""
+    # Everything was validated against the whole file, and earlier sections are saved now.
+    planned, _errors = handoff_rules_plan(items, {})
+
+    def apply_signals(plan: Planned) -> None:
+        if "signal_rules" in plan.related:
+            signals = ScoringRule.objects.filter(key__in=plan.related["signal_rules"])
+            plan.row.instance.signal_rules.set(signals)
+
+    return _save(planned, HandoffRule, apply_signals)
+
+
+register_section(
+    ConfigSection(
+        name=RULES,
+        order=110,
+        fields=(*RULE_FIELDS, "conditions"),
+        export=scoring_rules_export,
+        validate=scoring_rules_validate,
+        apply=scoring_rules_apply,
+    )
+)
+register_section(
+    ConfigSection(
+        name=TERRITORIES,
+        order=120,
+        fields=(*TERRITORY_FIELDS, "users"),
+        export=territories_export,
+        validate=territories_validate,
+        apply=territories_apply,
+    )
+)
+register_section(
+    ConfigSection(
+        name=HANDOFF_RULES,
+        order=130,
+        fields=(
+            *HANDOFF_RULE_FIELDS,
+            "signal_rules",
+            "lifecycle_stage",
+            "recycle_stage",
+            "sla_manager",
+        ),
+        export=handoff_rules_export,
+        validate=handoff_rules_validate,
+        apply=handoff_rules_apply,
+    )
+)

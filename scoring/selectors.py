@@ -1,0 +1,252 @@
+"""Reads that are reused or not obvious: rules in force, score parts and reasons, the report."""
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import Abs
+from django.utils import timezone
+
+from scoring.models import Handoff, HandoffRule, ScoreChange, ScoringRule
+
+#: Score reasons say "this week" for matches within this many days.
+REASON_RECENT_DAYS = 7
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    """The active scoring rules, loaded once per batch with their conditions."""
+
+    engagement_by_kind: dict[str, list[ScoringRule]]
+    engagement_any_kind: list[ScoringRule]
+    fit: list[ScoringRule]
+    #: Whether any fit rule exists, active or not: only then can a contact hold fit points.
+    has_fit_rules: bool = False
+
+    def engagement_for(self, kind: str) -> list[ScoringRule]:
+        return self.engagement_by_kind.get(kind, []) + self.engagement_any_kind
+
+    @property
+    def has_engagement_rules(self) -> bool:
+        return bool(self.engagement_by_kind or self.engagement_any_kind)
+
+    def __bool__(self) -> bool:
+        return self.has_engagement_rules or self.has_fit_rules
+
+
+def rule_book_load() -> RuleBook:
+    """Return the active scoring rules and their conditions, in two queries (one if none)."""
+    by_kind: dict[str, list[ScoringRule]] = {}
+    any_kind: list[ScoringRule] = []
+    fit: list[ScoringRule] = []
+    has_fit_rules = False
+    # Inactive fit rules come along only to tell whether fit points may need giving back.
+    rules = ScoringRule.objects.filter(Q(is_active=True) | Q(category=ScoringRule.Category.FIT))
+    for rule in rules.prefetch_related("conditions").order_by("pk"):
+        if rule.category == ScoringRule.Category.FIT:
+            has_fit_rules = True
+            if rule.is_active:
+                fit.append(rule)
+        elif rule.activity_kind:
+            by_kind.setdefault(rule.activity_kind, []).append(rule)
+        else:
+            any_kind.append(rule)
+    return RuleBook(
+        engagement_by_kind=by_kind,
+        engagement_any_kind=any_kind,
+        fit=fit,
+        has_fit_rules=has_fit_rules,
+    )
+
+
+def handoff_rules_active() -> list[HandoffRule]:
+    """Return the active handoff rules in the order they are tried, with their signal rules."""
+    return list(
+        HandoffRule.objects.filter(is_active=True)
+        .select_related("lifecycle_stage")
+        .prefetch_related("signal_rules")
+        .order_by("position", "key")
+    )
+
+
+@dataclass(frozen=True)
+class ScoreParts:
+    engagement: int
+    fit: int
+
+    @property
+    def total(self) -> int:
+        return self.engagement + self.fit
+
+
+def score_parts(*, contact_id: int) -> ScoreParts:
+    """Return the contact's engagement and fit points according to the ledger."""
+    sums = dict(
+        ScoreChange.objects.filter(contact_id=contact_id)
+        .values_list("part")
+        .annotate(total=Sum("points"))
+        .order_by()
+    )
+    return ScoreParts(
+        engagement=sums.get(ScoreChange.Part.ENGAGEMENT, 0) or 0,
+        fit=sums.get(ScoreChange.Part.FIT, 0) or 0,
+    )
+
+
+@dataclass(frozen=True)
+class ScoreReason:
+    """One rule's share of a score: "+25 Pricing page viewed (twice this week)"."""
+
+    rule_key: str
+    rule_name: str
+    part: str
+    points: int
+    recent_matches: int
+    latest_at: datetime.datetime | None
+
+    @property
+    def label(self) -> str:
+        text = f"{self.points:+d} {self.rule_name}"
+        if self.part == ScoreChange.Part.FIT:
+            return text
+        return f"{text} ({_times(self.recent_matches)} this week)" if self.recent_matches else text
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def score_reasons(
+    *, contact_id: int, limit: int = 5, now: datetime.datetime | None = None
+) -> list[ScoreReason]:
+    """The rules that make up most of the contact's score, largest first, in one query."""
+    week_ago = (now or timezone.now()) - datetime.timedelta(days=REASON_RECENT_DAYS)
+    matched = Q(reason__in=[ScoreChange.Reason.ACTIVITY, ScoreChange.Reason.CAPPED])
+    rows = (
+        ScoreChange.objects.filter(contact_id=contact_id)
+        .values("rule__key", "rule__name", "part")
+        .annotate(
+            net=Sum("points"),
+            recent=Count("pk", filter=matched & Q(occurred_at__gte=week_ago)),
+            latest_at=Max("occurred_at", filter=matched),
+            size=Abs("net"),
+        )
+        .exclude(net=0)
+        .order_by("-size", "rule__key")[:limit]
+    )
+    return [
+        ScoreReason(
+            rule_key=row["rule__key"],
+            rule_name=row["rule__name"],
+            part=row["part"],
+            points=row["net"],
+            recent_matches=row["recent"],
+            latest_at=row["latest_at"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class SignalSeen:
+    """A signal rule that matched a contact recently."""
+
+    rule_id: int
+    matches: int
+    latest_at: datetime.datetime
+
+
+def recent_signals(
+    *, contact_ids: Iterable[int], rule_windows: dict[int, int], now: datetime.datetime
+) -> dict[int, dict[int, SignalSeen]]:
+    """For each contact, the signal rules (id -> window in days) that matched within their window.
+
+    Capped matches count: the ledger records them at 0 points for this reason.
+    """
+    if not rule_windows:
+        return {}
+    window = Q()
+    for rule_id, days in rule_windows.items():
+        window |= Q(rule_id=rule_id, occurred_at__gte=now - datetime.timedelta(days=days))
+    rows = (
+        ScoreChange.objects.filter(
+            window,
+            contact_id__in=list(contact_ids),
+            reason__in=[ScoreChange.Reason.ACTIVITY, ScoreChange.Reason.CAPPED],
+        )
+        .values("contact_id", "rule_id")
+        .annotate(matches=Count("pk"), latest_at=Max("occurred_at"))
+        .order_by()
+    )
+    seen: dict[int, dict[int, SignalSeen]] = {}
+    for row in rows:
+        seen.setdefault(row["contact_id"], {})[row["rule_id"]] = SignalSeen(
+            rule_id=row["rule_id"], matches=row["matches"], latest_at=row["latest_at"]
+        )
+    return seen
+
+
+def handoff_queue() -> QuerySet:
+    """Open handoffs, the most urgent SLA first."""
+    return Handoff.objects.filter(status__in=Handoff.OPEN_STATUSES).order_by("sla_due_at", "pk")
+
+
+@dataclass(frozen=True)
+class HandoffReportRow:
+    rule: HandoffRule
+    total: int
+    open: int
+    accepted: int
+    recycled: int
+    rejected: int
+    sla_breached: int
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Accepted as a share of the handoffs sales has closed."""
+        closed = self.accepted + self.recycled + self.rejected
+        return self.accepted / closed if closed else None
+
+
+def handoff_report(*, since: datetime.datetime | None = None) -> list[HandoffReportRow]:
+    """Per handoff rule: how many handoffs were accepted, recycled, rejected (one query)."""
+    handoffs = Q(handoffs__created_at__gte=since) if since else Q()
+    S = Handoff.Status
+
+    def count(*statuses: str) -> Count:
+        return Count("handoffs", filter=handoffs & Q(handoffs__status__in=statuses))
+
+    rules = HandoffRule.objects.annotate(
+        total=Count("handoffs", filter=handoffs),
+        open=count(*Handoff.OPEN_STATUSES),
+        accepted=count(S.ACCEPTED),
+        recycled=count(S.RECYCLED),
+        rejected=count(S.REJECTED),
+        sla_breached=Count(
+            "handoffs", filter=handoffs & Q(handoffs__sla_breached_at__isnull=False)
+        ),
+    ).order_by("position", "key")
+    return [
+        HandoffReportRow(
+            rule=rule,
+            total=rule.total,
+            open=rule.open,
+            accepted=rule.accepted,
+            recycled=rule.recycled,
+            rejected=rule.rejected,
+            sla_breached=rule.sla_breached,
+        )
+        for rule in rules
+    ]
+
+
+def handoff_recent_close_reasons(*, rule: HandoffRule, limit: int = 10) -> QuerySet:
+    """The latest recycle and reject reasons for a rule: marketing's feedback."""
+    return (
+        Handoff.objects.filter(
+            rule=rule, status__in=[Handoff.Status.RECYCLED, Handoff.Status.REJECTED]
+        )
+        .select_related("contact")
+        .order_by("-closed_at")[:limit]
+    )

@@ -1,0 +1,438 @@
+"""The sales handoff: opening handoffs when a rule matches, and what sales does with them."""
+
+import datetime
+import logging
+from collections.abc import Iterable, Sequence
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from crm.models import Activity, Contact, Deal, DealStage, LifecycleStage, Task
+from crm.services import (
+    activity_record,
+    contact_update,
+    deal_create,
+    lifecycle_stage_change,
+    task_create,
+)
+from scoring.models import Handoff, HandoffRule
+from scoring.selectors import (
+    SignalSeen,
+    handoff_rules_active,
+    recent_signals,
+    score_parts,
+    score_reasons,
+)
+from scoring.services.queue import enqueue_on_commit
+from scoring.services.routing import contact_route
+from scoring.services.side_effects import scoring_side_effects
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_OWNER_TASK = "scoring.tasks.notify_handoff_owner_task"
+DEMO_TASK_SOURCE = "scoring: demo request"
+DEMO_TASK_DUE = datetime.timedelta(hours=1)
+Status = Handoff.Status
+
+
+# --- Opening handoffs ------------------------------------------------------------------------
+
+
+def handoffs_evaluate(
+    *, contacts: dict[int, Contact], candidates: set[int], now: datetime.datetime
+) -> list[Handoff]:
+    """Open a handoff for each candidate whose score and signals now match a handoff rule.
+
+    A few queries for the whole batch decide who qualifies; opening a handoff then
+    costs its own queries, which is rare next to scoring.
+    """
+    if not candidates:
+        return []
+    rules = handoff_rules_active()
+    if not rules:
+        return []
+    scores = dict(Contact.objects.filter(pk__in=candidates).values_list("pk", "lead_score"))
+    lowest = min(rule.score_threshold for rule in rules)
+    eligible = {pk for pk, score in scores.items() if score >= lowest}
+    eligible -= _blocked(eligible, now)
+    if not eligible:
+        return []
+    signals = recent_signals(contact_ids=eligible, rule_windows=_signal_windows(rules), now=now)
+    opened = []
+    with scoring_side_effects():
+        for pk in sorted(eligible):
+            rule, fired = _first_matching_rule(rules, scores[pk], signals.get(pk, {}), now)
+            if rule is None:
+                continue
+            handoff = handoff_open(contact=contacts[pk], rule=rule, signals=fired, now=now)
+            if handoff is not None:
+                opened.append(handoff)
+    return opened
+
+
+def _blocked(contact_ids: set[int], now: datetime.datetime) -> set[int]:
+    """Contacts with an open handoff, or a closed one not yet re-armed or still cooling down."""
+    if not contact_ids:
+        return set()
+    blocked = set()
+    rows = Handoff.objects.filter(contact_id__in=contact_ids).values_list(
+        "contact_id", "status", "rearmed_at", "closed_at", "rule__cooldown_days"
+    )
+    for contact_id, status, rearmed_at, closed_at, cooldown_days in rows:
+        cooling = closed_at is not None and closed_at > now - datetime.timedelta(days=cooldown_days)
+        if status in Handoff.OPEN_STATUSES or rearmed_at is None or cooling:
+            blocked.add(contact_id)
+    return blocked
+
+
+def _signal_windows(rules: list[HandoffRule]) -> dict[int, int]:
+    windows: dict[int, int] = {}
+    for rule in rules:
+        for signal in rule.signal_rules.all():
+            windows[signal.pk] = max(windows.get(signal.pk, 0), rule.signal_window_days)
+    return windows
+
+
+def _first_matching_rule(
+    rules: list[HandoffRule], score: int, seen: dict[int, SignalSeen], now: datetime.datetime
+) -> tuple[HandoffRule | None, list[SignalSeen]]:
+    for rule in rules:
+        if score < rule.score_threshold:
+            continue
+        signal_ids = [signal.pk for signal in rule.signal_rules.all()]
+        if not signal_ids:
+            return rule, []
+        since = now - datetime.timedelta(days=rule.signal_window_days)
+        fired = [seen[pk] for pk in signal_ids if pk in seen and seen[pk].latest_at >= since]
+        if fired:
+            return rule, fired
+    return None, []
+
+
+@transaction.atomic
+def handoff_open(
+    *,
+    contact: Contact,
+    rule: HandoffRule,
+    signals: Sequence[SignalSeen] = (),
+    now: datetime.datetime | None = None,
+) -> Handoff | None:
+    """Hand the contact to sales under `rule`; None when they already have an open handoff.
+
+    Routes an owner, moves the lifecycle stage forward if the rule says so, records
+    `handed_off` (so nurture sequences can stop) and notifies the owner on commit.
+    """
+    now = now or timezone.now()
+    parts = score_parts(contact_id=contact.pk)
+    try:
+        with transaction.atomic():
+            route = contact_route(contact=contact)
+            handoff = Handoff.objects.create(
+                contact=contact,
+                rule=rule,
+                owner=route.owner,
+                routed_by=route.routed_by,
+                score=parts.total,
+                engagement_score=parts.engagement,
+                fit_score=parts.fit,
+                reasons=_reasons(contact, rule, signals, now),
+                sla_due_at=now + datetime.timedelta(minutes=rule.sla_minutes),
+            )
+    except IntegrityError:
+        # The one-open-handoff constraint: another batch handed this contact off first.
+        return None
+    with scoring_side_effects():
+        _stage_forward(contact, rule, now)
+        activity_record(
+            kind=Activity.Kind.HANDED_OFF,
+            source="scoring",
+            contact=contact,
+            occurred_at=now,
+            properties={
+                "handoff_id": handoff.pk,
+                "rule": rule.key,
+                "score": handoff.score,
+                "owner_id": handoff.owner_id,
+            },
+        )
+    enqueue_on_commit(NOTIFY_OWNER_TASK, handoff.pk)
+    logger.info("handoff %s opened for contact %s by rule %s", handoff.pk, contact.pk, rule.key)
+    return handoff
+
+
+def _reasons(
+    contact: Contact, rule: HandoffRule, signals: Sequence[SignalSeen], now: datetime.datetime
+) -> list[dict]:
+    """A snapshot of why: the signals that fired, then the largest parts of the score."""
+    names = {signal.pk: signal.name for signal in rule.signal_rules.all()}
+    fired = [
+        {
+            "type": "signal",
+            "label": f"{names.get(seen.rule_id, 'Signal')} "
+            f"({seen.matches}× in the last {rule.signal_window_days} days)",
+            "at": seen.latest_at.isoformat(),
+        }
+        for seen in signals
+    ]
+    scored = [
+        {"type": "score", "label": reason.label, "points": reason.points, "rule": reason.rule_key}
+        for reason in score_reasons(contact_id=contact.pk, now=now)
+    ]
+    return fired + scored
+
+
+def _stage_forward(contact: Contact, rule: HandoffRule, now: datetime.datetime) -> None:
+    """Move the contact to the rule's stage, never backwards (a customer stays a customer)."""
+    target = rule.lifecycle_stage_id
+    if not target or target == contact.lifecycle_stage_id:
+        return
+    positions = dict(
+        LifecycleStage.objects.filter(key__in=[target, contact.lifecycle_stage_id]).values_list(
+            "key", "position"
+        )
+    )
+    if positions.get(target, 0) <= positions.get(contact.lifecycle_stage_id, 0):
+        return
+    lifecycle_stage_change(
+        contact=contact,
+        stage=target,
+        source=f"handoff rule {rule.key}",
+        reason="Handed off to sales",
+        occurred_at=now,
+    )
+
+
+def handoffs_rearm(
+    *, contact_ids: Iterable[int] | None = None, now: datetime.datetime | None = None
+) -> int:
+    """Allow new handoffs for contacts whose score fell below their last rule's re-arm level.
+
+    This is the hysteresis: a closed handoff blocks the next one until the score has
+    dropped to threshold minus margin, so a lead hovering at the threshold never flaps.
+    """
+    closed = Handoff.objects.filter(rearmed_at__isnull=True).exclude(
+        status__in=Handoff.OPEN_STATUSES
+    )
+    if contact_ids is not None:
+        closed = closed.filter(contact_id__in=list(contact_ids))
+    return closed.filter(
+        contact__lead_score__lt=F("rule__score_threshold") - F("rule__rearm_margin")
+    ).update(rearmed_at=now or timezone.now())
+
+
+# --- Demo requests ---------------------------------------------------------------------------
+
+
+def demo_request_tasks_create(
+    *, activities: Sequence[Activity], contacts: dict[int, Contact], now: datetime.datetime
+) -> list[Task]:
+    """Give every demo request a task for its salesperson, whatever the score.
+
+    One open demo task per contact: a second request adds nothing until it is done.
+    Routing is the handoff routing; segment-based routing comes with segments.
+    """
+    requested: dict[int, Activity] = {}
+    for activity in activities:
+        if activity.kind == Activity.Kind.DEMO_REQUESTED and activity.contact_id:
+            requested.setdefault(activity.contact_id, activity)
+    if not requested:
+        return []
+    has_task = set(
+        Task.objects.filter(
+            contact_id__in=requested, source=DEMO_TASK_SOURCE, status=Task.Status.OPEN
+        ).values_list("contact_id", flat=True)
+    )
+    handoff_owners = {
+        handoff.contact_id: handoff.owner
+        for handoff in Handoff.objects.filter(
+            contact_id__in=requested, status__in=Handoff.OPEN_STATUSES
+        ).select_related("owner")
+    }
+    tasks = []
+    with scoring_side_effects():
+        for contact_id, activity in requested.items():
+            if contact_id in has_task:
+                continue
+            contact = contacts[contact_id]
+            route = contact_route(contact=contact, preferred=handoff_owners.get(contact_id))
+            tasks.append(
+                task_create(
+                    title=f"Demo requested: {contact}",
+                    description=_demo_description(activity, route.routed_by),
+                    contact=contact,
+                    owner=route.owner,
+                    due_at=now + DEMO_TASK_DUE,
+                    source=DEMO_TASK_SOURCE,
+                )
+            )
+    return tasks
+
+
+def _demo_description(activity: Activity, routed_by: str) -> str:
+    details = ", ".join(f"{key}: {value}" for key, value in list(activity.properties.items())[:5])
+    lines = [f"Requested a demo at {activity.occurred_at:%Y-%m-%d %H:%M} UTC."]
+    if details:
+        lines.append(f"Details: {details}")
+    lines.append(f"Assigned by {routed_by}.")
+    return "\n".join(lines)
+
+
+# --- What sales does -------------------------------------------------------------------------
+
+
+def _lock_open(handoff: Handoff) -> Handoff:
+    """Lock the handoff row; refuse if it is already closed."""
+    locked = (
+        Handoff.objects.select_for_update(of=("self",))
+        .select_related("contact", "rule", "owner")
+        .get(pk=handoff.pk)
+    )
+    if not locked.is_open:
+        raise ValidationError(
+            f"This handoff is already {locked.get_status_display().lower()}; "
+            "reload the queue to see its current state."
+        )
+    return locked
+
+
+def _require_reason(reason: str, action: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": f"Say why you {action}: marketing learns from it."})
+    return reason
+
+
+@transaction.atomic
+def handoff_claim(*, handoff: Handoff, user: AbstractBaseUser) -> Handoff:
+    """Take the handoff: it becomes the user's, so the rest of sales sees it is taken."""
+    locked = _lock_open(handoff)
+    if locked.status != Status.NEW and locked.owner_id not in (None, user.pk):
+        raise ValidationError(f"{locked.owner} already claimed this handoff.")
+    if locked.status != Status.NEW and locked.owner_id == user.pk:
+        return locked
+    locked.status = Status.CLAIMED
+    locked.owner = user
+    locked.claimed_at = timezone.now()
+    locked.save(update_fields=["status", "owner", "claimed_at"])
+    return locked
+
+
+@transaction.atomic
+def handoff_mark_contacted(*, handoff: Handoff, user: AbstractBaseUser | None = None) -> Handoff:
+    """Record that sales reached the lead; this stops the SLA clock."""
+    locked = _lock_open(handoff)
+    if locked.status == Status.CONTACTED:
+        return locked
+    now = timezone.now()
+    locked.status = Status.CONTACTED
+    locked.owner = locked.owner or user
+    locked.claimed_at = locked.claimed_at or now
+    locked.contacted_at = now
+    locked.save(update_fields=["status", "owner", "claimed_at", "contacted_at"])
+    return locked
+
+
+@transaction.atomic
+def handoff_accept(*, handoff: Handoff, user: AbstractBaseUser | None = None) -> Handoff:
+    """Accept the lead: open (or reuse) a deal, make the contact an opportunity."""
+    locked = _lock_open(handoff)
+    owner = locked.owner or user
+    contact = locked.contact
+    deal = _open_deal(contact, owner)
+    now = timezone.now()
+    locked.status = Status.ACCEPTED
+    locked.owner = owner
+    locked.deal = deal
+    locked.closed_at = now
+    locked.closed_by = user
+    locked.contacted_at = locked.contacted_at or now
+    locked.save(update_fields=["status", "owner", "deal", "closed_at", "closed_by", "contacted_at"])
+    if contact.owner_id is None and owner is not None:
+        contact_update(contact=contact, owner=owner)
+    lifecycle_stage_change(
+        contact=contact,
+        stage=LifecycleStage.Key.OPPORTUNITY,
+        source=f"handoff rule {locked.rule.key}",
+        reason="Sales accepted the handoff",
+        changed_by=user,
+    )
+    return locked
+
+
+def _open_deal(contact: Contact, owner: AbstractBaseUser | None) -> Deal:
+    """The contact's latest open deal, or a new one in the first open pipeline stage."""
+    existing = (
+        Deal.objects.filter(contact=contact, stage__outcome=DealStage.Outcome.OPEN)
+        .order_by("-created_at")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    stage = (
+        DealStage.objects.filter(outcome=DealStage.Outcome.OPEN).order_by("position", "key").first()
+    )
+    if stage is None:
+        raise ValidationError("The pipeline has no open deal stage; add one before accepting.")
+    company = f" ({contact.company.name})" if contact.company else ""
+    return deal_create(name=f"{contact}{company}", stage=stage, contact=contact, owner=owner)
+
+
+@transaction.atomic
+def handoff_recycle(
+    *, handoff: Handoff, reason: str, user: AbstractBaseUser | None = None
+) -> Handoff:
+    """Send the lead back to marketing for nurturing, keeping sales' reason."""
+    reason = _require_reason(reason, "recycle this lead")
+    locked = _close(handoff, Status.RECYCLED, user, reason)
+    lifecycle_stage_change(
+        contact=locked.contact,
+        stage=locked.rule.recycle_stage_id,
+        source=f"handoff rule {locked.rule.key}",
+        reason=f"Recycled to nurture: {reason}"[:500],
+        changed_by=user,
+    )
+    handoffs_rearm(contact_ids=[locked.contact_id])
+    return locked
+
+
+@transaction.atomic
+def handoff_reject(
+    *, handoff: Handoff, reason: str, user: AbstractBaseUser | None = None
+) -> Handoff:
+    """Turn the lead down as not a fit, keeping sales' reason for marketing."""
+    reason = _require_reason(reason, "reject this lead")
+    locked = _close(handoff, Status.REJECTED, user, reason)
+    handoffs_rearm(contact_ids=[locked.contact_id])
+    return locked
+
+
+def _close(handoff: Handoff, status: str, user: AbstractBaseUser | None, reason: str) -> Handoff:
+    locked = _lock_open(handoff)
+    locked.status = status
+    locked.close_reason = reason
+    locked.closed_at = timezone.now()
+    locked.closed_by = user
+    locked.save(update_fields=["status", "close_reason", "closed_at", "closed_by"])
+    return locked
+
+
+@transaction.atomic
+def handoff_reassign(
+    *, handoff: Handoff, owner: AbstractBaseUser, routed_by: str = "reassigned"
+) -> Handoff:
+    """Give the handoff to another salesperson, restart the SLA and notify them."""
+    locked = _lock_open(handoff)
+    locked.owner = owner
+    locked.routed_by = routed_by[:100]
+    locked.status = Status.NEW
+    locked.claimed_at = None
+    locked.notified_at = None
+    locked.sla_due_at = timezone.now() + datetime.timedelta(minutes=locked.rule.sla_minutes)
+    locked.save(
+        update_fields=["owner", "routed_by", "status", "claimed_at", "notified_at", "sla_due_at"]
+    )
+    enqueue_on_commit(NOTIFY_OWNER_TASK, locked.pk)
+    return locked

@@ -1,0 +1,332 @@
+"""Scoring a batch of activities: rules → ledger rows → one score update → handoffs.
+
+The whole batch costs a fixed number of queries, however many activities it has:
+rules, contacts, already-scored pairs, cap usage, silence and fit state are each
+read once; ledger rows are bulk-inserted; scores move in one UPDATE ... CASE.
+"""
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Case, F, IntegerField, Max, Q, Sum, Value, When
+from django.db.models.functions import Abs
+from django.utils import timezone
+
+from crm.models import Activity, Contact
+from crm.services.activities import NOT_ENGAGEMENT_KINDS
+from scoring.conditions import activity_matches, contact_matches
+from scoring.models import Handoff, ScoreChange, ScoringRule
+from scoring.selectors import RuleBook, rule_book_load
+from scoring.services.handoffs import (
+    demo_request_tasks_create,
+    handoffs_evaluate,
+    handoffs_rearm,
+)
+
+Reason = ScoreChange.Reason
+Part = ScoreChange.Part
+MATCH_REASONS = (Reason.ACTIVITY, Reason.CAPPED)
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    """What scoring a batch did."""
+
+    changes: tuple[ScoreChange, ...] = ()
+    deltas: dict[int, int] = field(default_factory=dict)
+    handoffs: tuple[Handoff, ...] = ()
+
+    @property
+    def contacts_changed(self) -> int:
+        return sum(1 for delta in self.deltas.values() if delta)
+
+
+@dataclass
+class _Match:
+    activity: Activity
+    rule: ScoringRule
+
+
+# No savepoint: inside the recording transaction a failure rolls the batch back anyway.
+@transaction.atomic(savepoint=False)
+def scores_apply(
+    *, activities: Sequence[Activity], now: datetime.datetime | None = None
+) -> ScoringResult:
+    """Score new activities (engagement and the contacts' fit) and hand off leads that qualify.
+
+    Activities already scored by a rule are skipped, so calling this twice with the
+    same rows changes nothing. Machine email opens never score. With no scoring rules
+    and no demo request in the batch this costs one query.
+    """
+    now = now or timezone.now()
+    known = [activity for activity in activities if activity.contact_id is not None]
+    if not known:
+        return ScoringResult()
+    rules = rule_book_load()
+    if not rules and not any(activity.kind == Activity.Kind.DEMO_REQUESTED for activity in known):
+        return ScoringResult()
+    contacts = _contacts_load({activity.contact_id for activity in known})
+    changes = _engagement_changes(rules, known, contacts, now)
+    if rules.has_fit_rules:
+        changes += _fit_changes(rules.fit, contacts.values(), now)
+    return _record(changes, contacts, activities=known, now=now)
+
+
+@transaction.atomic(savepoint=False)
+def fit_scores_refresh(
+    *, contact_ids: Iterable[int], now: datetime.datetime | None = None
+) -> ScoringResult:
+    """Re-check fit rules for these contacts (e.g. after their job title or company changed)."""
+    now = now or timezone.now()
+    rules = rule_book_load()
+    if not rules.has_fit_rules:
+        return ScoringResult()
+    contacts = _contacts_load(set(contact_ids))
+    changes = _fit_changes(rules.fit, contacts.values(), now)
+    return _record(changes, contacts, activities=[], now=now)
+
+
+def _record(
+    changes: list[ScoreChange],
+    contacts: dict[int, Contact],
+    *,
+    activities: Sequence[Activity],
+    now: datetime.datetime,
+) -> ScoringResult:
+    ScoreChange.objects.bulk_create(changes)
+    deltas = _contact_scores_add(changes)
+    handoffs = handoffs_evaluate(
+        contacts=contacts, candidates=_handoff_candidates(changes, deltas), now=now
+    )
+    if any(delta < 0 for delta in deltas.values()):
+        handoffs_rearm(contact_ids=[pk for pk, delta in deltas.items() if delta < 0], now=now)
+    demo_request_tasks_create(activities=activities, contacts=contacts, now=now)
+    return ScoringResult(changes=tuple(changes), deltas=deltas, handoffs=tuple(handoffs))
+
+
+def _contacts_load(contact_ids: set[int]) -> dict[int, Contact]:
+    return Contact.objects.select_related("company", "owner", "company__owner").in_bulk(
+        list(contact_ids)
+    )
+
+
+# --- Engagement ------------------------------------------------------------------------------
+
+
+def _engagement_changes(
+    rules: RuleBook, activities: list[Activity], contacts: dict[int, Contact], now
+) -> list[ScoreChange]:
+    if not rules.has_engagement_rules:
+        return []
+    matches = [
+        _Match(activity, rule)
+        for activity in sorted(activities, key=lambda activity: (activity.occurred_at, activity.pk))
+        if not _is_machine_open(activity)
+        for rule in rules.engagement_for(activity.kind)
+        if _kind_fits(rule, activity)
+        and activity_matches(rule.conditions.all(), activity.properties)
+    ]
+    if not matches:
+        return []
+    matches = _drop_already_scored(matches)
+    matches = _drop_not_after_silence(matches, contacts)
+    return _capped(matches, now)
+
+
+def _is_machine_open(activity: Activity) -> bool:
+    # Mail privacy proxies open every message: that is not a person reading.
+    return bool(activity.properties.get("is_machine_open"))
+
+
+def _kind_fits(rule: ScoringRule, activity: Activity) -> bool:
+    """Kind-less rules match any engagement, never bookkeeping such as email_sent."""
+    if rule.activity_kind:
+        return True
+    return activity.kind not in NOT_ENGAGEMENT_KINDS
+
+
+def _drop_already_scored(matches: list[_Match]) -> list[_Match]:
+    activity_ids = {match.activity.pk for match in matches}
+    scored = set(
+        ScoreChange.objects.filter(activity_id__in=activity_ids).values_list(
+            "rule_id", "activity_id"
+        )
+    )
+    return [match for match in matches if (match.rule.pk, match.activity.pk) not in scored]
+
+
+def _drop_not_after_silence(matches: list[_Match], contacts: dict[int, Contact]) -> list[_Match]:
+    """Keep re-engagement matches only for a contact's first activity after a long silence."""
+    silence_matches = [match for match in matches if match.rule.min_silence_days]
+    if not silence_matches:
+        return matches
+    latest = _latest_engagement_before(silence_matches)
+    kept, first_seen = [], set()
+    for match in matches:
+        days = match.rule.min_silence_days
+        if not days:
+            kept.append(match)
+            continue
+        contact_id = match.activity.contact_id
+        quiet_since = match.activity.occurred_at - datetime.timedelta(days=days)
+        contact = contacts[contact_id]
+        was_quiet = latest.get(contact_id) is None or latest[contact_id] < quiet_since
+        known_long = contact.created_at <= quiet_since
+        if was_quiet and known_long and (match.rule.pk, contact_id) not in first_seen:
+            kept.append(match)
+        first_seen.add((match.rule.pk, contact_id))
+    return kept
+
+
+def _latest_engagement_before(matches: list[_Match]) -> dict[int, datetime.datetime]:
+    """Each contact's latest engagement that is not part of this batch, within the silence."""
+    earliest = min(
+        match.activity.occurred_at - datetime.timedelta(days=match.rule.min_silence_days)
+        for match in matches
+    )
+    batch_ids = {match.activity.pk for match in matches}
+    rows = (
+        Activity.objects.filter(
+            contact_id__in={match.activity.contact_id for match in matches},
+            occurred_at__gte=earliest,
+        )
+        .exclude(pk__in=batch_ids)
+        .exclude(kind__in=NOT_ENGAGEMENT_KINDS)
+        .values("contact_id")
+        .annotate(latest=Max("occurred_at"))
+        .order_by()
+    )
+    return {row["contact_id"]: row["latest"] for row in rows}
+
+
+def _capped(matches: list[_Match], now: datetime.datetime) -> list[ScoreChange]:
+    """Turn matches into ledger rows, holding each capped rule to its points per period."""
+    used = _cap_usage(matches, now)
+    changes = []
+    for match in matches:
+        rule, activity = match.rule, match.activity
+        points = rule.points
+        if rule.cap_points is not None:
+            pair = (activity.contact_id, rule.pk)
+            room = max(rule.cap_points - used[pair], 0)
+            points = min(abs(rule.points), room) * (1 if rule.points >= 0 else -1)
+            used[pair] += abs(points)
+        changes.append(
+            ScoreChange(
+                contact_id=activity.contact_id,
+                rule=rule,
+                activity=activity,
+                part=Part.ENGAGEMENT,
+                reason=Reason.ACTIVITY if points == rule.points else Reason.CAPPED,
+                points=points,
+                occurred_at=activity.occurred_at,
+            )
+        )
+    return changes
+
+
+def _cap_usage(matches: list[_Match], now: datetime.datetime) -> defaultdict[tuple[int, int], int]:
+    """Points each (contact, capped rule) already got within the rule's cap period: one query."""
+    used: defaultdict[tuple[int, int], int] = defaultdict(int)
+    capped = {match.rule.pk: match.rule for match in matches if match.rule.cap_points is not None}
+    if not capped:
+        return used
+    window = Q()
+    for rule in capped.values():
+        window |= Q(rule=rule, occurred_at__gte=now - datetime.timedelta(days=rule.cap_period_days))
+    rows = (
+        ScoreChange.objects.filter(
+            window,
+            contact_id__in={match.activity.contact_id for match in matches},
+            reason__in=MATCH_REASONS,
+        )
+        .values("contact_id", "rule_id")
+        .annotate(points=Sum(Abs("points")))
+        .order_by()
+    )
+    for row in rows:
+        used[(row["contact_id"], row["rule_id"])] = row["points"] or 0
+    return used
+
+
+# --- Fit -------------------------------------------------------------------------------------
+
+
+def _fit_changes(
+    fit_rules: list[ScoringRule], contacts: Iterable[Contact], now: datetime.datetime
+) -> list[ScoreChange]:
+    """Rows that bring each contact's fit points in line with the rules they match now.
+
+    A contact holds a fit rule's points while matching it; a change of job title,
+    company or rule (including deactivation) adds the difference, once.
+    """
+    contacts = list(contacts)
+    held = _fit_points_held([contact.pk for contact in contacts])
+    changes = []
+    for contact in contacts:
+        wanted = {
+            rule.pk: rule.points if contact_matches(rule.conditions.all(), contact) else 0
+            for rule in fit_rules
+        }
+        for rule_id in held.get(contact.pk, {}).keys() - wanted.keys():
+            wanted[rule_id] = 0  # the rule was deactivated: give its points back
+        for rule_id, points in wanted.items():
+            difference = points - held.get(contact.pk, {}).get(rule_id, 0)
+            if difference:
+                changes.append(
+                    ScoreChange(
+                        contact_id=contact.pk,
+                        rule_id=rule_id,
+                        part=Part.FIT,
+                        reason=Reason.FIT,
+                        points=difference,
+                        occurred_at=now,
+                    )
+                )
+    return changes
+
+
+def _fit_points_held(contact_ids: list[int]) -> dict[int, dict[int, int]]:
+    rows = (
+        ScoreChange.objects.filter(contact_id__in=contact_ids, part=Part.FIT)
+        .values("contact_id", "rule_id")
+        .annotate(points=Sum("points"))
+        .exclude(points=0)
+        .order_by()
+    )
+    held: dict[int, dict[int, int]] = {}
+    for row in rows:
+        held.setdefault(row["contact_id"], {})[row["rule_id"]] = row["points"]
+    return held
+
+
+# --- The cached score and who may be handed off ----------------------------------------------
+
+
+def _contact_scores_add(changes: list[ScoreChange]) -> dict[int, int]:
+    """Add each contact's net change to Contact.lead_score in one UPDATE ... CASE."""
+    deltas: dict[int, int] = defaultdict(int)
+    for change in changes:
+        deltas[change.contact_id] += change.points
+    moved = {pk: delta for pk, delta in deltas.items() if delta}
+    if moved:
+        # F() makes the addition happen in the database, so concurrent batches add up.
+        Contact.objects.filter(pk__in=moved).update(
+            lead_score=F("lead_score")
+            + Case(
+                *(When(pk=pk, then=Value(delta)) for pk, delta in moved.items()),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+        )
+    return dict(deltas)
+
+
+def _handoff_candidates(changes: list[ScoreChange], deltas: dict[int, int]) -> set[int]:
+    """Contacts whose score rose, or who showed a signal (a match, even a capped one)."""
+    rose = {pk for pk, delta in deltas.items() if delta > 0}
+    signalled = {change.contact_id for change in changes if change.reason in MATCH_REASONS}
+    return rose | signalled

@@ -1,0 +1,285 @@
+"""sequences' sections of the configuration file: email templates (300) and sequences (400).
+
+Imported by SequencesConfig.ready(); docs/sequences.md documents the fields. A
+sequence's triggers and steps are written inside it; templates, topics and owners
+are referred to by key (username for owners). Importing edits a sequence's draft
+steps; an active sequence keeps running its published version until re-activated.
+Status is not part of the file: imported sequences start as drafts.
+"""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from crm.config_io import (
+    ConfigError,
+    ConfigSection,
+    Document,
+    Item,
+    Outcome,
+    SectionSummary,
+    model_section,
+    register_section,
+    validation_errors,
+)
+from crm.models import ConsentTopic
+from sequences.models import EmailTemplate, Sequence, Step, Trigger
+
+TEMPLATES = "email_templates"
+SEQUENCES = "sequences"
+TEMPLATE_FIELDS = (
+    "key",
+    "name",
+    "subject",
+    "preheader",
+    "html",
+    "text",
+    "cta_label",
+    "cta_url",
+    "blocks",
+    "is_marketing",
+)
+COLUMNS = (
+    "key",
+    "name",
+    "description",
+    "is_transactional",
+    "priority",
+    "reenrollment",
+    "reenrollment_min_gap_days",
+    "max_duration_days",
+    "on_send_failure",
+)
+NESTED = {"audience": "audience_conditions", "goals": "goal_conditions", "exits": "exit_conditions"}
+SEQUENCE_FIELDS = (
+    *COLUMNS[:2],
+    "description",
+    "owner",
+    "topic",
+    *COLUMNS[3:],
+    *NESTED,
+    "triggers",
+    "steps",
+)
+TRIGGER_FIELDS = ("type", "activity_kind", "lifecycle_stage", "conditions")
+STEP_FIELDS = ("key", "type", "template", "config")
+
+
+# --- Export ---------------------------------------------------------------------------------
+
+
+def sequence_item(sequence: Sequence) -> Item:
+    """One sequence as a file item, fields in SEQUENCE_FIELDS order."""
+    item: Item = {name: getattr(sequence, name) for name in COLUMNS}
+    item["owner"] = sequence.owner.get_username() if sequence.owner else None
+    item["topic"] = sequence.topic.key if sequence.topic else None
+    for name, attribute in NESTED.items():
+        item[name] = getattr(sequence, attribute)
+    item["triggers"] = [
+        {name: getattr(trigger, name) for name in TRIGGER_FIELDS}
+        for trigger in sequence.triggers.order_by("pk")
+    ]
+    item["steps"] = [
+        {
+            "key": step.key,
+            "type": step.type,
+            "template": step.template.key if step.template else None,
+            "config": step.config,
+        }
+        for step in sequence.steps.select_related("template").order_by("position", "pk")
+    ]
+    return {name: item[name] for name in SEQUENCE_FIELDS}
+
+
+def sequences_export() -> list[Item]:
+    queryset = Sequence.objects.select_related("owner", "topic").order_by("key")
+    return [sequence_item(sequence) for sequence in queryset]
+
+
+# --- Validate and apply ---------------------------------------------------------------------
+
+
+class _Plan:
+    """One item resolved against the database: the sequence, its triggers and steps."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.sequence: Sequence | None = None
+        self.triggers: list[Trigger] = []
+        self.steps: list[Step] = []
+        self.template_keys: list[str | None] = []
+        self.outcome = Outcome.UNCHANGED
+        self.errors: list[ConfigError] = []
+        self.topic_key: str | None = None
+
+    def error(self, field: str, message: str) -> None:
+        self.errors.append(ConfigError(SEQUENCES, self.key, field, message))
+
+
+def _normalised(item: Item) -> Item:
+    defaults = {name: Sequence._meta.get_field(name).get_default() for name in COLUMNS}
+    defaults.update({"owner": None, "topic": None, "triggers": [], "steps": []})
+    defaults.update({name: [] for name in NESTED})
+    return {
+        name: item[name] if item.get(name) is not None else defaults[name]
+        for name in SEQUENCE_FIELDS
+    }
+
+
+def _plan_item(item: Item, document: Document) -> _Plan:
+    item = _normalised(item)
+    plan = _Plan(item["key"])
+    existing = Sequence.objects.filter(key=plan.key).first()
+    before = sequence_item(existing) if existing else None
+    plan.sequence = existing or Sequence(key=plan.key)
+    for name in COLUMNS:
+        setattr(plan.sequence, name, item[name])
+    for name, attribute in NESTED.items():
+        setattr(plan.sequence, attribute, item[name])
+    _resolve_owner(plan, item["owner"])
+    _resolve_topic(plan, item["topic"], document)
+    try:
+        plan.sequence.full_clean(exclude=["current_version", "topic", "owner"])
+    except ValidationError as exc:
+        errors = validation_errors(exc, section=SEQUENCES, key=plan.key)
+        # A topic the same file creates is not in the database yet: it was checked above.
+        pending_topic = plan.sequence.topic is None and plan.topic_key
+        plan.errors += [e for e in errors if not (pending_topic and e.field == "topic")]
+    _plan_triggers(plan, item["triggers"])
+    _plan_steps(plan, item["steps"], document)
+    if existing is None:
+        plan.outcome = Outcome.CREATED
+    elif before != item:
+        plan.outcome = Outcome.UPDATED
+    return plan
+
+
+def _resolve_owner(plan: _Plan, username: Any) -> None:
+    plan.sequence.owner = None
+    if username is None:
+        return
+    user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first()
+    if user is None:
+        plan.error("owner", f"there is no user {username!r}")
+    plan.sequence.owner = user
+
+
+def _resolve_topic(plan: _Plan, key: Any, document: Document) -> None:
+    plan.sequence.topic = None
+    if key is None:
+        return
+    topic = ConsentTopic.objects.filter(key=key).first()
+    in_file = any(t.get("key") == key for t in document.get("consent_topics", []))
+    if topic is None and not in_file:
+        plan.error("topic", f"there is no consent topic {key!r}")
+    plan.sequence.topic = topic
+    plan.topic_key = key
+
+
+def _plan_triggers(plan: _Plan, raw: Any) -> None:
+    if not isinstance(raw, list):
+        plan.error("triggers", "must be a list")
+        return
+    for index, data in enumerate(raw):
+        if not isinstance(data, dict) or set(data) - set(TRIGGER_FIELDS):
+            plan.error(f"triggers[{index}]", f"must be a mapping of {', '.join(TRIGGER_FIELDS)}")
+            continue
+        trigger = Trigger(**{name: data[name] for name in TRIGGER_FIELDS if data.get(name)})
+        _clean(plan, trigger, f"triggers[{index}]", exclude=["sequence"])
+        plan.triggers.append(trigger)
+
+
+def _plan_steps(plan: _Plan, raw: Any, document: Document) -> None:
+    if not isinstance(raw, list):
+        plan.error("steps", "must be a list")
+        return
+    in_file = {t.get("key") for t in document.get(TEMPLATES, [])}
+    templates = EmailTemplate.objects.in_bulk(
+        [s.get("template") for s in raw if isinstance(s, dict) and s.get("template")],
+        field_name="key",
+    )
+    seen = set()
+    for position, data in enumerate(raw):
+        where = f"steps[{position}]"
+        if not isinstance(data, dict) or set(data) - set(STEP_FIELDS):
+            plan.error(where, f"must be a mapping of {', '.join(STEP_FIELDS)}")
+            continue
+        template_key = data.get("template")
+        if template_key and template_key not in templates and template_key not in in_file:
+            plan.error(f"{where}.template", f"there is no email template {template_key!r}")
+        if data.get("key") in seen:
+            plan.error(f"{where}.key", "appears twice")
+        seen.add(data.get("key"))
+        step = Step(
+            position=position,
+            key=data.get("key") or "",
+            type=data.get("type") or "",
+            template=templates.get(template_key),
+            config=data.get("config") or {},
+        )
+        _clean(plan, step, where, exclude=["sequence", "template"])
+        plan.steps.append(step)
+        plan.template_keys.append(template_key)
+
+
+def _clean(plan: _Plan, instance, where: str, *, exclude: list[str]) -> None:
+    try:
+        instance.full_clean(exclude=exclude, validate_constraints=False)
+    except ValidationError as exc:
+        for error in validation_errors(exc, section=SEQUENCES, key=plan.key):
+            if error.message == "An email step needs a template.":
+                continue  # checked against the file above
+            plan.error(f"{where}.{error.field}".rstrip("."), error.message)
+
+
+def sequences_validate(items: list[Item], document: Document) -> list[ConfigError]:
+    return [error for item in items for error in _plan_item(item, document).errors]
+
+
+def sequences_apply(items: list[Item]) -> SectionSummary:
+    """Create or update each sequence; triggers and steps are replaced when they changed."""
+    outcomes = {}
+    for item in items:
+        plan = _plan_item(item, {})
+        outcomes[plan.key] = plan.outcome
+        if plan.outcome != Outcome.UNCHANGED:
+            _save(plan)
+    kept = Sequence.objects.exclude(key__in=list(outcomes)).order_by("key")
+    return SectionSummary.from_outcomes(outcomes, kept=kept.values_list("key", flat=True))
+
+
+@transaction.atomic
+def _save(plan: _Plan) -> None:
+    sequence = plan.sequence
+    if sequence.topic is None and plan.topic_key:
+        sequence.topic = ConsentTopic.objects.get(key=plan.topic_key)
+    sequence.save()
+    sequence.triggers.all().delete()
+    sequence.steps.all().delete()
+    for trigger in plan.triggers:
+        trigger.sequence = sequence
+        trigger.save()
+    templates = EmailTemplate.objects.in_bulk(
+        [k for k in plan.template_keys if k], field_name="key"
+    )
+    for step, template_key in zip(plan.steps, plan.template_keys, strict=True):
+        step.sequence = sequence
+        step.template = templates.get(template_key) if template_key else None
+        step.save()
+
+
+register_section(
+    model_section(name=TEMPLATES, order=300, model=EmailTemplate, fields=TEMPLATE_FIELDS)
+)
+register_section(
+    ConfigSection(
+        name=SEQUENCES,
+        order=400,
+        fields=SEQUENCE_FIELDS,
+        export=sequences_export,
+        validate=sequences_validate,
+        apply=sequences_apply,
+    )
+)

@@ -1,0 +1,139 @@
+"""The send gate: one function decides every sequence email, at send time, deny by default.
+
+Rules, in order (docs/sequences.md explains each):
+
+1. Suppression wins over everything. Marketing stops on any active suppression;
+   transactional mail stops on those that mean "cannot or must not deliver"
+   (hard bounce, complaint, erasure, soft-bounce cool-down, staff's manual entry),
+   but not on "unsubscribed from marketing" or the inactivity sunset.
+2. Consent for the sequence's topic, from the ledger (marketing only). The latest
+   entry decides: withdrawn → deny. With no entry at all, only opt-out countries
+   (OPT_OUT_COUNTRIES, CAN-SPAM) allow; unknown region → deny: explicit consent needed.
+3. Frequency cap: at most SEQUENCES_FREQUENCY_CAP marketing emails per contact per
+   7 days (transactional exempt); the step says whether to defer or skip.
+4. Quiet hours in the contact's time zone (SEQUENCES_QUIET_HOURS, default 21:00-08:00):
+   marketing is deferred to the end of the quiet hours, local time.
+"""
+
+import datetime
+import zoneinfo
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from crm.models import Suppression
+from crm.selectors import consent_current, suppressions_active_for
+
+OPT_OUT_COUNTRIES = frozenset({"US"})
+CAP_WINDOW = datetime.timedelta(days=7)
+DEFAULT_FREQUENCY_CAP = 3
+DEFAULT_QUIET_HOURS = "21:00-08:00"
+TRANSACTIONAL_BLOCKING = frozenset(
+    {
+        Suppression.Reason.HARD_BOUNCE,
+        Suppression.Reason.COMPLAINT,
+        Suppression.Reason.ERASED,
+        Suppression.Reason.SOFT_BOUNCE,
+        Suppression.Reason.MANUAL,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Allow, or deny with a reason; `defer_until` set means "try again then" instead of skip."""
+
+    allowed: bool
+    reason: str = ""
+    defer_until: datetime.datetime | None = None
+
+
+ALLOW = Decision(allowed=True)
+
+
+def evaluate(contact, sequence, step: dict, now: datetime.datetime) -> Decision:
+    """Decide whether this step's email may go to the contact now; any error denies."""
+    try:
+        for check in (_suppression, _consent, _frequency_cap, _quiet_hours):
+            decision = check(contact, sequence, step, now)
+            if not decision.allowed:
+                return decision
+        return ALLOW
+    except Exception as exc:
+        return Decision(False, f"gate_error:{type(exc).__name__}")
+
+
+def _suppression(contact, sequence, step, now) -> Decision:
+    if not contact.email:
+        return Decision(False, "no_email")
+    reasons = set(suppressions_active_for(email=contact.email).values_list("reason", flat=True))
+    if not sequence.is_transactional and reasons:
+        return Decision(False, f"suppressed:{sorted(reasons)[0]}")
+    blocking = reasons & TRANSACTIONAL_BLOCKING
+    if blocking:
+        return Decision(False, f"suppressed:{sorted(blocking)[0]}")
+    return ALLOW
+
+
+def _consent(contact, sequence, step, now) -> Decision:
+    if sequence.is_transactional:
+        return ALLOW
+    topic = sequence.topic
+    if topic is None:
+        return Decision(False, "no_topic")
+    if not topic.is_active:
+        return Decision(False, "topic_inactive")
+    entry = consent_current(contact=contact, topic=topic)
+    if entry is not None:
+        return ALLOW if entry.is_granted else Decision(False, "consent_withdrawn")
+    if not contact.country:
+        return Decision(False, "no_consent_unknown_region")
+    if contact.country in OPT_OUT_COUNTRIES:
+        return ALLOW
+    return Decision(False, "no_consent")
+
+
+def _frequency_cap(contact, sequence, step, now) -> Decision:
+    if sequence.is_transactional:
+        return ALLOW
+    from sequences.selectors import marketing_sends_since
+
+    cap = getattr(settings, "SEQUENCES_FREQUENCY_CAP", DEFAULT_FREQUENCY_CAP)
+    recent = marketing_sends_since(contact=contact, since=now - CAP_WINDOW)
+    if len(recent) < cap:
+        return ALLOW
+    if step.get("config", {}).get("on_frequency_cap", "defer") == "skip":
+        return Decision(False, "frequency_cap")
+    # The oldest counted send leaving the window frees a slot.
+    return Decision(False, "frequency_cap", defer_until=recent[0] + CAP_WINDOW)
+
+
+def _quiet_hours(contact, sequence, step, now) -> Decision:
+    if sequence.is_transactional:
+        return ALLOW
+    start, end = quiet_hours()
+    local = now.astimezone(contact_zone(contact))
+    in_quiet = (
+        start <= local.time() or local.time() < end if start > end else start <= local.time() < end
+    )
+    if not in_quiet:
+        return ALLOW
+    morning = datetime.datetime.combine(local.date(), end, tzinfo=local.tzinfo)
+    if morning <= local:
+        morning += datetime.timedelta(days=1)
+    return Decision(False, "quiet_hours", defer_until=morning.astimezone(datetime.UTC))
+
+
+def quiet_hours() -> tuple[datetime.time, datetime.time]:
+    """The (start, end) of quiet hours from SEQUENCES_QUIET_HOURS, e.g. "21:00-08:00"."""
+    text = getattr(settings, "SEQUENCES_QUIET_HOURS", DEFAULT_QUIET_HOURS)
+    start, end = (datetime.time.fromisoformat(part.strip()) for part in text.split("-"))
+    return start, end
+
+
+def contact_zone(contact) -> zoneinfo.ZoneInfo:
+    """The contact's time zone, or the site's when unknown."""
+    try:
+        return zoneinfo.ZoneInfo(contact.time_zone or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)

@@ -1,0 +1,32 @@
+"""Every state change in sequences goes through these functions.
+
+Import from here: `from sequences.services import sequence_activate, enrollments_run_due`.
+"""
+
+from sequences.services.enrollments import enrollment_create, enrollment_end
+from sequences.services.matching import enrollments_react
+from sequences.services.running import RunResult, enrollments_run_due
+from sequences.services.sending import ledger_mark_stale_unknown
+from sequences.services.sequences import (
+    sequence_activate,
+    sequence_archive,
+    sequence_pause,
+    sequence_resume,
+    template_preview,
+    template_send_test,
+)
+
+__all__ = [
+    "RunResult",
+    "enrollment_create",
+    "enrollment_end",
+    "enrollments_react",
+    "enrollments_run_due",
+    "ledger_mark_stale_unknown",
+    "sequence_activate",
+    "sequence_archive",
+    "sequence_pause",
+    "sequence_resume",
+    "template_preview",
+    "template_send_test",
+]

@@ -1,0 +1,159 @@
+"""Creating and ending enrollments, and writing their history."""
+
+import datetime
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from sequences.conditions import contact_facts, contact_matches
+from sequences.models import Enrollment, EnrollmentEvent, Sequence
+
+State = Enrollment.State
+
+
+def enrollment_event_add(
+    *,
+    enrollment: Enrollment,
+    kind: str,
+    now: datetime.datetime,
+    step: str = "",
+    reason: str = "",
+    data: dict | None = None,
+) -> EnrollmentEvent:
+    """Append one line to the enrollment's history."""
+    return EnrollmentEvent.objects.create(
+        enrollment=enrollment,
+        kind=kind,
+        step=step,
+        reason=reason[:300],
+        data=data or {},
+        occurred_at=now,
+    )
+
+
+def enrollment_end(
+    *, enrollment: Enrollment, state: str, reason: str, now: datetime.datetime
+) -> bool:
+    """End a live enrollment with a state and reason; False if it had already ended."""
+    ended = Enrollment.objects.filter(pk=enrollment.pk, state__in=Enrollment.LIVE_STATES).update(
+        state=state,
+        reason=reason[:200],
+        ended_at=now,
+        due_at=None,
+        waiting_for={},
+        needs_review=state == State.COMPLETED,
+    )
+    if ended:
+        enrollment.state, enrollment.reason, enrollment.ended_at = state, reason, now
+        enrollment_event_add(enrollment=enrollment, kind=state, reason=reason, now=now)
+    return bool(ended)
+
+
+def audience_admits(sequence: Sequence, facts: dict) -> bool:
+    """Does the contact (as plain facts) meet every audience condition?"""
+    return all(contact_matches(condition, facts) for condition in sequence.audience_conditions)
+
+
+def reenrollment_allows(
+    sequence: Sequence, previous: Enrollment | None, now: datetime.datetime
+) -> bool:
+    """May the contact enter again, given their latest earlier enrollment (None: never)?"""
+    if previous is None:
+        return True
+    if previous.is_live or sequence.reenrollment == Sequence.Reenrollment.NEVER:
+        return False
+    gap = datetime.timedelta(days=sequence.reenrollment_min_gap_days)
+    since = previous.ended_at if sequence.reenrollment == "after_exit" else previous.enrolled_at
+    return since is not None and now - since >= gap
+
+
+def enrollment_build(
+    *, contact, sequence: Sequence, now: datetime.datetime, trigger_properties: dict
+) -> Enrollment:
+    """An unsaved enrollment at the first step of the sequence's current version."""
+    version = sequence.current_version
+    expires_at = (
+        now + datetime.timedelta(days=sequence.max_duration_days)
+        if sequence.max_duration_days
+        else None
+    )
+    return Enrollment(
+        contact=contact,
+        sequence=sequence,
+        version=version,
+        state=State.ACTIVE,
+        current_step=version.steps[0]["key"] if version.steps else "",
+        due_at=now,
+        enrolled_at=now,
+        expires_at=expires_at,
+        trigger_properties=dict(trigger_properties),
+    )
+
+
+@transaction.atomic
+def enrollment_create(
+    *,
+    contact,
+    sequence: Sequence,
+    source: str = "manual",
+    trigger_properties: dict | None = None,
+    now: datetime.datetime | None = None,
+) -> Enrollment:
+    """Enroll one contact by hand (admin or API), applying re-enrollment policy and audience."""
+    from sequences.services.running import enqueue_run
+
+    now = now or timezone.now()
+    if sequence.status != Sequence.Status.ACTIVE or sequence.current_version is None:
+        raise ValidationError("Only an active sequence can take new contacts.")
+    previous = Enrollment.objects.filter(contact=contact, sequence=sequence).first()
+    if not reenrollment_allows(sequence, previous, now):
+        raise ValidationError("The re-enrollment policy does not allow this contact in again.")
+    if not audience_admits(sequence, contact_facts(contact)):
+        raise ValidationError("The contact is outside this sequence's audience.")
+    enrollment = enrollment_build(
+        contact=contact, sequence=sequence, now=now, trigger_properties=trigger_properties or {}
+    )
+    try:
+        with transaction.atomic():
+            enrollment.save()
+    except IntegrityError as exc:
+        raise ValidationError("The contact is already in this sequence.") from exc
+    enrollment_event_add(enrollment=enrollment, kind="entered", reason=source, now=now)
+    enqueue_run([enrollment.pk])
+    return enrollment
+
+
+def enrollments_bulk_save(
+    enrollments: list[Enrollment], now: datetime.datetime
+) -> list[Enrollment]:
+    """Insert new enrollments; a contact already live in a sequence is left out, not an error."""
+    if not enrollments:
+        return []
+    try:
+        with transaction.atomic():
+            saved = Enrollment.objects.bulk_create(enrollments)
+    except IntegrityError:
+        # Another process enrolled one of them meanwhile: insert one by one, once.
+        saved = []
+        for enrollment in enrollments:
+            try:
+                with transaction.atomic():
+                    enrollment.save()
+                saved.append(enrollment)
+            except IntegrityError:
+                continue
+    EnrollmentEvent.objects.bulk_create(
+        EnrollmentEvent(enrollment=enrollment, kind="entered", reason="trigger", occurred_at=now)
+        for enrollment in saved
+    )
+    return saved
+
+
+def events_bulk_add(rows: Iterable[tuple[Enrollment, str, str]], now: datetime.datetime) -> None:
+    """Append (enrollment, kind, reason) lines to many histories in one query."""
+    EnrollmentEvent.objects.bulk_create(
+        EnrollmentEvent(enrollment=enrollment, kind=kind, reason=reason[:300], occurred_at=now)
+        for enrollment, kind, reason in rows
+    )

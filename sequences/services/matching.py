@@ -1,0 +1,226 @@
+"""What a batch of recorded activities does to sequences, in a fixed number of queries.
+
+Runs inside the recording transaction (the activities_recorded receiver): existing
+enrollments meet goals, exits and awaited events first, then triggers enroll new
+contacts. Enrollments due now are run by one task per batch, on commit.
+"""
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Case, CharField, DateTimeField, JSONField, Value, When
+from django.utils import timezone
+
+from crm.models import Activity, Contact
+from sequences.conditions import activity_matches, contact_facts
+from sequences.models import Enrollment, Sequence, Trigger
+from sequences.services.enrollments import (
+    audience_admits,
+    enrollment_build,
+    enrollments_bulk_save,
+    events_bulk_add,
+    reenrollment_allows,
+)
+
+State = Enrollment.State
+K = Activity.Kind
+#: Activities that end every marketing enrollment of the contact at once.
+ALWAYS_EXIT_KINDS = frozenset({K.EMAIL_COMPLAINED})
+
+
+@dataclass
+class _Changes:
+    ended: dict[int, tuple[str, str]] = field(default_factory=dict)  # pk → (state, reason)
+    resumed: dict[int, str] = field(default_factory=dict)  # pk → step key
+    events: list[tuple[Enrollment, str, str]] = field(default_factory=list)
+
+
+def enrollments_react(*, activities: list[Activity]) -> list[int]:
+    """Apply goals, exits, awaited events and triggers; return enrollment pks due now."""
+    activities = sorted(
+        (activity for activity in activities if activity.contact_id is not None),
+        key=lambda activity: (activity.occurred_at, activity.pk),
+    )
+    if not activities:
+        return []
+    now = timezone.now()
+    contact_ids = {activity.contact_id for activity in activities}
+    live = list(
+        Enrollment.objects.filter(
+            contact_id__in=contact_ids, state__in=Enrollment.LIVE_STATES
+        ).select_related("sequence__topic")
+    )
+    changes = _Changes()
+    for activity in activities:
+        for enrollment in live:
+            if enrollment.contact_id == activity.contact_id and enrollment.pk not in changes.ended:
+                _react(enrollment, activity, changes)
+    _audience_recheck(activities, live, changes)
+    _write(changes, now)
+    new = _enroll(activities, live, changes, contact_ids, now)
+    return [*changes.resumed, *(enrollment.pk for enrollment in new)]
+
+
+def _react(enrollment: Enrollment, activity: Activity, changes: _Changes) -> None:
+    if activity.occurred_at < enrollment.enrolled_at:
+        return
+    sequence = enrollment.sequence
+    exit_reason = _exit_reason(sequence, activity)
+    if exit_reason:
+        changes.ended[enrollment.pk] = (State.EXITED, exit_reason)
+        changes.events.append((enrollment, State.EXITED, exit_reason))
+    elif any(_meets(goal, activity) for goal in sequence.goal_conditions):
+        reason = f"goal:{activity.kind}"
+        changes.ended[enrollment.pk] = (State.CONVERTED, reason)
+        changes.events.append((enrollment, State.CONVERTED, reason))
+    elif enrollment.state == State.WAITING and _meets(enrollment.waiting_for, activity):
+        changes.resumed[enrollment.pk] = enrollment.waiting_for["yes_step"]
+        changes.events.append((enrollment, "event_arrived", activity.kind))
+
+
+def _audience_recheck(activities, live, changes: _Changes) -> None:
+    """A contact who changed stage and no longer fits a sequence's audience leaves it now."""
+    moved = {a.contact_id for a in activities if a.kind == K.LIFECYCLE_STAGE_CHANGED}
+    checked = [
+        e
+        for e in live
+        if e.contact_id in moved and e.sequence.audience_conditions and e.pk not in changes.ended
+    ]
+    if not checked:
+        return
+    contacts = Contact.objects.filter(pk__in={e.contact_id for e in checked})
+    facts = {
+        contact.pk: contact_facts(contact)
+        for contact in contacts.select_related("company").prefetch_related("tags")
+    }
+    for enrollment in checked:
+        if not audience_admits(enrollment.sequence, facts[enrollment.contact_id]):
+            changes.ended[enrollment.pk] = (State.EXITED, "audience_left")
+            changes.events.append((enrollment, State.EXITED, "audience_left"))
+
+
+def _meets(condition: dict, activity: Activity) -> bool:
+    return activity_matches(condition, activity.kind, activity.properties or {})
+
+
+def _exit_reason(sequence: Sequence, activity: Activity) -> str:
+    if activity.kind in ALWAYS_EXIT_KINDS:
+        return activity.kind
+    if not sequence.is_transactional and _withdraws_topic(sequence, activity):
+        return activity.kind
+    if any(_meets(condition, activity) for condition in sequence.exit_conditions):
+        return f"exit:{activity.kind}"
+    return ""
+
+
+def _withdraws_topic(sequence: Sequence, activity: Activity) -> bool:
+    if activity.kind not in (K.UNSUBSCRIBED, K.CONSENT_WITHDRAWN):
+        return False
+    topic = (activity.properties or {}).get("topic", "")
+    # An unsubscribe without a topic is from all marketing.
+    return not topic or (sequence.topic is not None and topic == sequence.topic.key)
+
+
+def _write(changes: _Changes, now: datetime.datetime) -> None:
+    """End and resume enrollments with one UPDATE each, guarded on still being live."""
+    if changes.ended:
+        pks = list(changes.ended)
+        Enrollment.objects.filter(pk__in=pks, state__in=Enrollment.LIVE_STATES).update(
+            state=_case(pks, lambda pk: changes.ended[pk][0], CharField()),
+            reason=_case(pks, lambda pk: changes.ended[pk][1], CharField()),
+            ended_at=now,
+            due_at=None,
+            waiting_for=Value({}, output_field=JSONField()),
+        )
+    resumed = [pk for pk in changes.resumed if pk not in changes.ended]
+    changes.resumed = {pk: changes.resumed[pk] for pk in resumed}
+    if resumed:
+        Enrollment.objects.filter(pk__in=resumed, state=State.WAITING).update(
+            state=State.ACTIVE,
+            current_step=_case(resumed, changes.resumed.__getitem__, CharField()),
+            due_at=Value(now, output_field=DateTimeField()),
+            waiting_for=Value({}, output_field=JSONField()),
+        )
+    events_bulk_add(changes.events, now)
+
+
+def _case(pks: list[int], value_for, output_field) -> Case:
+    return Case(*(When(pk=pk, then=Value(value_for(pk))) for pk in pks), output_field=output_field)
+
+
+# --- Triggers -------------------------------------------------------------------------------
+
+
+def _enroll(activities, live, changes, contact_ids, now) -> list[Enrollment]:
+    triggers = _active_triggers()
+    matches = _trigger_matches(activities, triggers)
+    if not matches:
+        return []
+    contacts = Contact.objects.filter(pk__in={contact_id for contact_id, _ in matches})
+    contacts = {c.pk: c for c in contacts.select_related("company").prefetch_related("tags")}
+    previous = _previous_enrollments(matches)
+    still_live = {(e.contact_id, e.sequence_id) for e in live if e.pk not in changes.ended}
+    new = []
+    for (contact_id, sequence_id), (sequence, activity) in matches.items():
+        contact = contacts[contact_id]
+        if (contact_id, sequence_id) in still_live:
+            continue
+        if not reenrollment_allows(sequence, previous.get((contact_id, sequence_id)), now):
+            continue
+        if not audience_admits(sequence, contact_facts(contact)):
+            continue
+        new.append(
+            enrollment_build(
+                contact=contact,
+                sequence=sequence,
+                now=now,
+                trigger_properties={"kind": activity.kind, **(activity.properties or {})},
+            )
+        )
+    return enrollments_bulk_save(new, now)
+
+
+def _active_triggers() -> list[Trigger]:
+    return list(
+        Trigger.objects.filter(
+            sequence__status=Sequence.Status.ACTIVE, sequence__current_version__isnull=False
+        )
+        .exclude(type=Trigger.Type.MANUAL)
+        .select_related("sequence__current_version", "sequence__topic")
+    )
+
+
+def _trigger_matches(activities, triggers) -> dict[tuple[int, int], tuple[Sequence, Activity]]:
+    """The first activity of the batch that triggers each (contact, sequence)."""
+    matches: dict[tuple[int, int], tuple[Sequence, Activity]] = {}
+    for activity in activities:
+        for trigger in triggers:
+            pair = (activity.contact_id, trigger.sequence_id)
+            if pair not in matches and trigger_fires(trigger, activity):
+                matches[pair] = (trigger.sequence, activity)
+    return matches
+
+
+def trigger_fires(trigger: Trigger, activity: Activity) -> bool:
+    """Does this activity start the trigger's sequence?"""
+    properties = activity.properties or {}
+    if trigger.type == Trigger.Type.LIFECYCLE_STAGE:
+        return (
+            activity.kind == K.LIFECYCLE_STAGE_CHANGED
+            and properties.get("to") == trigger.lifecycle_stage
+        )
+    condition = {"activity": trigger.activity_kind, "where": trigger.conditions}
+    return activity_matches(condition, activity.kind, properties)
+
+
+def _previous_enrollments(matches) -> dict[tuple[int, int], Enrollment]:
+    contact_ids = {contact_id for contact_id, _ in matches}
+    sequence_ids = {sequence_id for _, sequence_id in matches}
+    latest: dict[tuple[int, int], Enrollment] = {}
+    rows = Enrollment.objects.filter(
+        contact_id__in=contact_ids, sequence_id__in=sequence_ids
+    ).order_by("-enrolled_at", "-pk")
+    for enrollment in rows:
+        latest.setdefault((enrollment.contact_id, enrollment.sequence_id), enrollment)
+    return defaultdict(lambda: None, latest)

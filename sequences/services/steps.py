@@ -1,0 +1,156 @@
+"""What each non-email step does; each returns a Move for the engine to apply."""
+
+import datetime
+
+from crm.models import Activity
+from crm.services import contact_upsert, lifecycle_stage_change, task_create
+from sequences.conditions import activity_matches, contact_facts, contact_matches
+from sequences.gate import contact_zone
+from sequences.models import Enrollment
+from sequences.services.running import Move
+
+State = Enrollment.State
+
+
+def step_run(enrollment: Enrollment, step: dict, now: datetime.datetime) -> Move:
+    """Run one step of any type but send_email."""
+    return _HANDLERS[step["type"]](enrollment, step, step.get("config", {}), now)
+
+
+def _duration(value: dict) -> datetime.timedelta:
+    return datetime.timedelta(
+        days=value.get("days", 0), hours=value.get("hours", 0), minutes=value.get("minutes", 0)
+    )
+
+
+def _wait_duration(enrollment, step, config, now) -> Move:
+    at = now + _duration(config["duration"])
+    return Move(at=at, event="wait", reason=f"until {at:%Y-%m-%d %H:%M} UTC")
+
+
+def _wait_until_time(enrollment, step, config, now) -> Move:
+    zone = contact_zone(enrollment.contact)
+    local = now.astimezone(zone)
+    wanted = datetime.time.fromisoformat(config["time"])
+    weekdays = config.get("weekdays") or list(range(7))
+    for days_ahead in range(8):
+        day = local.date() + datetime.timedelta(days=days_ahead)
+        at = datetime.datetime.combine(day, wanted, tzinfo=zone)
+        if at >= local and day.weekday() in weekdays:
+            break
+    at = at.astimezone(datetime.UTC)
+    return Move(at=at, event="wait", reason=f"until {config['time']} in {zone.key}")
+
+
+def _wait_until_date(enrollment, step, config, now) -> Move:
+    raw = (enrollment.contact.properties or {}).get(config["property"])
+    try:
+        date = datetime.date.fromisoformat(str(raw)[:10])
+    except ValueError:
+        return Move.end(State.EXITED, f"missing_data:{config['property']}")
+    date += datetime.timedelta(days=config.get("offset_days", 0))
+    wanted = datetime.time.fromisoformat(config.get("time", "09:00"))
+    at = datetime.datetime.combine(date, wanted, tzinfo=contact_zone(enrollment.contact))
+    at = max(at.astimezone(datetime.UTC), now)
+    return Move(at=at, event="wait", reason=f"until {date:%Y-%m-%d} ({config['property']})")
+
+
+def _wait_for_event(enrollment, step, config, now) -> Move:
+    version = enrollment.version
+    yes_step = config.get("yes_step") or _next_key(version, step)
+    timeout_step = config.get("timeout_step") or _next_key(version, step)
+    at = now + _duration(config["timeout"])
+    waiting_for = {**config["event"], "yes_step": yes_step}
+    return Move(
+        to=timeout_step,
+        at=at,
+        state=State.WAITING,
+        waiting_for=waiting_for,
+        event="wait_for_event",
+        reason=f"{config['event']['activity']} until {at:%Y-%m-%d %H:%M} UTC",
+    )
+
+
+def _branch_if(enrollment, step, config, now) -> Move:
+    condition = config["condition"]
+    if "activity" in condition:
+        passed = _did_since_enrollment(enrollment, condition)
+    else:
+        passed = contact_matches(condition, contact_facts(enrollment.contact))
+    target = config.get("yes_step") if passed else config.get("no_step")
+    return Move(to=target or None, event="branch", reason="yes" if passed else "no")
+
+
+def _did_since_enrollment(enrollment, condition: dict) -> bool:
+    recent = Activity.objects.filter(
+        contact=enrollment.contact,
+        kind=condition["activity"],
+        occurred_at__gte=enrollment.enrolled_at,
+    ).values_list("kind", "properties")[:500]
+    return any(activity_matches(condition, kind, properties or {}) for kind, properties in recent)
+
+
+def _notify_owner(enrollment, step, config, now) -> Move:
+    sequence, contact = enrollment.sequence, enrollment.contact
+    owner = contact.owner or sequence.owner
+    task_create(
+        title=config.get("title") or f"{sequence.name}: {contact}",
+        description=config.get("description", ""),
+        contact=contact,
+        owner=owner,
+        due_at=now,
+        source=f"sequence:{sequence.key}",
+    )
+    return Move(event="notified", reason=f"user {owner.pk if owner else 'none'}")
+
+
+def _create_task(enrollment, step, config, now) -> Move:
+    sequence, contact = enrollment.sequence, enrollment.contact
+    if config.get("assignee", "contact_owner") == "sequence_owner":
+        owner = sequence.owner
+    else:
+        owner = contact.owner or sequence.owner
+    task = task_create(
+        title=config["title"],
+        description=config.get("description", ""),
+        contact=contact,
+        owner=owner,
+        due_at=now + datetime.timedelta(days=config.get("due_in_days", 1)),
+        source=f"sequence:{sequence.key}",
+    )
+    return Move(event="task_created", reason=f"task {task.pk}")
+
+
+def _update_contact(enrollment, step, config, now) -> Move:
+    contact, source = enrollment.contact, f"sequence:{enrollment.sequence.key}"
+    if config.get("add_tags") or config.get("properties"):
+        contact_upsert(
+            email=contact.email,
+            tags=list(config.get("add_tags", [])),
+            properties=dict(config.get("properties", {})),
+        )
+    if config.get("lifecycle_stage"):
+        lifecycle_stage_change(contact=contact, stage=config["lifecycle_stage"], source=source)
+    return Move(event="contact_updated", reason=", ".join(sorted(config)))
+
+
+def _end(enrollment, step, config, now) -> Move:
+    return Move.end(State.COMPLETED, "end_step")
+
+
+def _next_key(version, step) -> str:
+    following = version.step_after(step["key"])
+    return following["key"] if following else ""
+
+
+_HANDLERS = {
+    "wait_duration": _wait_duration,
+    "wait_until_time": _wait_until_time,
+    "wait_until_date": _wait_until_date,
+    "wait_for_event": _wait_for_event,
+    "branch_if": _branch_if,
+    "notify_owner": _notify_owner,
+    "create_task": _create_task,
+    "update_contact": _update_contact,
+    "end": _end,
+}

@@ -1,0 +1,277 @@
+"""Membership tracking: touched contacts re-checked on commit, entries and exits recorded once."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from crm.models import Activity, Segment, SegmentCountSnapshot, SegmentMembership
+from crm.receivers import refresh_segments_for_activities
+from crm.services import ActivityInput, activity_record, activity_record_batch, contact_update
+from crm.services.segments import (
+    segment_create,
+    segment_evaluate,
+    segment_memberships_refresh,
+    segment_update,
+)
+from crm.tasks import (
+    evaluate_segment_task,
+    evaluate_segments_task,
+    refresh_recently_changed_contacts_task,
+    refresh_segment_memberships_task,
+)
+from tests.crm.segments.conftest import cond, group
+from tests.factories import ActivityFactory, ConsentTopicFactory, ContactFactory, SegmentFactory
+
+pytestmark = pytest.mark.django_db
+
+PRICING_TWICE = group(
+    cond(
+        "activity",
+        "at_least",
+        kind="page_viewed",
+        count=2,
+        days=7,
+        where=[{"key": "path", "operator": "contains", "value": "/pricing"}],
+    )
+)
+NO_OPEN_IN_90_DAYS = group(cond("activity", "none", kind="email_opened", days=90))
+
+
+def _recorded(contact, kind: str, segment: Segment) -> list[Activity]:
+    return list(
+        Activity.objects.filter(contact=contact, kind=kind, properties__segment=segment.key)
+    )
+
+
+def _view_pricing(contact, key: str):
+    return activity_record(
+        kind="page_viewed",
+        source="web",
+        contact=contact,
+        properties={"path": "/pricing"},
+        idempotency_key=key,
+    )
+
+
+@pytest.fixture
+def create(django_capture_on_commit_callbacks):
+    """Create a segment and run its first evaluation, as the worker would on commit."""
+
+    def create_segment(definition: dict, key: str = "pricing") -> Segment:
+        with django_capture_on_commit_callbacks(execute=True):
+            segment = segment_create(key=key, name=key.title(), definition=definition)
+        segment.refresh_from_db()
+        return segment
+
+    return create_segment
+
+
+def test_a_contact_enters_in_the_task_run_that_records_the_qualifying_activity(
+    create, django_capture_on_commit_callbacks
+):
+    contact = ContactFactory()
+    segment = create(PRICING_TWICE)
+    _view_pricing(contact, "view-1")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _view_pricing(contact, "view-2")
+
+    membership = SegmentMembership.objects.get(segment=segment, contact=contact)
+    assert membership.exited_at is None
+    [entered] = _recorded(contact, "segment_entered", segment)
+    assert entered.source == "segments"
+    assert entered.properties == {"segment": "pricing", "segment_name": "Pricing", "entry": 1}
+    segment.refresh_from_db()
+    assert segment.member_count == 1
+
+
+def test_an_event_delivered_twice_records_segment_entered_once(
+    create, django_capture_on_commit_callbacks
+):
+    contact = ContactFactory()
+    segment = create(PRICING_TWICE)
+    _view_pricing(contact, "view-1")
+
+    for _delivery in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            _view_pricing(contact, "view-2")
+
+    assert len(_recorded(contact, "segment_entered", segment)) == 1
+
+
+def test_a_task_delivered_twice_records_segment_entered_once(create):
+    contact = ContactFactory()
+    segment = create(PRICING_TWICE)
+    _view_pricing(contact, "view-1")
+    _view_pricing(contact, "view-2")
+
+    refresh_segment_memberships_task([contact.pk])
+    refresh_segment_memberships_task([contact.pk])
+
+    assert len(_recorded(contact, "segment_entered", segment)) == 1
+    assert SegmentMembership.objects.filter(segment=segment).count() == 1
+
+
+def test_leaving_and_coming_back_records_each_step_once(create):
+    contact = ContactFactory(lifecycle_stage_id="engaged_lead")
+    segment = create(group(cond("lifecycle_stage", "in", ["engaged_lead"])))
+
+    contact_update(contact=contact, country="AT")  # irrelevant change: nothing happens
+    segment_memberships_refresh(contact_ids=[contact.pk])
+    contact.lifecycle_stage_id = "opportunity"
+    contact.save()
+    segment_memberships_refresh(contact_ids=[contact.pk])
+    segment_memberships_refresh(contact_ids=[contact.pk])
+    contact.lifecycle_stage_id = "engaged_lead"
+    contact.save()
+    segment_memberships_refresh(contact_ids=[contact.pk])
+
+    entries = _recorded(contact, "segment_entered", segment)
+    exits = _recorded(contact, "segment_exited", segment)
+    assert [activity.properties["entry"] for activity in entries] == [2, 1]  # newest first
+    assert [activity.properties["entry"] for activity in exits] == [1]
+    membership = SegmentMembership.objects.get(segment=segment, contact=contact)
+    assert membership.entry_count == 2
+    assert membership.exited_at is None
+    segment.refresh_from_db()
+    assert segment.member_count == 1
+
+
+def test_segment_activities_do_not_trigger_another_refresh(django_capture_on_commit_callbacks):
+    contact = ContactFactory()
+    SegmentFactory()
+    activity = ActivityFactory.build(contact=contact, kind="segment_entered")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        refresh_segments_for_activities(sender=Activity, activities=[activity])
+
+    assert callbacks == []
+
+
+def test_one_refresh_task_is_queued_per_recorded_batch(django_capture_on_commit_callbacks):
+    first, second = ContactFactory(), ContactFactory()
+    items = [
+        ActivityInput(kind="page_viewed", source="web", contact_id=contact.pk)
+        for contact in (first, second, first)
+    ]
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        activity_record_batch(items=items)
+
+    refreshes = [
+        callback
+        for callback in callbacks
+        if getattr(callback, "args", ())[:1] == ("crm.tasks.refresh_segment_memberships_task",)
+    ]
+    assert len(refreshes) == 1
+    assert refreshes[0].args[1] == sorted([first.pk, second.pk])
+
+
+def test_creating_a_segment_evaluates_everyone_and_marks_initial_entries(create):
+    member = ContactFactory(lifecycle_stage_id="opportunity")
+    ContactFactory(lifecycle_stage_id="new_lead")
+
+    segment = create(group(cond("lifecycle_stage", "in", ["opportunity"])), key="opportunities")
+
+    [entered] = _recorded(member, "segment_entered", segment)
+    assert entered.properties["initial"] is True
+    assert segment.member_count == 1
+    assert segment.last_evaluated_at is not None
+    [snapshot] = SegmentCountSnapshot.objects.filter(segment=segment)
+    assert (snapshot.member_count, snapshot.entered, snapshot.exited) == (1, 1, 0)
+
+
+def test_changing_the_definition_re_evaluates_members(create, django_capture_on_commit_callbacks):
+    lead = ContactFactory(lifecycle_stage_id="new_lead")
+    opportunity = ContactFactory(lifecycle_stage_id="opportunity")
+    segment = create(group(cond("lifecycle_stage", "in", ["new_lead"])), key="stage")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        segment_update(
+            segment=segment, definition=group(cond("lifecycle_stage", "in", ["opportunity"]))
+        )
+
+    assert len(_recorded(lead, "segment_exited", segment)) == 1
+    [entered] = _recorded(opportunity, "segment_entered", segment)
+    assert "initial" not in entered.properties
+    segment.refresh_from_db()
+    assert segment.member_count == 1
+
+
+def test_the_sweep_catches_conditions_that_change_with_time_alone(frozen_now, create):
+    contact = ContactFactory()
+    ActivityFactory(contact=contact, kind="email_opened", occurred_at=frozen_now.now)
+    segment = create(NO_OPEN_IN_90_DAYS, key="inactive")
+    assert segment.member_count == 0
+
+    frozen_now.move(days=91)
+    outcome = evaluate_segments_task()
+
+    assert outcome == "queued 1 segment evaluations"
+    assert SegmentMembership.objects.get(segment=segment, contact=contact).exited_at is None
+    segment.refresh_from_db()
+    assert segment.member_count == 1
+    assert segment.last_evaluated_at == frozen_now.now
+    assert segment.count_snapshots.count() == 2
+
+
+def test_contacts_changed_without_an_activity_are_refreshed_by_the_minute_sweep(create):
+    contact = ContactFactory(country="DE")
+    segment = create(group(cond("country", "in", ["AT"])), key="austria")
+
+    contact_update(contact=contact, country="AT")
+    refresh_recently_changed_contacts_task()
+
+    assert SegmentMembership.objects.filter(segment=segment, contact=contact).exists()
+
+
+def test_evaluating_a_deleted_segment_is_a_no_op():
+    assert evaluate_segment_task(123456) == "segment deleted"
+
+
+def test_refreshing_costs_the_same_queries_for_more_contacts(create):
+    create(PRICING_TWICE)
+    create(group(cond("lifecycle_stage", "in", ["new_lead"])), key="leads")
+
+    def queries_for(count: int) -> int:
+        ids = [ContactFactory().pk for _ in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            segment_memberships_refresh(contact_ids=ids)
+        return len(captured)
+
+    assert queries_for(3) == queries_for(30)
+
+
+def test_a_full_evaluation_reports_its_outcome(create):
+    ContactFactory(lifecycle_stage_id="new_lead")
+    segment = create(group(cond("lifecycle_stage", "in", ["new_lead"])), key="leads")
+    ContactFactory(lifecycle_stage_id="new_lead")
+
+    evaluation = segment_evaluate(segment=segment)
+
+    assert (evaluation.member_count, evaluation.entered, evaluation.exited) == (2, 1, 0)
+
+
+def test_a_segment_naming_a_deleted_topic_is_reported_not_retried():
+    topic = ConsentTopicFactory(key="gone")
+    segment = SegmentFactory(definition=group(cond("consent", "granted", topic="gone")))
+    topic.delete()
+
+    assert evaluate_segment_task(segment.pk) == "cannot evaluate: There is no consent topic 'gone'."
+
+
+def test_count_history_keeps_changes_and_a_daily_point(frozen_now, create):
+    ContactFactory(lifecycle_stage_id="new_lead")
+    segment = create(group(cond("lifecycle_stage", "in", ["new_lead"])), key="leads")
+
+    segment_evaluate(segment=segment)  # nothing changed since the first evaluation
+    frozen_now.move(hours=25)
+    segment_evaluate(segment=segment)  # nothing changed, but a day has passed
+    frozen_now.move(minutes=15)
+    ContactFactory(lifecycle_stage_id="new_lead")
+    segment_evaluate(segment=segment)  # someone entered
+
+    history = list(
+        segment.count_snapshots.order_by("counted_at").values_list("member_count", "entered")
+    )
+    assert history == [(1, 1), (1, 0), (2, 1)]

@@ -1,0 +1,67 @@
+"""Reads: the sendable count, the preview, and tracked members."""
+
+import pytest
+
+from crm.models import Contact
+from crm.segment_selectors import contacts_sendable, segment_members, segment_preview
+from crm.services import consent_grant, consent_withdraw
+from tests.crm.segments.conftest import cond, group
+from tests.factories import (
+    ConsentTopicFactory,
+    ContactFactory,
+    SegmentFactory,
+    SegmentMembershipFactory,
+    SuppressionFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sendable_means_consented_for_the_topic_and_not_suppressed():
+    newsletter, offers = ConsentTopicFactory(key="newsletter"), ConsentTopicFactory(key="offers")
+    sendable, suppressed, withdrawn, other_topic, _never = (
+        ContactFactory(email=f"{name}@example.com")
+        for name in ("sendable", "suppressed", "withdrawn", "other", "never")
+    )
+    for contact in (sendable, suppressed, withdrawn):
+        consent_grant(contact=contact, topic=newsletter, method="form", source="test")
+    consent_withdraw(contact=withdrawn, topic=newsletter, method="form", source="test")
+    consent_grant(contact=other_topic, topic=offers, method="form", source="test")
+    SuppressionFactory(email="suppressed@example.com")
+
+    found = contacts_sendable(Contact.objects.all(), topic=newsletter)
+
+    assert list(found.values_list("email", flat=True)) == ["sendable@example.com"]
+
+
+def test_the_preview_counts_the_sendable_part_of_the_segment():
+    topic = ConsentTopicFactory(key="newsletter")
+    lead = ContactFactory(lifecycle_stage_id="new_lead")
+    customer = ContactFactory(lifecycle_stage_id="new_customer")
+    for contact in (lead, customer):
+        consent_grant(contact=contact, topic=topic, method="form", source="test")
+
+    preview = segment_preview(
+        definition=group(cond("lifecycle_stage", "in", ["new_lead"])), topic=topic
+    )
+
+    assert (preview.count, preview.sendable_count) == (1, 1)
+    assert preview.sample == (lead,)
+
+
+def test_the_preview_reports_problems_instead_of_counting():
+    preview = segment_preview(definition=group())
+
+    assert not preview.is_valid
+    assert [str(problem) for problem in preview.problems] == [
+        "The segment is empty: add a condition or remove the group."
+    ]
+
+
+def test_members_are_the_tracked_current_ones():
+    segment = SegmentFactory()
+    current = SegmentMembershipFactory(segment=segment).contact
+    SegmentMembershipFactory(segment=segment, exited_at="2026-01-01T00:00:00Z")
+    SegmentMembershipFactory()
+
+    assert list(segment_members(segment=segment)) == [current]

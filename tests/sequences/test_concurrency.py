@@ -1,0 +1,86 @@
+"""On PostgreSQL, several workers over a thousand due enrollments: one ESP call each, none lost."""
+
+import collections
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from crm.models import ConsentEntry, ConsentTopic, Contact
+from sequences.models import Enrollment, OutboundMessage
+from sequences.services import enrollments_run_due
+from tests.sequences import backends
+from tests.sequences.conftest import START, build_sequence, email_step
+
+WORKERS = 6
+ENROLLMENTS = 1000
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SKIP LOCKED claiming needs PostgreSQL; SQLite serialises writers anyway",
+)
+
+
+def _seed(sequence) -> None:
+    topic = ConsentTopic.objects.get(key="newsletter")
+    contacts = Contact.objects.bulk_create(
+        Contact(email=f"load{n}@example.com", country="DE", time_zone="Europe/Berlin")
+        for n in range(ENROLLMENTS)
+    )
+    ConsentEntry.objects.bulk_create(
+        ConsentEntry(
+            contact=c,
+            topic=topic,
+            is_granted=True,
+            email_at_time=c.email,
+            method="form",
+            source="load test",
+            occurred_at=START,
+        )
+        for c in contacts
+    )
+    Enrollment.objects.bulk_create(
+        Enrollment(
+            contact=c,
+            sequence=sequence,
+            version=sequence.current_version,
+            current_step="hello",
+            due_at=START,
+            enrolled_at=START,
+        )
+        for c in contacts
+    )
+
+
+def _work(errors: list) -> None:
+    try:
+        while enrollments_run_due(now=START, limit=25).claimed:
+            pass
+    except Exception as exc:
+        errors.append(repr(exc))
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_send_each_step_exactly_once(settings):
+    settings.EMAIL_BACKEND = "tests.sequences.backends.GuardedBackend"
+    backends.HANDED.clear()
+    backends.VIOLATIONS.clear()
+    sequence = build_sequence([email_step("hello")], trigger=None)
+    _seed(sequence)
+    errors: list[str] = []
+
+    threads = [threading.Thread(target=_work, args=(errors,)) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    calls = collections.Counter(backends.HANDED)
+    assert len(calls) == ENROLLMENTS
+    assert max(calls.values()) == 1
+    assert OutboundMessage.objects.filter(state="sent").count() == ENROLLMENTS
+    assert not Enrollment.objects.filter(state__in=Enrollment.LIVE_STATES).exists()
