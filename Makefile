@@ -13,6 +13,7 @@ run: export DEBUG = 1
 run: export POSTAL_ADDRESS ?= Nextstep Demo GmbH, Beispielstrasse 1, 10115 Berlin, Germany
 run: install migrate
 	@$(PY) manage.py seed_demo
+	@$(PY) manage.py setup_schedules
 	@$(PY) manage.py ensure_local_admin
 	@echo "Nextstep: http://$(HOST):$(PORT)/admin/  (web server and worker; Ctrl-C stops both)"
 	@$(PY) manage.py qcluster & worker=$$!; \
