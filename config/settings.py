@@ -155,10 +155,38 @@ SUPPRESSION_HASH_KEY = os.environ.get("SUPPRESSION_HASH_KEY", SECRET_KEY)
 # --- Sequences ----------------------------------------------------------------
 # At most this many marketing emails per contact per 7 days (transactional exempt).
 SEQUENCES_FREQUENCY_CAP = env_int("SEQUENCES_FREQUENCY_CAP", 3)
+# Contacts with no engagement for this many days get at most one marketing email per
+# SEQUENCES_LOW_ENGAGEMENT_INTERVAL_DAYS (the send gate's low-engagement throttle).
+SEQUENCES_LOW_ENGAGEMENT_DAYS = env_int("SEQUENCES_LOW_ENGAGEMENT_DAYS", 90)
+SEQUENCES_LOW_ENGAGEMENT_INTERVAL_DAYS = env_int("SEQUENCES_LOW_ENGAGEMENT_INTERVAL_DAYS", 14)
 # No marketing sends in these hours of the contact's own time zone; deferred to the end.
 SEQUENCES_QUIET_HOURS = os.environ.get("SEQUENCES_QUIET_HOURS", "21:00-08:00")
 # Optional mailto address added to List-Unsubscribe beside the one-click HTTPS URL.
 SEQUENCES_UNSUBSCRIBE_MAILTO = os.environ.get("SEQUENCES_UNSUBSCRIBE_MAILTO", "")
+
+# --- Public pages (docs/privacy.md) -------------------------------------------
+# What a one-click unsubscribe withdraws: "topic" (the email's topic) or "all" marketing.
+UNSUBSCRIBE_SCOPE = os.environ.get("UNSUBSCRIBE_SCOPE", "topic")
+# How long preference-centre links and sign-up confirmation links work.
+PREFERENCES_TOKEN_MAX_AGE_DAYS = env_int("PREFERENCES_TOKEN_MAX_AGE_DAYS", 90)
+OPT_IN_TOKEN_MAX_AGE_DAYS = env_int("OPT_IN_TOKEN_MAX_AGE_DAYS", 30)
+# The consent topic of /subscribe/ when the form does not name one.
+SIGN_UP_DEFAULT_TOPIC = os.environ.get("SIGN_UP_DEFAULT_TOPIC", "newsletter")
+
+# --- Deliverability (docs/deliverability.md) ------------------------------------
+# This many soft bounces (distinct messages) within the days suppress for a cool-down.
+DELIVERABILITY_SOFT_BOUNCE_LIMIT = env_int("DELIVERABILITY_SOFT_BOUNCE_LIMIT", 3)
+DELIVERABILITY_SOFT_BOUNCE_DAYS = env_int("DELIVERABILITY_SOFT_BOUNCE_DAYS", 30)
+DELIVERABILITY_SOFT_BOUNCE_COOLDOWN_DAYS = env_int("DELIVERABILITY_SOFT_BOUNCE_COOLDOWN_DAYS", 30)
+# Circuit breaker: rates in basis points (30 = 0.3%) over a window of hours.
+DELIVERABILITY_BREAKER_COMPLAINT_BPS = env_int("DELIVERABILITY_BREAKER_COMPLAINT_BPS", 30)
+DELIVERABILITY_BREAKER_HARD_BOUNCE_BPS = env_int("DELIVERABILITY_BREAKER_HARD_BOUNCE_BPS", 500)
+DELIVERABILITY_BREAKER_WINDOW_HOURS = env_int("DELIVERABILITY_BREAKER_WINDOW_HOURS", 24)
+DELIVERABILITY_BREAKER_MIN_SENT = env_int("DELIVERABILITY_BREAKER_MIN_SENT", 200)
+# Sunset: no engagement for this many days, and a marketing email at least the grace
+# days ago left unanswered, suppresses the address as `inactive`.
+DELIVERABILITY_SUNSET_DAYS = env_int("DELIVERABILITY_SUNSET_DAYS", 180)
+DELIVERABILITY_SUNSET_GRACE_DAYS = env_int("DELIVERABILITY_SUNSET_GRACE_DAYS", 14)
 
 # --- Background work (django-q2) ----------------------------------------------
 # REDIS_URL switches the broker from the database to Redis. `retry` must exceed

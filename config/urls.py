@@ -27,4 +27,5 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("t/nextstep.js", tracking_snippet, name="tracking-snippet"),
     path("anymail/", include("anymail.urls")),
+    path("", include("crm.public.urls")),
 ]

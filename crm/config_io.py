@@ -173,6 +173,11 @@ def config_export() -> str:
         document[section.name] = [
             {name: item[name] for name in section.fields} for item in section.export()
         ]
+    return config_dump(document)
+
+
+def config_dump(document: Mapping[str, Any]) -> str:
+    """Write a document (`version` first, then sections) as YAML in the file's format."""
     # A huge width keeps each text on one line, so a changed wording is a one-line diff.
     body = yaml.dump(
         document,

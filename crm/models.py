@@ -820,3 +820,47 @@ class SegmentCountSnapshot(models.Model):
 
     def __str__(self):
         return f"{self.segment_id}: {self.member_count} at {self.counted_at:%Y-%m-%d %H:%M}"
+
+
+# --- Public pages and privacy requests ------------------------------------------------------
+
+
+class ContactPreference(models.Model):
+    """What a contact chose in the preference centre beyond per-topic consent.
+
+    A pause is not a withdrawal: consent stays as it is and the send gate defers
+    marketing until `paused_until`.
+    """
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="preference")
+    paused_until = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.contact_id}: paused until {self.paused_until or '-'}"
+
+
+class ErasureRecord(models.Model):
+    """Proof that a person was erased: who did it, when, and a keyed hash, never the address."""
+
+    email_hash = models.CharField(max_length=64, db_index=True)
+    contact_pk = models.PositiveBigIntegerField(help_text="The erased contact's former id.")
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    requested_via = models.CharField(max_length=100, help_text="admin, api…")
+    deleted_counts = models.JSONField(
+        default=dict, blank=True, help_text="How many rows of each kind were deleted."
+    )
+    erased_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-erased_at"]
+
+    def __str__(self):
+        return f"contact {self.contact_pk} erased at {self.erased_at:%Y-%m-%d %H:%M}"

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import BooleanField, Case, Exists, OuterRef, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 
 from crm.models import ConsentTopic, Contact, Segment, SegmentCountSnapshot, SegmentMembership
-from crm.segments.compiler import CompileContext, compile_definition, compile_segment
+from crm.segments.compiler import (
+    CompileContext,
+    SegmentCompileError,
+    compile_definition,
+    compile_segment,
+)
 from crm.segments.validation import (
     DefinitionProblem,
     References,
@@ -18,6 +25,8 @@ from crm.segments.validation import (
     segment_references,
 )
 from crm.selectors import consent_latest_granted, contact_is_suppressed_expression
+
+logger = logging.getLogger(__name__)
 
 PREVIEW_SAMPLE_SIZE = 20
 COUNT_HISTORY_LENGTH = 30
@@ -30,6 +39,42 @@ def segment_contacts(
     if segment is not None:
         return Contact.objects.filter(compile_segment(segment, context=context))
     return Contact.objects.filter(compile_definition(definition, context=context))
+
+
+def segments_containing(
+    *,
+    segments: Iterable[Segment],
+    contact_ids: Iterable[int],
+    context: CompileContext | None = None,
+) -> dict[int, set[int]]:
+    """Map each segment's pk to which of the contacts match it right now, in one query.
+
+    Live, not from SegmentMembership: a contact created by the request being handled
+    is not a tracked member yet. A segment that no longer compiles (it names a
+    deleted segment) holds nobody, so callers inside a recording transaction never fail.
+    """
+    context = context or CompileContext()
+    flags = {}
+    for segment in segments:
+        try:
+            condition = compile_segment(segment, context=context)
+        except SegmentCompileError as error:
+            logger.warning("Segment %s skipped: %s", segment.pk, error)
+            continue
+        flags[segment.pk] = Case(
+            When(condition, then=Value(True)), default=Value(False), output_field=BooleanField()
+        )
+    containing: dict[int, set[int]] = {segment_pk: set() for segment_pk in flags}
+    contact_ids = list(contact_ids)
+    if not flags or not contact_ids:
+        return containing
+    named = {f"in_segment_{segment_pk}": flag for segment_pk, flag in flags.items()}
+    rows = Contact.objects.filter(pk__in=contact_ids).annotate(**named).values_list("pk", *named)
+    for pk, *values in rows:
+        for segment_pk, is_in in zip(flags, values, strict=True):
+            if is_in:
+                containing[segment_pk].add(pk)
+    return containing
 
 
 def segment_members(*, segment: Segment) -> QuerySet[Contact]:

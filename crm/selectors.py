@@ -1,10 +1,19 @@
 """Reads that are reused or not obvious: current consent, active suppressions, timelines."""
 
+import datetime
+
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from crm.emails import email_hash
-from crm.models import Activity, ConsentEntry, ConsentTopic, Contact, Suppression
+from crm.models import (
+    Activity,
+    ConsentEntry,
+    ConsentTopic,
+    Contact,
+    ContactPreference,
+    Suppression,
+)
 
 
 def consent_current(*, contact: Contact, topic: ConsentTopic) -> ConsentEntry | None:
@@ -60,3 +69,12 @@ def contact_is_suppressed_expression() -> Exists:
 def contact_timeline(*, contact: Contact) -> QuerySet:
     """The contact's activities, newest first."""
     return Activity.objects.filter(contact=contact).order_by("-occurred_at", "-pk")
+
+
+def contact_paused_until(*, contact: Contact) -> datetime.datetime | None:
+    """Return when the contact's own marketing pause ends, or None when not paused now."""
+    return (
+        ContactPreference.objects.filter(contact=contact, paused_until__gt=timezone.now())
+        .values_list("paused_until", flat=True)
+        .first()
+    )

@@ -17,3 +17,9 @@ lifecycle_stage_changed = Signal()
 #: Sent when a consent ledger row is appended.
 #: kwargs: contact (crm.Contact), entry (crm.ConsentEntry).
 consent_changed = Signal()
+
+#: Sent by contact_identify when a visitor's earlier anonymous activities become a
+#: contact's (they were recorded, and activities_recorded sent, while anonymous).
+#: kwargs: contact (crm.Contact), activities (list[crm.Activity], the merged rows, oldest
+#: first, contact already set). Not sent when there was nothing to merge.
+activities_attached = Signal()

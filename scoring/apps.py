@@ -12,14 +12,17 @@ class ScoringConfig(AppConfig):
     def ready(self):
         from crm.demo import register_demo_extension
         from crm.schedules import register_schedule
-        from crm.signals import activities_recorded
+        from crm.signals import activities_attached, activities_recorded
         from scoring import config_sections  # noqa: F401  (registers scoring's config sections)
         from scoring.demo import install_demo_scoring
-        from scoring.receivers import score_recorded_activities
+        from scoring.receivers import score_attached_activities, score_recorded_activities
         from scoring.tasks import FIT_REFRESH_EVERY_MINUTES
 
         activities_recorded.connect(
             score_recorded_activities, dispatch_uid="scoring.score_recorded_activities"
+        )
+        activities_attached.connect(
+            score_attached_activities, dispatch_uid="scoring.score_attached_activities"
         )
         register_schedule(
             "scoring: apply score decay",
@@ -36,4 +39,8 @@ class ScoringConfig(AppConfig):
             "scoring.tasks.refresh_fit_scores_task",
             minutes=FIT_REFRESH_EVERY_MINUTES,
         )
+        from crm.privacy_hooks import register_privacy_exporter
+        from scoring.privacy import export_contact_scores
+
+        register_privacy_exporter("scoring", export_contact_scores)
         register_demo_extension("scoring", install_demo_scoring)

@@ -1,4 +1,5 @@
-"""scoring's sections of the configuration file: scoring rules, territories, handoff rules.
+"""scoring's sections of the configuration file: scoring, handoff and demo routing rules,
+territories.
 
 Imported by ScoringConfig.ready(). docs/scoring.md documents every field. References
 to other objects are written by key (scoring rules, lifecycle stages) or username
@@ -26,13 +27,16 @@ from crm.config_io import (
     register_section,
     validation_errors,
 )
-from crm.models import LifecycleStage
+from crm.models import LifecycleStage, Segment
 from scoring.conditions import condition_problems
-from scoring.models import HandoffRule, ScoringCondition, ScoringRule, Territory
+from scoring.models import DemoRoutingRule, HandoffRule, ScoringCondition, ScoringRule, Territory
 
 RULES = "scoring_rules"
 TERRITORIES = "territories"
 HANDOFF_RULES = "handoff_rules"
+DEMO_ROUTING_RULES = "demo_routing_rules"
+#: crm's segments section: a demo routing rule may name a segment the same file creates.
+SEGMENTS = "segments"
 RULE_FIELDS = (
     "key",
     "name",
@@ -62,6 +66,8 @@ HANDOFF_RULE_FIELDS = (
     "sla_minutes",
     "on_sla_breach",
 )
+
+DEMO_ROUTING_RULE_FIELDS = ("key", "name", "is_active", "position")
 
 
 @dataclass
@@ -413,6 +419,110 @@ def handoff_rules_apply(items: list[Item]) -> SectionSummary:
     return _save(planned, HandoffRule, apply_signals)
 
 
+# --- Demo routing rules ----------------------------------------------------------------------
+
+
+def demo_routing_rules_export() -> list[Item]:
+    """Every demo routing rule by key, with its segment by key and people by username."""
+    rules = (
+        DemoRoutingRule.objects.select_related("segment", "assignee")
+        .prefetch_related("users")
+        .order_by("key")
+    )
+    return [
+        {
+            **{name: getattr(rule, name) for name in DEMO_ROUTING_RULE_FIELDS},
+            "segment": rule.segment.key,
+            "assignee": rule.assignee.get_username() if rule.assignee else None,
+            "users": sorted(user.get_username() for user in rule.users.all()),
+        }
+        for rule in rules
+    ]
+
+
+def demo_routing_rules_plan(
+    items: list[Item], document: Document
+) -> tuple[list[Planned], list[ConfigError]]:
+    rows, errors = model_items_plan(
+        section=DEMO_ROUTING_RULES,
+        model=DemoRoutingRule,
+        items=items,
+        fields=DEMO_ROUTING_RULE_FIELDS,
+    )
+    segments = dict(Segment.objects.values_list("key", "pk"))
+    # Segments the same file creates are saved before this section (order 200 < 210).
+    segments.update(dict.fromkeys(_keys_in(document, SEGMENTS) - segments.keys()))
+    names = set()
+    for item in items:
+        names |= {item["assignee"]} if isinstance(item.get("assignee"), str) else set()
+        names |= {name for name in item.get("users") or [] if isinstance(name, str)}
+    users = _users_by_name(names)
+    planned = []
+    for item, row in zip(items, rows, strict=True):
+        plan = Planned(row)
+        errors += _demo_segment(item, plan, segments)
+        errors += _demo_people(item, plan, users)
+        planned.append(plan)
+    return planned, errors
+
+
+def _demo_segment(item: Item, plan: Planned, segments: dict[str, int | None]) -> list[ConfigError]:
+    key = item.get("segment")
+    if not isinstance(key, str) or key not in segments:
+        message = "is required" if key is None else f"no segment {key!r}"
+        return [ConfigError(DEMO_ROUTING_RULES, plan.row.key, "segment", message)]
+    rule = plan.row.instance
+    if rule.segment_id is None or rule.segment.key != key:
+        plan.related["segment"] = key
+        _mark_changed(plan.row, "segment")
+    return []
+
+
+def _demo_people(item: Item, plan: Planned, users: dict[str, Any]) -> list[ConfigError]:
+    key = plan.row.key
+    errors = []
+    assignee = item.get("assignee")
+    if assignee is not None and assignee not in users:
+        errors.append(ConfigError(DEMO_ROUTING_RULES, key, "assignee", f"no such user: {assignee}"))
+    names, problems = _text_list(item.get("users"), DEMO_ROUTING_RULES, key, "users")
+    errors += problems
+    missing = sorted(set(names) - users.keys())
+    if missing:
+        message = f"no such user: {', '.join(missing)}"
+        errors.append(ConfigError(DEMO_ROUTING_RULES, key, "users", message))
+    if errors:
+        return errors
+    rule = plan.row.instance
+    chosen = users[assignee] if assignee is not None else None
+    if (chosen.pk if chosen else None) != rule.assignee_id:
+        rule.assignee = chosen
+        _mark_changed(plan.row, "assignee")
+    stored = [] if rule.pk is None else sorted(user.get_username() for user in rule.users.all())
+    if sorted(set(names)) != stored:
+        plan.related["users"] = [users[name] for name in sorted(set(names))]
+        _mark_changed(plan.row, "users")
+    return []
+
+
+def demo_routing_rules_validate(items: list[Item], document: Document) -> list[ConfigError]:
+    return demo_routing_rules_plan(items, document)[1]
+
+
+def demo_routing_rules_apply(items: list[Item]) -> SectionSummary:
+    """Save rules with their segment (saved by crm's section before) and their people."""
+    planned, _errors = demo_routing_rules_plan(items, {})
+    for plan in planned:
+        if "segment" in plan.related:
+            # The segment is a required column, so it is set before the row is saved.
+            plan.row.instance.segment = Segment.objects.get(key=plan.related.pop("segment"))
+
+    def apply_users(plan: Planned) -> None:
+        if "users" in plan.related:
+            plan.row.instance.users.set(plan.related["users"])
+
+    return _save(planned, DemoRoutingRule, apply_users)
+
+
 register_section(
     ConfigSection(
         name=RULES,
@@ -447,5 +557,15 @@ register_section(
         export=handoff_rules_export,
         validate=handoff_rules_validate,
         apply=handoff_rules_apply,
+    )
+)
+register_section(
+    ConfigSection(
+        name=DEMO_ROUTING_RULES,
+        order=210,
+        fields=(*DEMO_ROUTING_RULE_FIELDS, "segment", "assignee", "users"),
+        export=demo_routing_rules_export,
+        validate=demo_routing_rules_validate,
+        apply=demo_routing_rules_apply,
     )
 )

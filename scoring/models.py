@@ -452,3 +452,48 @@ class RoundRobinPointer(models.Model):
 
     def __str__(self):
         return self.pool
+
+
+class DemoRoutingRule(TimestampedModel):
+    """Who gets a demo request: the first active rule whose segment holds the contact.
+
+    The rule's assignee takes it; without one, its people take turns (round-robin),
+    and without people the Sales group does. No matching rule: the usual routing.
+    """
+
+    key = models.SlugField(max_length=50, unique=True, validators=[slug_key_validator])
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="Rules are tried in this order; the first whose segment matches wins."
+    )
+    segment = models.ForeignKey(
+        "crm.Segment",
+        on_delete=models.PROTECT,
+        related_name="demo_routing_rules",
+        help_text="Checked live when the demo is requested, not from tracked memberships.",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Give every demo from this segment to this person. Blank: take turns below.",
+    )
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="demo_routing_rules",
+        help_text="Round-robin among these people. Blank: among the Sales group.",
+    )
+
+    class Meta:
+        ordering = ["position", "key"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def round_robin_pool(self) -> str:
+        return f"demo:{self.key}"

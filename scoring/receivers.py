@@ -1,6 +1,6 @@
 """Adapters from crm's domain signals to scoring's services, connected in ScoringConfig.ready()."""
 
-from crm.models import Activity
+from crm.models import Activity, Contact
 from scoring.services import scores_apply, scoring_side_effects_running
 
 
@@ -12,4 +12,15 @@ def score_recorded_activities(sender, activities: list[Activity], **kwargs) -> N
     """
     if scoring_side_effects_running():
         return
+    scores_apply(activities=activities)
+
+
+def score_attached_activities(
+    sender, contact: Contact, activities: list[Activity], **kwargs
+) -> None:
+    """Score a visitor's anonymous history once identify gives it to a contact.
+
+    The same batch path as recorded activities; the (rule, activity) ledger
+    constraint makes identifying again score nothing twice.
+    """
     scores_apply(activities=activities)

@@ -8,7 +8,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Abs
 from django.utils import timezone
 
-from scoring.models import Handoff, HandoffRule, ScoreChange, ScoringRule
+from scoring.models import DemoRoutingRule, Handoff, HandoffRule, ScoreChange, ScoringRule
 
 #: Score reasons say "this week" for matches within this many days.
 REASON_RECENT_DAYS = 7
@@ -66,6 +66,15 @@ def handoff_rules_active() -> list[HandoffRule]:
         HandoffRule.objects.filter(is_active=True)
         .select_related("lifecycle_stage")
         .prefetch_related("signal_rules")
+        .order_by("position", "key")
+    )
+
+
+def demo_routing_rules_active() -> list[DemoRoutingRule]:
+    """Return the active demo routing rules in the order they are tried, with their segments."""
+    return list(
+        DemoRoutingRule.objects.filter(is_active=True)
+        .select_related("segment", "assignee")
         .order_by("position", "key")
     )
 

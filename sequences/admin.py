@@ -3,13 +3,16 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from crm.admin_hooks import register_contact_inline
+from crm.config_io import ConfigInvalid, config_import
 from crm.models import Contact
+from sequences.config_sections import sequences_export_yaml
 from sequences.models import (
     EmailTemplate,
     Enrollment,
@@ -30,6 +33,15 @@ from sequences.services import (
     template_preview,
     template_send_test,
 )
+
+
+def import_summary(report) -> str:
+    """One line per changed section: what an import created and updated."""
+    parts = [
+        f"{name}: {len(summary.created)} created, {len(summary.updated)} updated"
+        for name, summary in report.sections.items()
+    ]
+    return "Imported (sequences stay drafts until activated). " + "; ".join(parts)
 
 
 def findings_html(findings) -> str:
@@ -67,7 +79,18 @@ class StepInline(admin.TabularInline):
 class TriggerInline(admin.TabularInline):
     model = Trigger
     extra = 0
-    fields = ("type", "activity_kind", "lifecycle_stage", "conditions")
+    fields = (
+        "type",
+        "activity_kind",
+        "lifecycle_stage",
+        "conditions",
+        "segment",
+        "include_existing_members",
+        "date_property",
+        "days_before",
+        "is_yearly",
+    )
+    autocomplete_fields = ("segment",)
 
 
 @admin.register(Sequence)
@@ -77,13 +100,24 @@ class SequenceAdmin(admin.ModelAdmin):
     search_fields = ("name", "key", "description")
     ordering = ("-priority", "name")
     list_select_related = ("topic", "owner")
-    readonly_fields = ("current_version", "review")
+    autocomplete_fields = ("audience_segment",)
+    readonly_fields = ("current_version", "variant_winners", "review")
     inlines = (TriggerInline, StepInline)
-    actions = ("activate", "pause", "resume", "archive")
+    actions = ("activate", "pause", "resume", "archive", "export_yaml")
     change_list_template = "admin/sequences/sequence/change_list.html"
     fieldsets = (
         (None, {"fields": ("name", "key", "owner", "description", "status", "current_version")}),
-        ("Who may get it", {"fields": ("topic", "is_transactional", "audience_conditions")}),
+        (
+            "Who may get it",
+            {
+                "fields": (
+                    "topic",
+                    "is_transactional",
+                    "audience_segment",
+                    "audience_conditions",
+                )
+            },
+        ),
         (
             "Rules",
             {
@@ -93,6 +127,7 @@ class SequenceAdmin(admin.ModelAdmin):
                     "reenrollment_min_gap_days",
                     "max_duration_days",
                     "on_send_failure",
+                    "variant_winners",
                     "goal_conditions",
                     "exit_conditions",
                 )
@@ -144,12 +179,43 @@ class SequenceAdmin(admin.ModelAdmin):
     def archive(self, request, queryset):
         self._each(request, queryset, sequence_archive, "archived")
 
+    @admin.action(description="Export as YAML (with their templates)", permissions=["view"])
+    def export_yaml(self, request, queryset):
+        response = HttpResponse(
+            sequences_export_yaml(sequences=queryset), content_type="application/yaml"
+        )
+        response["Content-Disposition"] = 'attachment; filename="sequences.yaml"'
+        return response
+
     def get_urls(self):
         view = self.admin_site.admin_view(self.install_playbook_view)
+        import_view = self.admin_site.admin_view(self.import_yaml_view)
         return [
             path("install-playbook/", view, name="sequences_sequence_install_playbook"),
+            path("import-yaml/", import_view, name="sequences_sequence_import_yaml"),
             *super().get_urls(),
         ]
+
+    def import_yaml_view(self, request):
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        errors = []
+        upload = request.FILES.get("file")
+        if request.method == "POST" and upload is not None:
+            try:
+                report = config_import(upload.read().decode("utf-8", errors="replace"))
+            except ConfigInvalid as exc:
+                errors = exc.errors
+            else:
+                self.message_user(request, import_summary(report))
+                return HttpResponseRedirect(reverse("admin:sequences_sequence_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import sequences from YAML",
+            "opts": self.model._meta,
+            "errors": errors,
+        }
+        return TemplateResponse(request, "admin/sequences/sequence/import_yaml.html", context)
 
     def install_playbook_view(self, request):
         if not self.has_add_permission(request):
@@ -261,7 +327,7 @@ class EnrollmentEventInline(ReadOnlyInline):
 class OutboundMessageInline(ReadOnlyInline):
     model = OutboundMessage
     fk_name = "enrollment"
-    fields = ("step", "state", "reason", "esp_message_id", "attempts", "sent_at")
+    fields = ("step", "variant", "state", "reason", "esp_message_id", "attempts", "sent_at")
     readonly_fields = fields
 
 
@@ -299,7 +365,7 @@ class EnrollmentEventAdmin(NoEditAdmin):
 
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(NoEditAdmin):
-    list_display = ("uuid", "contact", "step", "state", "reason", "attempts", "sent_at")
+    list_display = ("uuid", "contact", "step", "variant", "state", "reason", "attempts", "sent_at")
     list_filter = ("state", "is_marketing")
     search_fields = ("uuid", "esp_message_id", "reason")
     ordering = ("-created_at",)
@@ -328,3 +394,7 @@ class ContactEnrollmentInline(ReadOnlyInline):
         # A contact being added has no enrollments; showing the inline would demand its
         # management form from every add request.
         return obj is not None and super().has_view_permission(request, obj)
+
+
+# The webhook inbox, circuit breaker and deliverability report register themselves.
+from sequences.esp import admin as esp_admin  # noqa: E402, F401

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 
 SWEEP_EVERY_MINUTES = 1
+#: Daily, early morning: a run enrolls everyone whose date is due today, at most once.
+DATE_TRIGGERS_CRON = "0 6 * * *"
 
 
 class SequencesConfig(AppConfig):
@@ -16,6 +18,8 @@ class SequencesConfig(AppConfig):
         from sequences.demo import install_demo_playbooks
         from sequences.receivers import react_to_activities
 
+        self._connect_esp_webhooks()
+
         activities_recorded.connect(
             react_to_activities, dispatch_uid="sequences.react_to_activities"
         )
@@ -24,4 +28,48 @@ class SequencesConfig(AppConfig):
             "sequences.tasks.run_due_enrollments_task",
             minutes=SWEEP_EVERY_MINUTES,
         )
+        register_schedule(
+            "sequences: enroll date triggers",
+            "sequences.tasks.enroll_date_triggers_task",
+            cron=DATE_TRIGGERS_CRON,
+        )
+        from crm.privacy_hooks import register_privacy_exporter
+        from sequences.privacy import export_contact_messages
+
+        register_privacy_exporter("sequences", export_contact_messages)
+        register_schedule(
+            "sequences: decide A/B winners",
+            "sequences.tasks.decide_variant_winners_task",
+            minutes=60,
+        )
         register_demo_extension("sequences", install_demo_playbooks)
+
+    def _connect_esp_webhooks(self):
+        """The anymail inbox receiver, its processing schedules and the webhook check."""
+        from anymail.signals import tracking
+        from django.core.signals import request_finished
+
+        from crm.schedules import register_schedule
+        from sequences import checks  # noqa: F401  (registers the system check)
+        from sequences.esp.inbox import enqueue_pending_processing
+        from sequences.webhooks import store_tracking_event
+
+        tracking.connect(store_tracking_event, dispatch_uid="sequences.store_tracking_event")
+        request_finished.connect(
+            enqueue_pending_processing, dispatch_uid="sequences.enqueue_esp_processing"
+        )
+        register_schedule(
+            "sequences: process ESP events",
+            "sequences.esp.tasks.process_esp_events_task",
+            minutes=SWEEP_EVERY_MINUTES,
+        )
+        register_schedule(
+            "sequences: reconcile ESP suppression lists",
+            "sequences.esp.tasks.reconcile_suppressions_task",
+            cron="15 3 * * *",
+        )
+        register_schedule(
+            "sequences: sunset inactive contacts",
+            "sequences.esp.tasks.sunset_inactive_task",
+            cron="45 3 * * *",
+        )

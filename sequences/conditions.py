@@ -218,9 +218,30 @@ def _check_update_contact(config: dict) -> list[str]:
 
 
 def _check_send_email(config: dict) -> list[str]:
+    errors = []
     if config.get("on_frequency_cap", "defer") not in ("defer", "skip"):
-        return ["on_frequency_cap must be defer or skip"]
-    return []
+        errors.append("on_frequency_cap must be defer or skip")
+    if "variants" in config:
+        errors += _variant_errors(config["variants"])
+    if config.get("winner_by", "click") not in ("click", "goal"):
+        errors.append("winner_by must be click or goal")
+    return errors
+
+
+def _variant_errors(variants: Any) -> list[str]:
+    shape = {"key", "template", "split"}
+    if not isinstance(variants, list) or len(variants) < 2:
+        return ["variants must list at least two {key, template, split}"]
+    if not all(isinstance(v, dict) and set(v) == shape for v in variants):
+        return ["each variant needs exactly key, template and split"]
+    errors = []
+    keys = [v["key"] for v in variants]
+    if len(set(keys)) != len(keys) or not all(isinstance(k, str) and k for k in keys):
+        errors.append("variant keys must be distinct names")
+    splits = [v["split"] for v in variants]
+    if not all(_is_count(split) for split in splits) or sum(splits) != 100:
+        errors.append("variant splits must be whole percentages adding up to 100")
+    return errors
 
 
 _STEP_CHECKS = {

@@ -7,6 +7,7 @@ steps; an active sequence keeps running its published version until re-activated
 Status is not part of the file: imported sequences start as drafts.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -14,17 +15,19 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from crm.config_io import (
+    SCHEMA_VERSION,
     ConfigError,
     ConfigSection,
     Document,
     Item,
     Outcome,
     SectionSummary,
+    config_dump,
     model_section,
     register_section,
     validation_errors,
 )
-from crm.models import ConsentTopic
+from crm.models import ConsentTopic, Segment
 from sequences.models import EmailTemplate, Sequence, Step, Trigger
 
 TEMPLATES = "email_templates"
@@ -59,11 +62,23 @@ SEQUENCE_FIELDS = (
     "owner",
     "topic",
     *COLUMNS[3:],
+    "audience_segment",
     *NESTED,
     "triggers",
     "steps",
 )
-TRIGGER_FIELDS = ("type", "activity_kind", "lifecycle_stage", "conditions")
+TRIGGER_FIELDS = (
+    "type",
+    "activity_kind",
+    "lifecycle_stage",
+    "conditions",
+    "segment",
+    "include_existing_members",
+    "date_property",
+    "days_before",
+    "is_yearly",
+)
+SEGMENTS = "segments"
 STEP_FIELDS = ("key", "type", "template", "config")
 
 
@@ -75,11 +90,12 @@ def sequence_item(sequence: Sequence) -> Item:
     item: Item = {name: getattr(sequence, name) for name in COLUMNS}
     item["owner"] = sequence.owner.get_username() if sequence.owner else None
     item["topic"] = sequence.topic.key if sequence.topic else None
+    segment = sequence.audience_segment
+    item["audience_segment"] = segment.key if segment else None
     for name, attribute in NESTED.items():
         item[name] = getattr(sequence, attribute)
     item["triggers"] = [
-        {name: getattr(trigger, name) for name in TRIGGER_FIELDS}
-        for trigger in sequence.triggers.order_by("pk")
+        trigger_item(trigger) for trigger in sequence.triggers.select_related("segment")
     ]
     item["steps"] = [
         {
@@ -93,9 +109,33 @@ def sequence_item(sequence: Sequence) -> Item:
     return {name: item[name] for name in SEQUENCE_FIELDS}
 
 
+def trigger_item(trigger: Trigger) -> Item:
+    item = {name: getattr(trigger, name) for name in TRIGGER_FIELDS}
+    item["segment"] = trigger.segment.key if trigger.segment else None
+    return item
+
+
 def sequences_export() -> list[Item]:
-    queryset = Sequence.objects.select_related("owner", "topic").order_by("key")
+    queryset = Sequence.objects.select_related("owner", "topic", "audience_segment")
+    queryset = queryset.order_by("key")
     return [sequence_item(sequence) for sequence in queryset]
+
+
+def sequences_export_yaml(*, sequences: Iterable[Sequence]) -> str:
+    """These sequences and every email template they send, as an importable config file."""
+    items = [sequence_item(sequence) for sequence in sorted(sequences, key=lambda s: s.key)]
+    keys = {step["template"] for item in items for step in item["steps"] if step["template"]}
+    keys |= {
+        key for item in items for step in item["steps"] for key in _variant_template_keys(step)
+    }
+    templates = EmailTemplate.objects.filter(key__in=keys).order_by("key")
+    return config_dump(
+        {
+            "version": SCHEMA_VERSION,
+            TEMPLATES: [{name: getattr(t, name) for name in TEMPLATE_FIELDS} for t in templates],
+            SEQUENCES: items,
+        }
+    )
 
 
 # --- Validate and apply ---------------------------------------------------------------------
@@ -113,6 +153,8 @@ class _Plan:
         self.outcome = Outcome.UNCHANGED
         self.errors: list[ConfigError] = []
         self.topic_key: str | None = None
+        # Segment keys the same file creates: resolved when saving, after the segments.
+        self.pending_segments: dict[str, str] = {}
 
     def error(self, field: str, message: str) -> None:
         self.errors.append(ConfigError(SEQUENCES, self.key, field, message))
@@ -120,7 +162,9 @@ class _Plan:
 
 def _normalised(item: Item) -> Item:
     defaults = {name: Sequence._meta.get_field(name).get_default() for name in COLUMNS}
-    defaults.update({"owner": None, "topic": None, "triggers": [], "steps": []})
+    defaults.update(
+        {"owner": None, "topic": None, "audience_segment": None, "triggers": [], "steps": []}
+    )
     defaults.update({name: [] for name in NESTED})
     return {
         name: item[name] if item.get(name) is not None else defaults[name]
@@ -140,14 +184,15 @@ def _plan_item(item: Item, document: Document) -> _Plan:
         setattr(plan.sequence, attribute, item[name])
     _resolve_owner(plan, item["owner"])
     _resolve_topic(plan, item["topic"], document)
+    plan.sequence.audience_segment = _segment(plan, item["audience_segment"], document, "")
     try:
-        plan.sequence.full_clean(exclude=["current_version", "topic", "owner"])
+        plan.sequence.full_clean(exclude=["current_version", "topic", "owner", "audience_segment"])
     except ValidationError as exc:
         errors = validation_errors(exc, section=SEQUENCES, key=plan.key)
         # A topic the same file creates is not in the database yet: it was checked above.
         pending_topic = plan.sequence.topic is None and plan.topic_key
         plan.errors += [e for e in errors if not (pending_topic and e.field == "topic")]
-    _plan_triggers(plan, item["triggers"])
+    _plan_triggers(plan, item["triggers"], document)
     _plan_steps(plan, item["steps"], document)
     if existing is None:
         plan.outcome = Outcome.CREATED
@@ -178,7 +223,21 @@ def _resolve_topic(plan: _Plan, key: Any, document: Document) -> None:
     plan.topic_key = key
 
 
-def _plan_triggers(plan: _Plan, raw: Any) -> None:
+def _segment(plan: _Plan, key: Any, document: Document, where: str) -> Segment | None:
+    """The segment named `key`, None when absent or only in the file (noted for saving)."""
+    if key is None:
+        return None
+    segment = Segment.objects.filter(key=key).first()
+    if segment is None:
+        field = f"{where}.segment" if where else "audience_segment"
+        if any(s.get("key") == key for s in document.get(SEGMENTS, [])):
+            plan.pending_segments[where] = key
+        else:
+            plan.error(field, f"there is no segment {key!r}")
+    return segment
+
+
+def _plan_triggers(plan: _Plan, raw: Any, document: Document) -> None:
     if not isinstance(raw, list):
         plan.error("triggers", "must be a list")
         return
@@ -186,8 +245,12 @@ def _plan_triggers(plan: _Plan, raw: Any) -> None:
         if not isinstance(data, dict) or set(data) - set(TRIGGER_FIELDS):
             plan.error(f"triggers[{index}]", f"must be a mapping of {', '.join(TRIGGER_FIELDS)}")
             continue
-        trigger = Trigger(**{name: data[name] for name in TRIGGER_FIELDS if data.get(name)})
-        _clean(plan, trigger, f"triggers[{index}]", exclude=["sequence"])
+        where = f"triggers[{index}]"
+        values = {name: data[name] for name in TRIGGER_FIELDS if data.get(name)}
+        values["segment"] = _segment(plan, data.get("segment"), document, where)
+        trigger = Trigger(**values)
+        exclude = ["sequence", "segment"] if where in plan.pending_segments else ["sequence"]
+        _clean(plan, trigger, where, exclude=exclude)
         plan.triggers.append(trigger)
 
 
@@ -209,6 +272,10 @@ def _plan_steps(plan: _Plan, raw: Any, document: Document) -> None:
         template_key = data.get("template")
         if template_key and template_key not in templates and template_key not in in_file:
             plan.error(f"{where}.template", f"there is no email template {template_key!r}")
+        for index, key in enumerate(_variant_template_keys(data)):
+            if not EmailTemplate.objects.filter(key=key).exists() and key not in in_file:
+                field = f"{where}.config.variants[{index}].template"
+                plan.error(field, f"there is no email template {key!r}")
         if data.get("key") in seen:
             plan.error(f"{where}.key", "appears twice")
         seen.add(data.get("key"))
@@ -222,6 +289,14 @@ def _plan_steps(plan: _Plan, raw: Any, document: Document) -> None:
         _clean(plan, step, where, exclude=["sequence", "template"])
         plan.steps.append(step)
         plan.template_keys.append(template_key)
+
+
+def _variant_template_keys(step: Item) -> list[str]:
+    config = step.get("config")
+    variants = config.get("variants") if isinstance(config, dict) else None
+    if not isinstance(variants, list):
+        return []
+    return [v.get("template") if isinstance(v, dict) else None for v in variants]
 
 
 def _clean(plan: _Plan, instance, where: str, *, exclude: list[str]) -> None:
@@ -255,11 +330,16 @@ def _save(plan: _Plan) -> None:
     sequence = plan.sequence
     if sequence.topic is None and plan.topic_key:
         sequence.topic = ConsentTopic.objects.get(key=plan.topic_key)
+    if "" in plan.pending_segments:
+        sequence.audience_segment = Segment.objects.get(key=plan.pending_segments[""])
     sequence.save()
     sequence.triggers.all().delete()
     sequence.steps.all().delete()
-    for trigger in plan.triggers:
+    for index, trigger in enumerate(plan.triggers):
         trigger.sequence = sequence
+        pending = plan.pending_segments.get(f"triggers[{index}]")
+        if pending:
+            trigger.segment = Segment.objects.get(key=pending)
         trigger.save()
     templates = EmailTemplate.objects.in_bulk(
         [k for k in plan.template_keys if k], field_name="key"

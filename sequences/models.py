@@ -70,11 +70,25 @@ class Sequence(models.Model):
     audience_conditions = models.JSONField(
         default=list, blank=True, help_text="Contact conditions checked at entry and every email."
     )
+    audience_segment = models.ForeignKey(
+        "crm.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audience_of_sequences",
+        help_text="Only the segment's current members may enter and get its emails.",
+    )
     goal_conditions = models.JSONField(
         default=list, blank=True, help_text="Activities that end the enrollment as converted."
     )
     exit_conditions = models.JSONField(
         default=list, blank=True, help_text="Activities that end the enrollment (e.g. handed_off)."
+    )
+    variant_winners = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="A/B winners by step key, chosen automatically once significant.",
     )
     current_version = models.ForeignKey(
         "SequenceVersion",
@@ -226,6 +240,8 @@ class Trigger(models.Model):
     class Type(models.TextChoices):
         ACTIVITY = "activity", "An activity happens"
         LIFECYCLE_STAGE = "lifecycle_stage", "The contact enters a lifecycle stage"
+        SEGMENT_ENTERED = "segment_entered", "The contact enters a segment"
+        DATE_PROPERTY = "date_property", "A date property is some days away"
         MANUAL = "manual", "Manual enrollment only (admin or API)"
 
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="triggers")
@@ -237,6 +253,26 @@ class Trigger(models.Model):
         blank=True,
         help_text='On the activity\'s properties: [{"field", "op", "value"}]',
     )
+    segment = models.ForeignKey(
+        "crm.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sequence_triggers",
+    )
+    include_existing_members = models.BooleanField(
+        default=False,
+        help_text="Also enroll the members found by the segment's first evaluation.",
+    )
+    date_property = models.CharField(
+        max_length=64, blank=True, default="", help_text="A custom date property: renewal_date."
+    )
+    days_before = models.IntegerField(
+        default=0, help_text="Enroll this many days before the date (negative: after it)."
+    )
+    is_yearly = models.BooleanField(
+        default=False, help_text="Every year on the date's month and day (birthdays)."
+    )
 
     class Meta:
         ordering = ["sequence", "pk"]
@@ -246,6 +282,10 @@ class Trigger(models.Model):
             return f"when {self.activity_kind}"
         if self.type == self.Type.LIFECYCLE_STAGE:
             return f"when stage becomes {self.lifecycle_stage}"
+        if self.type == self.Type.SEGMENT_ENTERED:
+            return f"when entering segment {self.segment_id}"
+        if self.type == self.Type.DATE_PROPERTY:
+            return f"{self.days_before} days before {self.date_property}"
         return "manual"
 
     def clean(self):
@@ -255,6 +295,10 @@ class Trigger(models.Model):
             raise ValidationError({"activity_kind": "Name the activity that starts the sequence."})
         if self.type == self.Type.LIFECYCLE_STAGE and not self.lifecycle_stage:
             raise ValidationError({"lifecycle_stage": "Name the stage that starts the sequence."})
+        if self.type == self.Type.SEGMENT_ENTERED and not self.segment_id:
+            raise ValidationError({"segment": "Choose the segment that starts the sequence."})
+        if self.type == self.Type.DATE_PROPERTY and not self.date_property:
+            raise ValidationError({"date_property": "Name the date property, e.g. renewal_date."})
         errors = property_condition_errors(self.conditions)
         if errors:
             raise ValidationError({"conditions": errors})
@@ -282,6 +326,9 @@ class Enrollment(models.Model):
     due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     waiting_for = models.JSONField(default=dict, blank=True)
     trigger_properties = models.JSONField(default=dict, blank=True)
+    trigger_on = models.DateField(
+        null=True, blank=True, help_text="The date a date-property trigger enrolled for."
+    )
     enrolled_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -298,6 +345,11 @@ class Enrollment(models.Model):
                 fields=["contact", "sequence"],
                 condition=Q(state__in=["active", "waiting"]),
                 name="enrollment_one_live_per_sequence",
+            ),
+            models.UniqueConstraint(
+                fields=["sequence", "contact", "trigger_on"],
+                condition=Q(trigger_on__isnull=False),
+                name="enrollment_once_per_trigger_date",
             ),
         ]
         indexes = [
@@ -351,6 +403,9 @@ class OutboundMessage(models.Model):
         EmailTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
     )
     is_marketing = models.BooleanField(default=True)
+    variant = models.CharField(
+        max_length=20, blank=True, default="", help_text="The A/B variant sent, if any."
+    )
     state = models.CharField(max_length=10, choices=State, default=State.CLAIMED)
     reason = models.CharField(max_length=300, blank=True, default="")
     esp_message_id = models.CharField(max_length=200, blank=True, default="")
@@ -374,3 +429,97 @@ class OutboundMessage(models.Model):
 
     def __str__(self):
         return f"{self.step} → contact {self.contact_id} ({self.state})"
+
+
+class EspEvent(models.Model):
+    """The webhook inbox: each ESP tracking event stored once, then processed by a task."""
+
+    class Kind(models.TextChoices):
+        """Our own classification of the event (anymail's `bounced` mixes hard and soft)."""
+
+        PENDING = "", "(not classified yet)"
+        DELIVERED = "delivered", "Delivered"
+        OPENED = "opened", "Opened"
+        CLICKED = "clicked", "Clicked"
+        HARD_BOUNCE = "hard_bounce", "Hard bounce"
+        SOFT_BOUNCE = "soft_bounce", "Soft bounce"
+        DEFERRED = "deferred", "Deferred (still trying)"
+        COMPLAINT = "complaint", "Spam complaint"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed at the ESP"
+        FAILED = "failed", "Rejected or failed"
+        IGNORED = "ignored", "No action"
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Waiting to be processed"
+        PROCESSED = "processed", "Processed"
+        UNKNOWN_MESSAGE = "unknown_message", "Processed, but no matching message"
+        FAILED = "failed", "Processing failed"
+
+    esp = models.SlugField(max_length=40)
+    event_key = models.CharField(
+        max_length=64, help_text="SHA-256 of the ESP's event id (or payload), recipient and type."
+    )
+    event_id = models.CharField(max_length=200, blank=True, default="")
+    event_type = models.CharField(max_length=20)
+    kind = models.CharField(max_length=20, choices=Kind, blank=True, default=Kind.PENDING)
+    recipient = models.CharField(max_length=254, blank=True, default="")
+    esp_message_id = models.CharField(max_length=200, blank=True, default="")
+    message_key = models.CharField(
+        max_length=200, blank=True, default="", help_text="Counts soft bounces once per message."
+    )
+    message = models.ForeignKey(
+        OutboundMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="esp_events"
+    )
+    sending_domain = models.CharField(max_length=253, blank=True, default="")
+    description = models.CharField(
+        max_length=300, blank=True, default="", help_text="The ESP's reason or MTA response."
+    )
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    click_url = models.CharField(max_length=2000, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome, default=Outcome.PENDING)
+    reason = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["esp", "event_key"], name="espevent_once_per_event"),
+        ]
+        indexes = [
+            models.Index(fields=["outcome", "occurred_at"], name="espevent_outcome_idx"),
+            models.Index(fields=["kind", "occurred_at"], name="espevent_kind_idx"),
+            models.Index(fields=["recipient", "kind"], name="espevent_recipient_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.esp} {self.event_type} {self.recipient}".strip()
+
+
+class CircuitBreakerTrip(models.Model):
+    """Marketing sends are paused while a trip is open (resumed_at empty)."""
+
+    metric = models.SlugField(max_length=40, help_text="complaint_rate or hard_bounce_rate")
+    rate = models.FloatField()
+    threshold = models.FloatField()
+    sent = models.PositiveIntegerField(help_text="Marketing emails sent in the window.")
+    window_start = models.DateTimeField()
+    opened_at = models.DateTimeField()
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-opened_at", "-pk"]
+
+    def __str__(self):
+        state = "open" if self.resumed_at is None else "resumed"
+        return f"{self.metric} {self.rate:.2%} ({state})"

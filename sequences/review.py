@@ -14,6 +14,7 @@ from sequences.conditions import (
     property_condition_errors,
     step_config_errors,
 )
+from sequences.models import EmailTemplate
 from sequences.rendering import UnsafeTemplate, compile_template, template_tokens
 
 ERROR, WARNING = "error", "warning"
@@ -187,9 +188,24 @@ def _step_findings(sequence, steps) -> list[Finding]:
 
 
 def _email_step_findings(sequence, step, label: str) -> list[Finding]:
-    template = step.template
-    if template is None:
+    if step.template is None:
         return [Finding(ERROR, f"{label}: choose a template.")]
+    findings = _template_use_findings(sequence, step.template, label)
+    # A/B variants send their own templates: each gets the same review.
+    variants = (step.config or {}).get("variants") or []
+    for variant in (v for v in variants if isinstance(v, dict)):
+        where = f"{label}, variant {variant.get('key')}"
+        template = EmailTemplate.objects.filter(key=variant.get("template")).first()
+        if template is None:
+            findings.append(
+                Finding(ERROR, f"{where}: there is no template {variant.get('template')!r}.")
+            )
+        else:
+            findings += _template_use_findings(sequence, template, where)
+    return findings
+
+
+def _template_use_findings(sequence, template, label: str) -> list[Finding]:
     findings = [
         Finding(finding.level, f"{label} ({template.key}): {finding.message}")
         for finding in template_findings(template)

@@ -1,6 +1,10 @@
 """django-q2 entry points. Each is idempotent: claims and the send ledger stop double work."""
 
-from sequences.services import enrollments_run_due
+from sequences.services import (
+    date_triggers_enroll,
+    enrollments_run_due,
+    variant_winners_decide,
+)
 
 SWEEP_BATCH = 500
 SWEEP_MAX_BATCHES = 20
@@ -21,3 +25,13 @@ def run_due_enrollments_task() -> str:
         if result.claimed < SWEEP_BATCH:
             break
     return f"claimed {claimed}, sent {sent}"
+
+
+def enroll_date_triggers_task() -> str:
+    """The daily run of date-property triggers (renewal dates, birthdays)."""
+    return f"enrolled {date_triggers_enroll()}"
+
+
+def decide_variant_winners_task() -> str:
+    """The hourly check of A/B steps: store each winner once it is significant."""
+    return f"decided {variant_winners_decide()}"

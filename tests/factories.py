@@ -304,9 +304,11 @@ class RoundRobinPointerFactory(DjangoModelFactory):
 # --- sequences --------------------------------------------------------------------------------
 
 from sequences.models import (  # noqa: E402
+    CircuitBreakerTrip,
     EmailTemplate,
     Enrollment,
     EnrollmentEvent,
+    EspEvent,
     OutboundMessage,
     Sequence,
     SequenceVersion,
@@ -435,3 +437,54 @@ class SegmentCountSnapshotFactory(DjangoModelFactory):
     segment = factory.SubFactory(SegmentFactory)
     counted_at = factory.LazyFunction(timezone.now)
     member_count = 10
+
+
+# --- scoring: demo routing --------------------------------------------------------------------
+
+from scoring.models import DemoRoutingRule  # noqa: E402
+
+
+class DemoRoutingRuleFactory(DjangoModelFactory):
+    class Meta:
+        model = DemoRoutingRule
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"demo-route-{n}")
+    name = factory.LazyAttribute(lambda rule: rule.key.replace("-", " ").capitalize())
+    segment = factory.SubFactory(SegmentFactory)
+
+
+class EspEventFactory(DjangoModelFactory):
+    class Meta:
+        model = EspEvent
+
+    esp = "postmark"
+    event_key = factory.Sequence(lambda n: hashlib.sha256(f"event-{n}".encode()).hexdigest())
+    event_id = factory.Sequence(lambda n: f"event-{n}")
+    event_type = "delivered"
+    kind = EspEvent.Kind.DELIVERED
+    recipient = factory.Sequence(lambda n: f"person{n}@example.com")
+    occurred_at = factory.LazyFunction(timezone.now)
+    received_at = factory.LazyFunction(timezone.now)
+
+
+class CircuitBreakerTripFactory(DjangoModelFactory):
+    class Meta:
+        model = CircuitBreakerTrip
+
+    metric = "complaint_rate"
+    rate = 0.004
+    threshold = 0.003
+    sent = 1000
+    window_start = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(hours=24))
+    opened_at = factory.LazyFunction(timezone.now)
+
+
+class ErasureRecordFactory(DjangoModelFactory):
+    class Meta:
+        model = "crm.ErasureRecord"
+
+    email_hash = factory.Sequence(lambda n: email_hash(f"erased-{n}@example.com"))
+    contact_pk = factory.Sequence(lambda n: 100_000 + n)
+    requested_via = "admin"
+    erased_at = factory.LazyFunction(timezone.now)

@@ -6,6 +6,7 @@ from crm.admin import (  # noqa: F401
     consent,
     contacts,
     deals,
+    privacy,
     reference,
     segments,
     work,

@@ -17,6 +17,16 @@ from crm.services.deals import deal_create, deal_move_stage
 from crm.services.events import EventOutcome, IncomingEvent, events_ingest
 from crm.services.identity import IdentifyResult, contact_identify, contacts_resolve_for_events
 from crm.services.lifecycle import lifecycle_stage_change
+from crm.services.preferences import (
+    Visitor,
+    contact_pause,
+    opt_in_confirm,
+    opt_in_request_send,
+    preferences_save,
+    unsubscribe_all,
+    unsubscribe_one_click,
+)
+from crm.services.privacy import contact_erase, contact_export
 from crm.services.segments import (
     MembershipChanges,
     SegmentEvaluation,
@@ -39,6 +49,7 @@ __all__ = [
     "IncomingEvent",
     "MembershipChanges",
     "SegmentEvaluation",
+    "Visitor",
     "activity_record",
     "activity_record_batch",
     "api_key_create",
@@ -47,7 +58,10 @@ __all__ = [
     "consent_grant",
     "consent_text_publish",
     "consent_withdraw",
+    "contact_erase",
+    "contact_export",
     "contact_identify",
+    "contact_pause",
     "contact_update",
     "contact_upsert",
     "contacts_resolve_for_events",
@@ -56,6 +70,9 @@ __all__ = [
     "events_ingest",
     "lifecycle_stage_change",
     "note_add",
+    "opt_in_confirm",
+    "opt_in_request_send",
+    "preferences_save",
     "segment_create",
     "segment_delete",
     "segment_evaluate",
@@ -65,4 +82,6 @@ __all__ = [
     "suppression_lift",
     "task_complete",
     "task_create",
+    "unsubscribe_all",
+    "unsubscribe_one_click",
 ]

@@ -17,6 +17,7 @@ from crm.emails import normalise_email
 from crm.models import Activity, Contact
 from crm.services.activities import activity_record
 from crm.services.contacts import FIRST_TOUCH_FIELDS, contact_update, contact_upsert
+from crm.signals import activities_attached
 
 #: The activity that ties an anonymous id to a contact; later anonymous events follow it.
 IDENTIFIED_KIND = "identified"
@@ -105,7 +106,8 @@ def contact_identify(
 ) -> IdentifyResult:
     """Tie an anonymous visitor to a contact (found or created) and update their traits.
 
-    The visitor's earlier anonymous activities become the contact's in one UPDATE.
+    The visitor's earlier anonymous activities become the contact's in one UPDATE,
+    and `activities_attached` tells receivers (scoring) about them.
     With `may_overwrite=False` (browser keys, which anyone can read from a web page)
     traits only fill empty fields, and an existing contact's email and external id
     never change.
@@ -326,9 +328,20 @@ def _copy_fields(source: Contact, target: Contact) -> None:
 
 def _merge_anonymous_history(contact: Contact, anonymous_id: str, source: str) -> int:
     """Give the visitor's anonymous activities to the contact and remember the tie."""
-    merged = Activity.objects.filter(anonymous_id=anonymous_id, contact__isnull=True).update(
+    # Locked so a concurrent identify of the same visitor cannot take the same rows.
+    anonymous = list(
+        Activity.objects.select_for_update()
+        .filter(anonymous_id=anonymous_id, contact__isnull=True)
+        .order_by("occurred_at", "pk")
+    )
+    merged = Activity.objects.filter(pk__in=[activity.pk for activity in anonymous]).update(
         contact=contact
     )
+    if anonymous:
+        for activity in anonymous:
+            activity.contact = contact
+        # Scoring missed these while nobody knew who it was: receivers catch up now.
+        activities_attached.send(sender=Activity, contact=contact, activities=anonymous)
     # Idempotent per (visitor, contact): identifying on every page load records it once.
     activity_record(
         kind=IDENTIFIED_KIND,

@@ -1,4 +1,4 @@
-"""Scoring rules, handoff rules and territories (marketing's setup), and the score ledger."""
+"""Scoring, handoff and demo routing rules, territories (marketing's setup), the score ledger."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -6,7 +6,14 @@ from django.forms.models import BaseInlineFormSet
 
 from crm.admin.base import BigTableMixin, ReadOnlyMixin
 from scoring.conditions import condition_problems
-from scoring.models import HandoffRule, ScoreChange, ScoringCondition, ScoringRule, Territory
+from scoring.models import (
+    DemoRoutingRule,
+    HandoffRule,
+    ScoreChange,
+    ScoringCondition,
+    ScoringRule,
+    Territory,
+)
 from scoring.services.queue import enqueue_on_commit
 
 REFRESH_ALL_FIT_TASK = "scoring.tasks.refresh_all_fit_scores_task"
@@ -152,6 +159,38 @@ class TerritoryAdmin(admin.ModelAdmin):
     @admin.display(description="salespeople")
     def people(self, territory: Territory) -> str:
         return ", ".join(user.get_username() for user in territory.users.all()) or "—"
+
+
+@admin.register(DemoRoutingRule)
+class DemoRoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "segment", "routes_to", "is_active", "position")
+    list_filter = ("is_active",)
+    search_fields = ("key", "name", "segment__name")
+    ordering = ("position", "key")
+    list_select_related = ("segment", "assignee")
+    autocomplete_fields = ("segment",)
+    filter_horizontal = ("users",)
+    fieldsets = (
+        (None, {"fields": ("key", "name", "is_active", "position", "segment")}),
+        (
+            "Who gets the demo",
+            {
+                "fields": ("assignee", "users"),
+                "description": "The assignee takes every demo from the segment; without one, "
+                "the people below take turns; without them, the Sales group does.",
+            },
+        ),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("users")
+
+    @admin.display(description="routes to")
+    def routes_to(self, rule: DemoRoutingRule) -> str:
+        if rule.assignee is not None:
+            return rule.assignee.get_username()
+        people = [user.get_username() for user in rule.users.all()]
+        return f"round robin: {', '.join(people)}" if people else "round robin in Sales"
 
 
 @admin.register(ScoreChange)

@@ -18,7 +18,13 @@ from scoring.services.handoffs import (
     handoffs_rearm,
 )
 from scoring.services.notifications import handoff_notify_owner, handoff_sla_check
-from scoring.services.routing import Route, contact_route, round_robin_next, territory_for
+from scoring.services.routing import (
+    Route,
+    contact_route,
+    demo_segment_routes,
+    round_robin_next,
+    territory_for,
+)
 from scoring.services.scores import ScoringResult, fit_scores_refresh, scores_apply
 from scoring.services.side_effects import scoring_side_effects, scoring_side_effects_running
 
@@ -29,6 +35,7 @@ __all__ = [
     "ScoringResult",
     "contact_route",
     "demo_request_tasks_create",
+    "demo_segment_routes",
     "fit_scores_refresh",
     "handoff_accept",
     "handoff_claim",

@@ -27,7 +27,7 @@ from scoring.selectors import (
     score_reasons,
 )
 from scoring.services.queue import enqueue_on_commit
-from scoring.services.routing import contact_route
+from scoring.services.routing import contact_route, demo_segment_routes
 from scoring.services.side_effects import scoring_side_effects
 
 logger = logging.getLogger(__name__)
@@ -232,32 +232,20 @@ def demo_request_tasks_create(
     """Give every demo request a task for its salesperson, whatever the score.
 
     One open demo task per contact: a second request adds nothing until it is done.
-    Routing is the handoff routing; segment-based routing comes with segments.
+    Demo routing rules (by segment) choose first; the handoff routing takes the rest.
     """
-    requested: dict[int, Activity] = {}
-    for activity in activities:
-        if activity.kind == Activity.Kind.DEMO_REQUESTED and activity.contact_id:
-            requested.setdefault(activity.contact_id, activity)
+    requested = _demo_requests_without_task(activities)
     if not requested:
         return []
-    has_task = set(
-        Task.objects.filter(
-            contact_id__in=requested, source=DEMO_TASK_SOURCE, status=Task.Status.OPEN
-        ).values_list("contact_id", flat=True)
-    )
-    handoff_owners = {
-        handoff.contact_id: handoff.owner
-        for handoff in Handoff.objects.filter(
-            contact_id__in=requested, status__in=Handoff.OPEN_STATUSES
-        ).select_related("owner")
-    }
+    by_segment = demo_segment_routes(contact_ids=requested, now=now)
+    handoff_owners = _open_handoff_owners(set(requested) - by_segment.keys())
     tasks = []
     with scoring_side_effects():
         for contact_id, activity in requested.items():
-            if contact_id in has_task:
-                continue
             contact = contacts[contact_id]
-            route = contact_route(contact=contact, preferred=handoff_owners.get(contact_id))
+            route = by_segment.get(contact_id) or contact_route(
+                contact=contact, preferred=handoff_owners.get(contact_id)
+            )
             tasks.append(
                 task_create(
                     title=f"Demo requested: {contact}",
@@ -269,6 +257,33 @@ def demo_request_tasks_create(
                 )
             )
     return tasks
+
+
+def _demo_requests_without_task(activities: Sequence[Activity]) -> dict[int, Activity]:
+    """The first demo request of each contact who has no open demo task yet."""
+    requested: dict[int, Activity] = {}
+    for activity in activities:
+        if activity.kind == Activity.Kind.DEMO_REQUESTED and activity.contact_id:
+            requested.setdefault(activity.contact_id, activity)
+    if not requested:
+        return {}
+    has_task = set(
+        Task.objects.filter(
+            contact_id__in=requested, source=DEMO_TASK_SOURCE, status=Task.Status.OPEN
+        ).values_list("contact_id", flat=True)
+    )
+    return {pk: activity for pk, activity in requested.items() if pk not in has_task}
+
+
+def _open_handoff_owners(contact_ids: set[int]) -> dict[int, AbstractBaseUser | None]:
+    if not contact_ids:
+        return {}
+    return {
+        handoff.contact_id: handoff.owner
+        for handoff in Handoff.objects.filter(
+            contact_id__in=contact_ids, status__in=Handoff.OPEN_STATUSES
+        ).select_related("owner")
+    }
 
 
 def _demo_description(activity: Activity, routed_by: str) -> str:

@@ -1,5 +1,6 @@
 """Who gets a lead: its owner, its company's owner, a territory, or the next salesperson."""
 
+import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,7 +11,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm.models import Contact
-from scoring.models import RoundRobinPointer, Territory
+from crm.segment_selectors import segments_containing
+from crm.segments.compiler import CompileContext
+from scoring.models import DemoRoutingRule, RoundRobinPointer, Territory
+from scoring.selectors import demo_routing_rules_active
 
 SALES_GROUP = "Sales"
 SALES_POOL = "sales"
@@ -57,6 +61,44 @@ def contact_route(
     if user is not None:
         return Route(owner=user, routed_by="round robin in Sales")
     return Route(owner=None, routed_by="unassigned: no active Sales user")
+
+
+@transaction.atomic
+def demo_segment_routes(*, contact_ids: Iterable[int], now: datetime.datetime) -> dict[int, Route]:
+    """Route demo requests by the first active routing rule whose segment holds the contact.
+
+    Segments are checked live for the whole batch in one query. Contacts no rule
+    holds, or whose rule finds nobody active, are left out: the usual routing takes them.
+    """
+    contact_ids = sorted(set(contact_ids))
+    rules = demo_routing_rules_active() if contact_ids else []
+    if not rules:
+        return {}
+    containing = segments_containing(
+        segments={rule.segment_id: rule.segment for rule in rules}.values(),
+        contact_ids=contact_ids,
+        context=CompileContext(now=now),
+    )
+    routes = {}
+    for contact_id in contact_ids:
+        rule = next(
+            (rule for rule in rules if contact_id in containing.get(rule.segment_id, ())), None
+        )
+        route = _demo_rule_route(rule) if rule is not None else None
+        if route is not None and route.owner is not None:
+            routes[contact_id] = route
+    return routes
+
+
+def _demo_rule_route(rule: DemoRoutingRule) -> Route:
+    how = f"demo routing rule {rule.name}"
+    if rule.assignee is not None and rule.assignee.is_active:
+        return Route(owner=rule.assignee, routed_by=how)
+    if rule.users.exists():
+        user = round_robin_next(pool=rule.round_robin_pool, users=rule.users.all())
+    else:
+        user = round_robin_next(pool=SALES_POOL, users=sales_users())
+    return Route(owner=user, routed_by=f"{how}, round robin")
 
 
 def sales_users() -> QuerySet:

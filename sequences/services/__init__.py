@@ -3,6 +3,7 @@
 Import from here: `from sequences.services import sequence_activate, enrollments_run_due`.
 """
 
+from sequences.services.dates import date_triggers_enroll
 from sequences.services.enrollments import enrollment_create, enrollment_end
 from sequences.services.matching import enrollments_react
 from sequences.services.running import RunResult, enrollments_run_due
@@ -15,9 +16,11 @@ from sequences.services.sequences import (
     template_preview,
     template_send_test,
 )
+from sequences.services.variants import variant_winners_decide
 
 __all__ = [
     "RunResult",
+    "date_triggers_enroll",
     "enrollment_create",
     "enrollment_end",
     "enrollments_react",
@@ -29,4 +32,5 @@ __all__ = [
     "sequence_resume",
     "template_preview",
     "template_send_test",
+    "variant_winners_decide",
 ]

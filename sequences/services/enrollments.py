@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm.models import SegmentMembership
+from crm.segment_selectors import segment_current_memberships
 from sequences.conditions import contact_facts, contact_matches
 from sequences.models import Enrollment, EnrollmentEvent, Sequence
 
@@ -56,6 +58,31 @@ def audience_admits(sequence: Sequence, facts: dict) -> bool:
     return all(contact_matches(condition, facts) for condition in sequence.audience_conditions)
 
 
+def audience_segment_admits(sequence: Sequence, contact_id: int) -> bool:
+    """Is the contact a current member of the sequence's audience segment (if it has one)?"""
+    if sequence.audience_segment_id is None:
+        return True
+    members = segment_current_memberships(sequence.audience_segment_id)
+    return members.filter(contact_id=contact_id).exists()
+
+
+def audience_segment_members(sequences: Iterable[Sequence], contact_ids) -> set[tuple[int, int]]:
+    """(segment pk, contact pk) for these contacts' memberships of the sequences' audiences."""
+    segment_ids = {s.audience_segment_id for s in sequences if s.audience_segment_id}
+    if not segment_ids:
+        return set()
+    rows = SegmentMembership.objects.filter(
+        segment_id__in=segment_ids, contact_id__in=contact_ids, exited_at__isnull=True
+    )
+    return set(rows.values_list("segment_id", "contact_id"))
+
+
+def in_audience_segment(sequence: Sequence, contact_id: int, members: set) -> bool:
+    """Given audience_segment_members(...), may this contact be in the sequence?"""
+    segment_id = sequence.audience_segment_id
+    return segment_id is None or (segment_id, contact_id) in members
+
+
 def reenrollment_allows(
     sequence: Sequence, previous: Enrollment | None, now: datetime.datetime
 ) -> bool:
@@ -70,7 +97,12 @@ def reenrollment_allows(
 
 
 def enrollment_build(
-    *, contact, sequence: Sequence, now: datetime.datetime, trigger_properties: dict
+    *,
+    contact,
+    sequence: Sequence,
+    now: datetime.datetime,
+    trigger_properties: dict,
+    trigger_on: datetime.date | None = None,
 ) -> Enrollment:
     """An unsaved enrollment at the first step of the sequence's current version."""
     version = sequence.current_version
@@ -89,6 +121,7 @@ def enrollment_build(
         enrolled_at=now,
         expires_at=expires_at,
         trigger_properties=dict(trigger_properties),
+        trigger_on=trigger_on,
     )
 
 
@@ -110,7 +143,9 @@ def enrollment_create(
     previous = Enrollment.objects.filter(contact=contact, sequence=sequence).first()
     if not reenrollment_allows(sequence, previous, now):
         raise ValidationError("The re-enrollment policy does not allow this contact in again.")
-    if not audience_admits(sequence, contact_facts(contact)):
+    if not audience_admits(sequence, contact_facts(contact)) or not audience_segment_admits(
+        sequence, contact.pk
+    ):
         raise ValidationError("The contact is outside this sequence's audience.")
     enrollment = enrollment_build(
         contact=contact, sequence=sequence, now=now, trigger_properties=trigger_properties or {}

@@ -17,9 +17,11 @@ from sequences.conditions import activity_matches, contact_facts
 from sequences.models import Enrollment, Sequence, Trigger
 from sequences.services.enrollments import (
     audience_admits,
+    audience_segment_members,
     enrollment_build,
     enrollments_bulk_save,
     events_bulk_add,
+    in_audience_segment,
     reenrollment_allows,
 )
 
@@ -27,6 +29,9 @@ State = Enrollment.State
 K = Activity.Kind
 #: Activities that end every marketing enrollment of the contact at once.
 ALWAYS_EXIT_KINDS = frozenset({K.EMAIL_COMPLAINED})
+# crm.services.segments records these kinds; their properties name the segment by key.
+SEGMENT_ENTERED = "segment_entered"
+SEGMENT_EXITED = "segment_exited"
 
 
 @dataclass
@@ -49,7 +54,7 @@ def enrollments_react(*, activities: list[Activity]) -> list[int]:
     live = list(
         Enrollment.objects.filter(
             contact_id__in=contact_ids, state__in=Enrollment.LIVE_STATES
-        ).select_related("sequence__topic")
+        ).select_related("sequence__topic", "sequence__audience_segment")
     )
     changes = _Changes()
     for activity in activities:
@@ -66,7 +71,8 @@ def _react(enrollment: Enrollment, activity: Activity, changes: _Changes) -> Non
     if activity.occurred_at < enrollment.enrolled_at:
         return
     sequence = enrollment.sequence
-    exit_reason = _exit_reason(sequence, activity)
+    exit_reason = "audience_left" if _leaves_audience(sequence, activity) else ""
+    exit_reason = exit_reason or _exit_reason(sequence, activity)
     if exit_reason:
         changes.ended[enrollment.pk] = (State.EXITED, exit_reason)
         changes.events.append((enrollment, State.EXITED, exit_reason))
@@ -98,6 +104,15 @@ def _audience_recheck(activities, live, changes: _Changes) -> None:
         if not audience_admits(enrollment.sequence, facts[enrollment.contact_id]):
             changes.ended[enrollment.pk] = (State.EXITED, "audience_left")
             changes.events.append((enrollment, State.EXITED, "audience_left"))
+
+
+def _leaves_audience(sequence: Sequence, activity: Activity) -> bool:
+    segment = sequence.audience_segment
+    return (
+        segment is not None
+        and activity.kind == SEGMENT_EXITED
+        and (activity.properties or {}).get("segment") == segment.key
+    )
 
 
 def _meets(condition: dict, activity: Activity) -> bool:
@@ -160,6 +175,9 @@ def _enroll(activities, live, changes, contact_ids, now) -> list[Enrollment]:
     contacts = Contact.objects.filter(pk__in={contact_id for contact_id, _ in matches})
     contacts = {c.pk: c for c in contacts.select_related("company").prefetch_related("tags")}
     previous = _previous_enrollments(matches)
+    members = audience_segment_members(
+        (sequence for sequence, _ in matches.values()), contacts.keys()
+    )
     still_live = {(e.contact_id, e.sequence_id) for e in live if e.pk not in changes.ended}
     new = []
     for (contact_id, sequence_id), (sequence, activity) in matches.items():
@@ -169,6 +187,8 @@ def _enroll(activities, live, changes, contact_ids, now) -> list[Enrollment]:
         if not reenrollment_allows(sequence, previous.get((contact_id, sequence_id)), now):
             continue
         if not audience_admits(sequence, contact_facts(contact)):
+            continue
+        if not in_audience_segment(sequence, contact_id, members):
             continue
         new.append(
             enrollment_build(
@@ -186,8 +206,8 @@ def _active_triggers() -> list[Trigger]:
         Trigger.objects.filter(
             sequence__status=Sequence.Status.ACTIVE, sequence__current_version__isnull=False
         )
-        .exclude(type=Trigger.Type.MANUAL)
-        .select_related("sequence__current_version", "sequence__topic")
+        .exclude(type__in=[Trigger.Type.MANUAL, Trigger.Type.DATE_PROPERTY])
+        .select_related("sequence__current_version", "sequence__topic", "segment")
     )
 
 
@@ -209,6 +229,14 @@ def trigger_fires(trigger: Trigger, activity: Activity) -> bool:
         return (
             activity.kind == K.LIFECYCLE_STAGE_CHANGED
             and properties.get("to") == trigger.lifecycle_stage
+        )
+    if trigger.type == Trigger.Type.SEGMENT_ENTERED:
+        return (
+            activity.kind == SEGMENT_ENTERED
+            and trigger.segment is not None
+            and properties.get("segment") == trigger.segment.key
+            # Members found by a new segment's first evaluation were there all along.
+            and (trigger.include_existing_members or not properties.get("initial"))
         )
     condition = {"activity": trigger.activity_kind, "where": trigger.conditions}
     return activity_matches(condition, activity.kind, properties)

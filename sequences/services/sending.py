@@ -29,15 +29,20 @@ from sequences.gate import evaluate
 from sequences.links import unsubscribe_mailto, unsubscribe_url
 from sequences.models import EmailTemplate, Enrollment, OutboundMessage, Sequence
 from sequences.rendering import RenderedEmail, UnsafeTemplate, postal_address, render_email
-from sequences.services.enrollments import audience_admits, enrollment_event_add
+from sequences.services.enrollments import (
+    audience_admits,
+    audience_segment_admits,
+    enrollment_event_add,
+)
 from sequences.services.running import LEASE, Move
+from sequences.services.variants import variant_for
 
 Row = OutboundMessage.State
 State = Enrollment.State
 MAX_SEND_ATTEMPTS = 5
 RETRY_BASE = datetime.timedelta(minutes=1)
 #: Gate reasons that mean "this contact must not get this sequence's mail": leave it.
-DEFER_OR_CONTINUE = frozenset({"frequency_cap", "quiet_hours"})
+DEFER_OR_CONTINUE = frozenset({"frequency_cap", "low_engagement_throttle", "quiet_hours"})
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,15 @@ def email_prepare(enrollment: Enrollment, step: dict, now: datetime.datetime):
     if row is not None and row.next_attempt_at and row.next_attempt_at > now:
         return Move.hold(row.next_attempt_at, "retry_wait", row.reason)
     contact, sequence = enrollment.contact, enrollment.sequence
-    if not audience_admits(sequence, contact_facts(contact)):
+    if not audience_admits(sequence, contact_facts(contact)) or not audience_segment_admits(
+        sequence, contact.pk
+    ):
         return Move.end(State.EXITED, "audience_left")
     decision = evaluate(contact, sequence, step, now)
     if not decision.allowed:
         return _denied_move(enrollment, step, row, decision, now)
-    template = EmailTemplate.objects.filter(pk=step.get("template_id")).first()
+    variant = variant_for(enrollment, step, pinned=row.variant if row else "")
+    template = _template_for(step, variant)
     if template is None:
         return _failure_move(enrollment, step, row, "template_missing", now)
     try:
@@ -78,11 +86,17 @@ def email_prepare(enrollment: Enrollment, step: dict, now: datetime.datetime):
     if rendered.missing:
         reason = "missing_data:" + ",".join(rendered.missing)
         return _failure_move(enrollment, step, row, reason, now)
-    claimed = _claim(enrollment, step, template, row, now)
+    claimed = _claim(enrollment, step, template, row, now, variant)
     if claimed is None:
         return Move.hold(now + LEASE, "sending_elsewhere")
     message = email_message(enrollment, claimed, rendered)
     return Prepared(row=claimed, message=message, enrollment=enrollment, step=step)
+
+
+def _template_for(step: dict, variant: dict | None) -> EmailTemplate | None:
+    if variant is not None:
+        return EmailTemplate.objects.filter(key=variant["template"]).first()
+    return EmailTemplate.objects.filter(pk=step.get("template_id")).first()
 
 
 def _existing_row_move(enrollment: Enrollment, row: OutboundMessage, now) -> Move:
@@ -151,7 +165,7 @@ def _close(enrollment, step, row, state: str, reason: str, now) -> None:
         pass  # a row exists: the step was handled already
 
 
-def _claim(enrollment, step, template, row, now) -> OutboundMessage | None:
+def _claim(enrollment, step, template, row, now, variant) -> OutboundMessage | None:
     """Claim the ledger row for this (enrollment, step); None if someone else holds it."""
     if row is not None:
         claimed = OutboundMessage.objects.filter(pk=row.pk, state=Row.RETRY).update(
@@ -165,6 +179,7 @@ def _claim(enrollment, step, template, row, now) -> OutboundMessage | None:
                 step=step["key"],
                 contact=enrollment.contact,
                 template=template,
+                variant=variant["key"] if variant else "",
                 is_marketing=not enrollment.sequence.is_transactional,
                 state=Row.CLAIMED,
                 attempts=1,

@@ -1,0 +1,1 @@
+"""Public pages without login: unsubscribe, preference centre, sign-up with double opt-in."""

@@ -1,0 +1,196 @@
+"""What the public pages change: one-click unsubscribe, the preference centre, double opt-in.
+
+Every consent change goes through consent_grant / consent_withdraw, so the ledger
+records the method, the page as source, and the visitor's IP and user agent.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from crm.emails import email_hash
+from crm.links import OptInRequest, opt_in_confirm_url
+from crm.models import (
+    ConsentEntry,
+    ConsentText,
+    ConsentTopic,
+    Contact,
+    ContactPreference,
+    Suppression,
+)
+from crm.selectors import suppressions_active_for
+from crm.services.consent import consent_grant, consent_withdraw
+from crm.services.contacts import contact_upsert
+from crm.services.suppressions import suppression_add
+
+PREFERENCE_CENTRE_SOURCE = "preference centre"
+ONE_CLICK_SOURCE = "one-click unsubscribe"
+SIGN_UP_SOURCE = "sign-up form"
+PAUSE_DAYS = 30
+#: Addresses that must never get mail from us, not even a confirmation request.
+NEVER_MAIL = frozenset(
+    {
+        Suppression.Reason.ERASED,
+        Suppression.Reason.COMPLAINT,
+        Suppression.Reason.HARD_BOUNCE,
+        Suppression.Reason.MANUAL,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who acted on a public page, for the ledger row."""
+
+    ip_address: str | None = None
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class TopicChoice:
+    topic: ConsentTopic
+    is_granted: bool
+
+
+@transaction.atomic
+def unsubscribe_one_click(*, contact: Contact, topic_key: str, visitor: Visitor) -> None:
+    """Withdraw the email's topic, or all marketing per UNSUBSCRIBE_SCOPE; repeats are no-ops."""
+    topic = ConsentTopic.objects.filter(key=topic_key).first() if topic_key else None
+    if topic is not None and getattr(settings, "UNSUBSCRIBE_SCOPE", "topic") == "topic":
+        _withdraw(contact, topic, ConsentEntry.Method.ONE_CLICK, ONE_CLICK_SOURCE, visitor)
+        return
+    unsubscribe_all(
+        contact=contact,
+        method=ConsentEntry.Method.ONE_CLICK,
+        source=ONE_CLICK_SOURCE,
+        visitor=visitor,
+    )
+
+
+@transaction.atomic
+def unsubscribe_all(*, contact: Contact, method: str, source: str, visitor: Visitor) -> None:
+    """Withdraw every topic and suppress the address from all marketing."""
+    for topic in ConsentTopic.objects.order_by("pk"):
+        _withdraw(contact, topic, method, source, visitor)
+    suppression_add(email=contact.email, reason=Suppression.Reason.UNSUBSCRIBED, source=source)
+
+
+def preference_choices(*, contact: Contact) -> list[TopicChoice]:
+    """Every active topic with whether the contact currently receives it."""
+    latest = {}
+    for entry in ConsentEntry.objects.filter(contact=contact).order_by("occurred_at", "pk"):
+        latest[entry.topic_id] = entry.is_granted
+    topics = ConsentTopic.objects.filter(is_active=True).order_by("name")
+    return [TopicChoice(topic=topic, is_granted=latest.get(topic.pk, False)) for topic in topics]
+
+
+@transaction.atomic
+def preferences_save(
+    *, contact: Contact, wanted_keys: set[str], pause: bool, visitor: Visitor
+) -> None:
+    """Apply the preference centre form: grant ticked topics, withdraw unticked ones, pause."""
+    method = ConsentEntry.Method.PREFERENCE_CENTRE
+    for choice in preference_choices(contact=contact):
+        wanted = choice.topic.key in wanted_keys
+        if wanted and not choice.is_granted:
+            _grant(contact, choice.topic, method, PREFERENCE_CENTRE_SOURCE, visitor)
+        elif choice.is_granted and not wanted:
+            _withdraw(contact, choice.topic, method, PREFERENCE_CENTRE_SOURCE, visitor)
+    if wanted_keys:
+        _lift_unsubscribed(contact.email)
+    if pause:
+        contact_pause(contact=contact, days=PAUSE_DAYS)
+
+
+@transaction.atomic
+def contact_pause(*, contact: Contact, days: int) -> ContactPreference:
+    """Hold all marketing to the contact for `days`; consent itself is unchanged."""
+    now = timezone.now()
+    preference, _ = ContactPreference.objects.update_or_create(
+        contact=contact,
+        defaults={"paused_at": now, "paused_until": now + datetime.timedelta(days=days)},
+    )
+    return preference
+
+
+def opt_in_request_send(*, email: str, topic: ConsentTopic, first_name: str = "") -> bool:
+    """Mail a confirmation link for a sign-up; nothing is stored until it is confirmed.
+
+    Returns whether a mail went out. The caller answers the same either way, so the
+    page never tells whether an address is known or suppressed.
+    """
+    if suppressions_active_for(email=email).filter(reason__in=NEVER_MAIL).exists():
+        return False
+    text = ConsentText.objects.filter(topic=topic).order_by("-version").first()
+    request = OptInRequest(
+        email=email,
+        topic_key=topic.key,
+        consent_text_id=text.pk if text else None,
+        first_name=first_name,
+    )
+    context = {"topic": topic, "consent_text": text, "confirm_url": opt_in_confirm_url(request)}
+    send_mail(
+        subject=f"Please confirm your subscription: {topic.name}",
+        message=render_to_string("public/emails/confirm_subscription.txt", context),
+        from_email=None,
+        recipient_list=[email],
+    )
+    return True
+
+
+@transaction.atomic
+def opt_in_confirm(*, request: OptInRequest, visitor: Visitor) -> ConsentEntry | None:
+    """Create or find the contact and grant consent with the wording they were shown."""
+    topic = ConsentTopic.objects.filter(key=request.topic_key, is_active=True).first()
+    if topic is None:
+        return None
+    if suppressions_active_for(email=request.email).filter(reason__in=NEVER_MAIL).exists():
+        return None
+    contact = contact_upsert(
+        email=request.email,
+        first_name=request.first_name,
+        source=Contact.Source.FORM,
+        entry_point=SIGN_UP_SOURCE,
+    ).contact
+    text = ConsentText.objects.filter(pk=request.consent_text_id, topic=topic).first()
+    entry = _grant(
+        contact, topic, ConsentEntry.Method.DOUBLE_OPT_IN, SIGN_UP_SOURCE, visitor, text=text
+    )
+    _lift_unsubscribed(contact.email)
+    return entry
+
+
+def _grant(contact, topic, method, source, visitor, text=None) -> ConsentEntry:
+    return consent_grant(
+        contact=contact,
+        topic=topic,
+        method=method,
+        source=source,
+        consent_text=text,
+        ip_address=visitor.ip_address,
+        user_agent=visitor.user_agent[:500],
+    )
+
+
+def _withdraw(contact, topic, method, source, visitor) -> ConsentEntry:
+    return consent_withdraw(
+        contact=contact,
+        topic=topic,
+        method=method,
+        source=source,
+        ip_address=visitor.ip_address,
+        user_agent=visitor.user_agent[:500],
+    )
+
+
+def _lift_unsubscribed(email: str) -> None:
+    # The person's own, explicit re-subscription overrides their earlier "unsubscribe
+    # from all"; complaints and erasures are never lifted (NEVER_MAIL blocks those paths).
+    Suppression.objects.filter(
+        email_hash=email_hash(email), reason=Suppression.Reason.UNSUBSCRIBED
+    ).delete()

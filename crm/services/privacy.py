@@ -1,0 +1,116 @@
+"""Privacy requests: export everything about one person, or erase them.
+
+Erasure deletes the contact and everything hanging off it (activities, tasks, notes,
+sequences' and scoring's rows cascade; deals stay, detached). The consent ledger is
+append-only, so its rows are deleted here through one deliberate path and nowhere
+else; the proof that remains is an ErasureRecord (who, when, a keyed hash, row counts)
+and an "erased" suppression keyed by the same hash, which keeps the address unmailable
+if it ever comes back by import, form or API, in any case or spacing.
+"""
+
+import json
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from crm.emails import email_hash
+from crm.models import ConsentEntry, Contact, ContactPreference, ErasureRecord, Suppression
+from crm.privacy_hooks import privacy_erasers, privacy_exporters
+from crm.selectors import suppressions_active_for
+from crm.services.suppressions import suppression_add
+
+CONSENT_FIELDS = (
+    "topic__key",
+    "is_granted",
+    "email_at_time",
+    "lawful_basis",
+    "method",
+    "source",
+    "consent_text__version",
+    "consent_text__text",
+    "ip_address",
+    "user_agent",
+    "occurred_at",
+)
+
+
+def contact_export(*, contact: Contact) -> dict:
+    """Return one person's data as JSON-ready dicts: profile, consent, activities, deals…"""
+    data = {
+        "exported_at": timezone.now(),
+        "profile": Contact.objects.filter(pk=contact.pk).values().get(),
+        "tags": list(contact.tags.values_list("name", flat=True)),
+        "consent_ledger": list(
+            ConsentEntry.objects.filter(contact=contact)
+            .order_by("occurred_at", "pk")
+            .values(*CONSENT_FIELDS)
+        ),
+        "suppressions": list(
+            suppressions_active_for(email=contact.email).values(
+                "reason", "source", "created_at", "expires_at"
+            )
+        ),
+        "preferences": list(
+            ContactPreference.objects.filter(contact=contact).values("paused_at", "paused_until")
+        ),
+        "activities": list(
+            contact.activities.order_by("occurred_at", "pk").values(
+                "kind", "occurred_at", "source", "properties"
+            )
+        ),
+        "lifecycle_stage_changes": list(
+            contact.stage_changes.order_by("changed_at").values(
+                "from_stage_id", "to_stage_id", "source", "reason", "changed_at"
+            )
+        ),
+        "deals": list(
+            contact.deals.values(
+                "name", "stage__name", "amount", "currency", "closed_at", "created_at"
+            )
+        ),
+        "tasks": list(contact.tasks.values("title", "description", "status", "due_at")),
+        "notes": list(contact.notes.values("body", "created_at")),
+    }
+    for name, exporter in sorted(privacy_exporters().items()):
+        data[name] = exporter(contact)
+    # Round-trip so callers get plain JSON types (dates as ISO strings, decimals as text).
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+@transaction.atomic
+def contact_erase(
+    *, contact: Contact, erased_by: AbstractBaseUser | None, requested_via: str
+) -> ErasureRecord:
+    """Erase the person, keep only a keyed hash that stops us ever mailing them again."""
+    hashed = email_hash(contact.email)
+    suppression_add(
+        email=contact.email,
+        reason=Suppression.Reason.ERASED,
+        source=f"erasure request ({requested_via})",
+        created_by=erased_by,
+    )
+    # Other suppressions of the address stay in force but forget the address itself.
+    Suppression.objects.filter(email_hash=hashed).exclude(email="").update(email="")
+    counts = {name: eraser(contact) for name, eraser in sorted(privacy_erasers().items())}
+    counts["crm.ConsentEntry"] = _consent_ledger_delete(contact)
+    contact_pk = contact.pk
+    _, deleted = contact.delete()
+    counts.update(deleted)
+    return ErasureRecord.objects.create(
+        email_hash=hashed,
+        contact_pk=contact_pk,
+        erased_by=erased_by,
+        requested_via=requested_via,
+        deleted_counts=counts,
+        erased_at=timezone.now(),
+    )
+
+
+def _consent_ledger_delete(contact: Contact) -> int:
+    # The one place ledger rows are deleted: the append-only queryset refuses, so this
+    # calls the plain QuerySet.delete on purpose. The database trigger refuses UPDATE
+    # only, so a deletion needs no trigger change; rewriting history stays impossible.
+    deleted, _ = models.QuerySet.delete(ConsentEntry.objects.filter(contact=contact))
+    return deleted

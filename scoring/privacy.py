@@ -1,0 +1,14 @@
+"""scoring's part of a contact's data export (crm.privacy_hooks; registered in apps.ready).
+
+Erasure needs no hook: score changes and handoffs cascade with the contact.
+"""
+
+from scoring.models import Handoff, ScoreChange
+
+
+def export_contact_scores(contact) -> dict:
+    """Return the contact's score history and handoffs."""
+    return {
+        "score_changes": list(ScoreChange.objects.filter(contact=contact).order_by("pk").values()),
+        "handoffs": list(Handoff.objects.filter(contact=contact).order_by("pk").values()),
+    }

@@ -1,0 +1,112 @@
+"""The circuit breaker: pause all marketing sends when complaints or hard bounces spike.
+
+Rates are counted over the last DELIVERABILITY_BREAKER_WINDOW_HOURS, against the
+marketing emails the ledger sent in that window (the ledger always knows what was
+sent; not every ESP reports deliveries). A window starts no earlier than the last
+resume, so a reviewed incident does not trip the breaker again by itself.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from sequences.models import CircuitBreakerTrip, EspEvent, OutboundMessage, Sequence
+
+logger = logging.getLogger(__name__)
+ALERT_TASK = "sequences.esp.tasks.alert_breaker_tripped_task"
+Kind = EspEvent.Kind
+
+
+@dataclass(frozen=True)
+class Rates:
+    window_start: datetime.datetime
+    sent: int
+    complaints: int
+    hard_bounces: int
+
+    def rate(self, count: int) -> float:
+        return count / self.sent if self.sent else 0.0
+
+
+def marketing_paused() -> bool:
+    """The send gate asks this: is a trip open (not yet resumed by an admin)?"""
+    return CircuitBreakerTrip.objects.filter(resumed_at__isnull=True).exists()
+
+
+def breaker_rates(*, now: datetime.datetime) -> Rates:
+    """Marketing sends, complaints and hard bounces since the window start (3 queries)."""
+    start = now - datetime.timedelta(hours=settings.DELIVERABILITY_BREAKER_WINDOW_HOURS)
+    last_resume = CircuitBreakerTrip.objects.aggregate(at=Max("resumed_at"))["at"]
+    start = max(start, last_resume) if last_resume else start
+    sent = OutboundMessage.objects.filter(is_marketing=True, sent_at__gte=start).count()
+    counts = EspEvent.objects.filter(occurred_at__gte=start).aggregate(
+        complaints=Count("pk", filter=Q(kind=Kind.COMPLAINT)),
+        hard_bounces=Count("pk", filter=Q(kind=Kind.HARD_BOUNCE)),
+    )
+    return Rates(window_start=start, sent=sent, **counts)
+
+
+def breaker_check(*, now: datetime.datetime | None = None) -> CircuitBreakerTrip | None:
+    """Open a trip when a rate reaches its threshold; return the new trip, if any."""
+    now = now or timezone.now()
+    if marketing_paused():
+        return None
+    rates = breaker_rates(now=now)
+    if rates.sent < settings.DELIVERABILITY_BREAKER_MIN_SENT:
+        return None  # too few sends for a rate to mean anything
+    for metric, count, threshold_bps in (
+        ("complaint_rate", rates.complaints, settings.DELIVERABILITY_BREAKER_COMPLAINT_BPS),
+        ("hard_bounce_rate", rates.hard_bounces, settings.DELIVERABILITY_BREAKER_HARD_BOUNCE_BPS),
+    ):
+        threshold = threshold_bps / 10_000
+        if rates.rate(count) >= threshold:
+            return _trip(metric, rates.rate(count), threshold, rates, now)
+    return None
+
+
+@transaction.atomic
+def _trip(metric: str, rate: float, threshold: float, rates: Rates, now) -> CircuitBreakerTrip:
+    trip = CircuitBreakerTrip.objects.create(
+        metric=metric,
+        rate=rate,
+        threshold=threshold,
+        sent=rates.sent,
+        window_start=rates.window_start,
+        opened_at=now,
+    )
+    logger.warning("circuit breaker tripped: %s %.4f >= %.4f", metric, rate, threshold)
+    transaction.on_commit(lambda: _enqueue_alert(trip.pk))
+    return trip
+
+
+def _enqueue_alert(trip_pk: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task(ALERT_TASK, trip_pk)
+
+
+def breaker_resume(*, trip: CircuitBreakerTrip, user: AbstractBaseUser) -> bool:
+    """An admin resumes marketing after review; return False if it was already resumed."""
+    resumed = CircuitBreakerTrip.objects.filter(pk=trip.pk, resumed_at__isnull=True).update(
+        resumed_at=timezone.now(), resumed_by=user
+    )
+    if resumed:
+        logger.info("circuit breaker trip %s resumed by user %s", trip.pk, user.pk)
+    return bool(resumed)
+
+
+def breaker_alert_recipients() -> list[str]:
+    """The owners of active marketing sequences: they answer for what is paused."""
+    emails = (
+        Sequence.objects.filter(status=Sequence.Status.ACTIVE, is_transactional=False)
+        .exclude(owner__email="")
+        .values_list("owner__email", flat=True)
+        .distinct()
+    )
+    return sorted(email for email in emails if email)

@@ -1,0 +1,242 @@
+"""Each ESP's recorded events, posted through anymail's real webhook URLs (issue 5).
+
+reliability.md §8: 16 (complaint), 17 (hard bounce per ESP and per recipient),
+18 (soft bounces), 21 (dedupe), 22 (5xx on our failure), 23 (sticky, any order).
+"""
+
+import json
+from unittest import mock
+
+import pytest
+from django.db import DatabaseError
+
+from crm.models import Activity, ConsentEntry, Suppression
+from sequences.models import EspEvent, OutboundMessage
+from tests.factories import OutboundMessageFactory
+from tests.sequences.esp.conftest import (
+    mailgun_body,
+    payload,
+    post_mailgun,
+    post_postmark,
+    post_sendgrid,
+    post_ses,
+    send_event,
+    sns_notification,
+    subs,
+)
+
+ESPS = ["postmark", "sendgrid", "mailgun", "amazon_ses"]
+ESPS_WITH_UNSUBSCRIBE = ["postmark", "sendgrid", "mailgun"]  # anymail maps no SES unsubscribe
+pytestmark = pytest.mark.django_db
+
+
+def reasons(email: str) -> set[str]:
+    return set(Suppression.objects.filter(email=email).values_list("reason", flat=True))
+
+
+def kinds(contact) -> list[str]:
+    return list(Activity.objects.filter(contact=contact).values_list("kind", flat=True))
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_a_hard_bounce_suppresses_the_recipient(client, esp, ledger):
+    response = send_event(client, esp, "hard_bounce", ledger)
+
+    assert response.status_code == 200
+    assert reasons(ledger.contact.email) == {"hard_bounce"}
+    assert "email_bounced" in kinds(ledger.contact)
+    event = EspEvent.objects.get(recipient=ledger.contact.email)
+    assert (event.kind, event.outcome, event.message) == ("hard_bounce", "processed", ledger)
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_one_soft_bounce_does_not_suppress(client, esp, ledger):
+    response = send_event(client, esp, "soft_bounce", ledger)
+
+    assert response.status_code == 200
+    assert reasons(ledger.contact.email) == set()
+    assert EspEvent.objects.get().kind in {"soft_bounce", "deferred"}
+
+
+@pytest.mark.parametrize("esp", ["postmark", "sendgrid", "amazon_ses"])
+def test_soft_bounces_on_three_messages_suppress_for_a_while(client, esp, ledger, settings):
+    settings.DELIVERABILITY_SOFT_BOUNCE_LIMIT = 3
+    others = [_another_message(ledger, n) for n in (1, 2)]
+
+    for number, message in enumerate([ledger, ledger, *others]):  # the repeat counts once
+        _soft_bounce(client, esp, message, number)
+        if number == 2:
+            assert reasons(ledger.contact.email) == set()
+
+    suppression = Suppression.objects.get(email=ledger.contact.email)
+    assert suppression.reason == "soft_bounce" and suppression.expires_at is not None
+
+
+def test_mailgun_temporary_failures_are_deferrals_that_never_count(client, ledger, settings):
+    settings.DELIVERABILITY_SOFT_BOUNCE_LIMIT = 1
+    send_event(client, "mailgun", "soft_bounce", ledger)
+
+    assert EspEvent.objects.get().kind == "deferred"
+    assert reasons(ledger.contact.email) == set()
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_a_complaint_suppresses_for_good_and_withdraws_all_consent(client, esp, ledger):
+    response = send_event(client, esp, "complaint", ledger)
+
+    assert response.status_code == 200
+    assert reasons(ledger.contact.email) == {"complaint"}
+    latest = {
+        entry.topic_id: entry.is_granted
+        for entry in ConsentEntry.objects.filter(contact=ledger.contact).order_by("occurred_at")
+    }
+    assert latest and not any(latest.values())
+    assert "email_complained" in kinds(ledger.contact)
+
+
+@pytest.mark.parametrize("esp", ESPS_WITH_UNSUBSCRIBE)
+def test_an_esp_unsubscribe_withdraws_consent_and_suppresses(client, esp, ledger):
+    response = send_event(client, esp, "unsubscribe", ledger)
+
+    assert response.status_code == 200
+    assert reasons(ledger.contact.email) == {"unsubscribed"}
+    assert not ConsentEntry.objects.filter(contact=ledger.contact).latest("occurred_at").is_granted
+    assert "unsubscribed" in kinds(ledger.contact)
+
+
+@pytest.mark.parametrize("esp", ESPS)
+@pytest.mark.parametrize(
+    ("event", "kind"),
+    [("delivered", "email_delivered"), ("open", "email_opened"), ("click", "email_clicked")],
+)
+def test_engagement_becomes_an_activity_on_the_contact_and_message(
+    client, esp, event, kind, ledger
+):
+    response = send_event(client, esp, event, ledger)
+
+    assert response.status_code == 200
+    activity = Activity.objects.get(contact=ledger.contact, kind=kind)
+    assert activity.source == f"esp:{esp}"
+    assert activity.properties["message_uuid"] == str(ledger.uuid)
+    assert EspEvent.objects.get().outcome == "processed"
+    if kind == "email_opened":
+        assert activity.properties["is_machine_open"] is False
+
+
+def test_a_machine_open_is_marked_and_does_not_count_as_engagement(client, ledger):
+    ledger.contact.last_engaged_at = None
+    ledger.contact.save()
+    post_sendgrid(client, [payload("sendgrid_events.json", **subs(ledger))["machine_open"]])
+
+    activity = Activity.objects.get(kind="email_opened")
+    assert activity.properties["is_machine_open"] is True
+    ledger.contact.refresh_from_db()
+    assert ledger.contact.last_engaged_at is None
+
+
+def test_an_apple_proxy_open_at_postmark_is_a_machine_open(client, ledger):
+    send_event(client, "postmark", "open", ledger, user_agent="Mozilla/5.0")
+
+    assert Activity.objects.get(kind="email_opened").properties["is_machine_open"] is True
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_the_same_event_delivered_three_times_acts_once(client, esp, ledger):
+    fixed = {"event_id": "evt-1", "token": "mailgun-token-1", "sns_id": "sns-msg-1"}
+
+    statuses = [send_event(client, esp, "click", ledger, **fixed).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert EspEvent.objects.count() == 1
+    assert Activity.objects.filter(kind="email_clicked").count() == 1
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_delivered_after_bounced_keeps_the_suppression(client, esp, ledger):
+    send_event(client, esp, "hard_bounce", ledger)
+    send_event(client, esp, "delivered", ledger)
+    send_event(client, esp, "open", ledger)
+
+    assert reasons(ledger.contact.email) == {"hard_bounce"}
+
+
+def test_a_multi_recipient_ses_bounce_suppresses_only_the_bounced_address(client, ledger):
+    values = subs(ledger, other_email="grace@example.com")
+    event = payload("amazon_ses_events.json", **values)["hard_bounce"]
+
+    post_ses(client, sns_notification(event))
+
+    assert reasons(ledger.contact.email) == {"hard_bounce"}
+    assert reasons("grace@example.com") == set()
+
+
+def test_events_for_unknown_messages_are_kept_and_reported(client, db):
+    # An unsaved message: its ids match no ledger row.
+    stranger = OutboundMessageFactory.build(esp_message_id="not-ours")
+    stranger.contact.email = "nobody@example.com"
+    send_event(client, "postmark", "hard_bounce", stranger)
+
+    event = EspEvent.objects.get()
+    assert event.outcome == "unknown_message"
+    assert reasons("nobody@example.com") == {"hard_bounce"}
+
+
+def test_a_rejected_message_fails_its_ledger_row(client, ledger):
+    dropped = dict(payload("sendgrid_events.json", **subs(ledger))["hard_bounce"])
+    dropped.update(event="dropped", reason="Invalid", type="invalid")
+
+    post_sendgrid(client, [dropped])
+
+    ledger.refresh_from_db()
+    assert ledger.state == OutboundMessage.State.FAILED
+    assert ledger.reason.startswith("ESP rejected")
+
+
+def test_our_own_failure_answers_500_so_the_esp_retries(client, ledger):
+    client.raise_request_exception = False
+    with mock.patch(
+        "sequences.esp.inbox.EspEvent.objects.bulk_create", side_effect=DatabaseError("down")
+    ):
+        response = send_event(client, "postmark", "hard_bounce", ledger)
+
+    assert response.status_code == 500
+    assert EspEvent.objects.count() == 0
+
+
+def test_a_wrong_secret_is_refused_with_400(client, ledger):
+    body = payload("postmark_hard_bounce.json", **subs(ledger))
+    response = client.post(
+        "/anymail/postmark/tracking/",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic d3Jvbmc6d3Jvbmc=",  # wrong:wrong
+    )
+
+    assert response.status_code == 400
+    assert EspEvent.objects.count() == 0
+
+
+def test_a_forged_mailgun_signature_is_refused(client, ledger):
+    event = payload("mailgun_events.json", **subs(ledger))["hard_bounce"]
+    body = mailgun_body(event)
+    body["signature"]["signature"] = "0" * 64
+
+    assert post_mailgun(client, body).status_code == 400
+    assert reasons(ledger.contact.email) == set()
+
+
+def _another_message(ledger, number: int):
+    return OutboundMessageFactory(
+        contact=ledger.contact,
+        enrollment=ledger.enrollment,
+        esp_message_id=f"other-message-{number}",
+    )
+
+
+def _soft_bounce(client, esp: str, message, number: int):
+    extra = {"event_id": f"soft-{number}", "sns_id": f"sns-soft-{number}"}
+    if esp == "postmark":
+        body = payload("postmark_soft_bounce.json", **subs(message))
+        body["ID"] = 4096000 + number
+        return post_postmark(client, body)
+    return send_event(client, esp, "soft_bounce", message, **extra)
