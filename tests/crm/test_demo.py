@@ -110,7 +110,9 @@ def _seed_and_roll_back() -> tuple[list, list]:
             demo_seed(contacts=SMALL)
             emails = list(Contact.objects.order_by("email").values_list("email", flat=True))
             deals = list(
-                Deal.objects.order_by("name", "amount").values_list("name", "amount", "stage__key")
+                Deal.objects.order_by("name", "amount", "stage__key").values_list(
+                    "name", "amount", "stage__key"
+                )
             )
             raise _Rollback((emails, deals))
     except _Rollback as done:
