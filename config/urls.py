@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crm.api.views import tracking_snippet
+from sequences.esp.sns import TopicCheckedSesTrackingView
 
 admin.site.site_header = "Nextstep"
 admin.site.site_title = "Nextstep"
@@ -26,6 +27,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("t/nextstep.js", tracking_snippet, name="tracking-snippet"),
+    # Ahead of anymail's URLs: the same SES path, plus the expected-topic check.
+    path(
+        "anymail/amazon_ses/tracking/",
+        TopicCheckedSesTrackingView.as_view(),
+        name="amazon_ses_topic_checked_tracking",
+    ),
     path("anymail/", include("anymail.urls")),
     path("", include("crm.public.urls")),
 ]

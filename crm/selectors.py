@@ -1,6 +1,7 @@
 """Reads that are reused or not obvious: current consent, active suppressions, timelines."""
 
 import datetime
+from collections.abc import Iterable
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -64,6 +65,23 @@ def suppressions_active_for(*, email: str) -> QuerySet:
 def contact_is_suppressed_expression() -> Exists:
     """An expression over Contact rows: is their address actively suppressed?"""
     return Exists(Suppression.objects.filter(suppression_active_q(), email=OuterRef("email")))
+
+
+#: An objection to direct marketing (unsubscribe from all, or a spam complaint) is absolute:
+#: no marketing sends, no marketing segments, no marketing-purpose scoring (ICO; §8 item 13).
+OBJECTION_REASONS = (Suppression.Reason.UNSUBSCRIBED, Suppression.Reason.COMPLAINT)
+
+
+def contact_ids_objected(contact_ids: Iterable[int]) -> set[int]:
+    """The contacts among these who objected to direct marketing (one query)."""
+    objection = Suppression.objects.filter(
+        suppression_active_q(), reason__in=OBJECTION_REASONS, email=OuterRef("email")
+    )
+    return set(
+        Contact.objects.filter(pk__in=list(contact_ids))
+        .filter(Exists(objection))
+        .values_list("pk", flat=True)
+    )
 
 
 def contact_timeline(*, contact: Contact) -> QuerySet:

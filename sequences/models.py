@@ -523,3 +523,29 @@ class CircuitBreakerTrip(models.Model):
     def __str__(self):
         state = "open" if self.resumed_at is None else "resumed"
         return f"{self.metric} {self.rate:.2%} ({state})"
+
+
+class ComplaintRateAlert(models.Model):
+    """One warning per sending domain per day when the complaint rate reaches the warn level.
+
+    The unique key makes the alert idempotent: every processing run checks the rate,
+    but only the first run that sees it crossed creates the row and sends the email.
+    """
+
+    day = models.DateField()
+    domain = models.CharField(max_length=253)
+    rate = models.FloatField()
+    complaints = models.PositiveIntegerField()
+    delivered = models.PositiveIntegerField(
+        help_text="Or sent, when the ESP reports no deliveries."
+    )
+    alerted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "domain"], name="one_complaint_alert_per_day")
+        ]
+
+    def __str__(self):
+        return f"{self.domain} {self.day}: complaints {self.rate:.2%}"

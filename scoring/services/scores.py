@@ -16,6 +16,7 @@ from django.db.models.functions import Abs
 from django.utils import timezone
 
 from crm.models import Activity, Contact
+from crm.selectors import contact_ids_objected
 from crm.services.activities import NOT_ENGAGEMENT_KINDS
 from scoring.conditions import activity_matches, contact_matches
 from scoring.models import Handoff, ScoreChange, ScoringRule
@@ -129,11 +130,23 @@ def _engagement_changes(
         if _kind_fits(rule, activity)
         and activity_matches(rule.conditions.all(), activity.properties)
     ]
+    matches = _drop_objected(matches)
     if not matches:
         return []
     matches = _drop_already_scored(matches)
     matches = _drop_not_after_silence(matches, contacts)
     return _capped(matches, now)
+
+
+def _drop_objected(matches: list[_Match]) -> list[_Match]:
+    """Engagement scoring is marketing profiling: it stops for contacts who objected.
+
+    One query for the whole batch, and none when nothing matched.
+    """
+    if not matches:
+        return matches
+    objected = contact_ids_objected({match.activity.contact_id for match in matches})
+    return [match for match in matches if match.activity.contact_id not in objected]
 
 
 def _is_machine_open(activity: Activity) -> bool:

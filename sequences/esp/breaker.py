@@ -16,10 +16,18 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from sequences.models import CircuitBreakerTrip, EspEvent, OutboundMessage, Sequence
+from sequences.esp.report import DayRow, deliverability_by_day
+from sequences.models import (
+    CircuitBreakerTrip,
+    ComplaintRateAlert,
+    EspEvent,
+    OutboundMessage,
+    Sequence,
+)
 
 logger = logging.getLogger(__name__)
 ALERT_TASK = "sequences.esp.tasks.alert_breaker_tripped_task"
+WARN_TASK = "sequences.esp.tasks.alert_complaint_rate_task"
 Kind = EspEvent.Kind
 
 
@@ -85,10 +93,44 @@ def _trip(metric: str, rate: float, threshold: float, rates: Rates, now) -> Circ
     return trip
 
 
-def _enqueue_alert(trip_pk: int) -> None:
+def _enqueue_alert(trip_pk: int, task: str = ALERT_TASK) -> None:
     from django_q.tasks import async_task
 
-    async_task(ALERT_TASK, trip_pk)
+    async_task(task, trip_pk)
+
+
+def complaint_warn_check(*, now: datetime.datetime | None = None) -> list[ComplaintRateAlert]:
+    """Warn (never pause) when today's complaint rate of a sending domain reaches the warn
+    level (Gmail/Yahoo: 0.1%); return the alerts created by this run.
+
+    Today's rate per domain is the report's (complaints ÷ delivered). The unique
+    (day, domain) key makes a repeated run a no-op, so owners get one email a day.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    warn = settings.DELIVERABILITY_WARN_COMPLAINT_BPS / 10_000
+    rows = deliverability_by_day(days=1, now=now)
+    crossed = [row for row in rows if row.day == today and (row.complaint_rate or 0) >= warn]
+    return [alert for row in crossed if (alert := _warn_once(row, now)) is not None]
+
+
+@transaction.atomic
+def _warn_once(row: DayRow, now: datetime.datetime) -> ComplaintRateAlert | None:
+    alert, created = ComplaintRateAlert.objects.get_or_create(
+        day=row.day,
+        domain=row.domain,
+        defaults={
+            "rate": row.complaint_rate,
+            "complaints": row.complaints,
+            "delivered": row.delivered or row.sent,
+            "alerted_at": now,
+        },
+    )
+    if not created:
+        return None
+    logger.warning("complaint rate warning: %s %.4f on %s", row.domain, alert.rate, row.day)
+    transaction.on_commit(lambda: _enqueue_alert(alert.pk, WARN_TASK))
+    return alert
 
 
 def breaker_resume(*, trip: CircuitBreakerTrip, user: AbstractBaseUser) -> bool:

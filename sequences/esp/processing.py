@@ -156,22 +156,33 @@ def _hard_bounce(event: EspEvent, contact, batch: Batch) -> None:
 
 def _soft_bounce(event: EspEvent, contact, batch: Batch) -> None:
     """N soft bounces on distinct messages within M days → a temporary suppression."""
-    days = settings.DELIVERABILITY_SOFT_BOUNCE_DAYS
-    bounced_messages = (
+    if _soft_bounce_limit_reached(event):
+        cooldown = datetime.timedelta(days=settings.DELIVERABILITY_SOFT_BOUNCE_COOLDOWN_DAYS)
+        _suppress(event, Suppression.Reason.SOFT_BOUNCE, expires_at=batch.now + cooldown)
+
+
+def _soft_bounce_limit_reached(event: EspEvent) -> bool:
+    """Does any M-day window holding this bounce hold N bounced messages?
+
+    Windows ending after the event count too: a late, older bounce may complete a window
+    whose newer bounces were processed first (events arrive in any order).
+    """
+    span = datetime.timedelta(days=settings.DELIVERABILITY_SOFT_BOUNCE_DAYS)
+    bounces = list(
         EspEvent.objects.filter(
             esp=event.esp,
             recipient=event.recipient,
             kind=Kind.SOFT_BOUNCE,
-            occurred_at__gt=event.occurred_at - datetime.timedelta(days=days),
-            occurred_at__lte=event.occurred_at,
-        )
-        .values("message_key")
-        .distinct()
-        .count()
+            occurred_at__gt=event.occurred_at - span,
+            occurred_at__lt=event.occurred_at + span,
+        ).values_list("occurred_at", "message_key")
     )
-    if bounced_messages >= settings.DELIVERABILITY_SOFT_BOUNCE_LIMIT:
-        cooldown = datetime.timedelta(days=settings.DELIVERABILITY_SOFT_BOUNCE_COOLDOWN_DAYS)
-        _suppress(event, Suppression.Reason.SOFT_BOUNCE, expires_at=batch.now + cooldown)
+    window_ends = [at for at, _ in bounces if at >= event.occurred_at]
+    return any(
+        len({key for at, key in bounces if end - span < at <= end})
+        >= settings.DELIVERABILITY_SOFT_BOUNCE_LIMIT
+        for end in window_ends
+    )
 
 
 def _complaint(event: EspEvent, contact, batch: Batch) -> None:

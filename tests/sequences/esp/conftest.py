@@ -2,6 +2,7 @@
 
 import base64
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -9,10 +10,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from anymail.webhooks import amazon_ses
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
 from django.utils import timezone
 
 from crm.models import ConsentTopic
+from sequences.esp import sns
 from tests.factories import ConsentEntryFactory, ContactFactory, OutboundMessageFactory
 
 GRANTED_AT = datetime.datetime(2026, 1, 5, 9, 0, tzinfo=datetime.UTC)
@@ -20,6 +27,7 @@ PAYLOADS = Path(__file__).parent / "payloads"
 WEBHOOK_SECRET = "hook:s3cret"
 MAILGUN_SIGNING_KEY = "key-mailgun-signing"
 AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()}
+SNS_CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem"
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +43,61 @@ def ses_without_boto3(monkeypatch):
     """anymail's SES view wants boto3 only to confirm subscriptions and read S3 (inbound);
     tracking notifications need neither, and boto3 is not installed here."""
     monkeypatch.setattr(amazon_ses, "_get_anymail_boto3_params", lambda **kwargs: ({}, {}))
+
+
+@functools.cache
+def sns_test_key() -> tuple[rsa.RSAPrivateKey, bytes]:
+    """A private key and its self-signed PEM certificate, standing in for Amazon SNS's."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert.public_bytes(serialization.Encoding.PEM)
+
+
+class CertFetches:
+    """Stands in for requests.get on the SNS certificate URL; records what was fetched."""
+
+    def __init__(self):
+        self.urls = []
+        self.error = None
+
+    def __call__(self, url, timeout):
+        self.urls.append(url)
+        if self.error:
+            raise self.error
+        response = requests.Response()
+        response.status_code = 200
+        response._content = sns_test_key()[1]
+        return response
+
+
+@pytest.fixture(autouse=True)
+def sns_cert_fetches(monkeypatch):
+    """Every SES post runs the real signature check against our test certificate."""
+    sns._fetch_key.cache_clear()  # a key cached by another test would hide a fetch
+    fetches = CertFetches()
+    monkeypatch.setattr(sns.requests, "get", fetches)
+    yield fetches
+    sns._fetch_key.cache_clear()
+
+
+def sign_sns(message: dict, version: str = "1") -> dict:
+    """The message with SignatureVersion and a Signature made with our test key."""
+    signed = {**message, "SignatureVersion": version}
+    algorithm = {"1": hashes.SHA1, "2": hashes.SHA256}[version]
+    text = sns.canonical_string(signed)
+    signature = sns_test_key()[0].sign(text, padding.PKCS1v15(), algorithm())
+    return {**signed, "Signature": base64.b64encode(signature).decode()}
 
 
 @pytest.fixture
@@ -107,19 +170,18 @@ def post_mailgun(client, body: dict):
     return post_json(client, "/anymail/mailgun/tracking/", body)
 
 
-def sns_notification(ses_event: dict, message_id: str | None = None) -> dict:
-    return {
+def sns_notification(ses_event: dict, message_id: str | None = None, version="1") -> dict:
+    unsigned = {
         "Type": "Notification",
         "MessageId": message_id or str(uuid.uuid4()),
         "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-events",
         "Subject": "Amazon SES Email Event Notification",
         "Message": json.dumps(ses_event),
         "Timestamp": "2026-03-10T10:05:01.000Z",
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLEpH+..",
-        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+        "SigningCertURL": SNS_CERT_URL,
         "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
     }
+    return sign_sns(unsigned, version)
 
 
 def post_ses(client, notification: dict):

@@ -1,19 +1,30 @@
 """Each ESP's recorded events, posted through anymail's real webhook URLs (issue 5).
 
 reliability.md §8: 16 (complaint), 17 (hard bounce per ESP and per recipient),
-18 (soft bounces), 21 (dedupe), 22 (5xx on our failure), 23 (sticky, any order).
+18 (soft bounces), 20 (authenticity), 21 (dedupe, replays days later), 22 (5xx on our
+failure, 400 on bad auth, no processing in the request), 23 (sticky, any order).
 """
 
+import base64
+import datetime
+import io
 import json
 from unittest import mock
 
 import pytest
+import requests
+from anymail.exceptions import AnymailWebhookValidationFailure
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError
+from django.utils import timezone
 
 from crm.models import Activity, ConsentEntry, Suppression
+from sequences.esp import sns
+from sequences.esp.inbox import PROCESS_TASK
 from sequences.models import EspEvent, OutboundMessage
 from tests.factories import OutboundMessageFactory
 from tests.sequences.esp.conftest import (
+    SNS_CERT_URL,
     mailgun_body,
     payload,
     post_mailgun,
@@ -21,6 +32,7 @@ from tests.sequences.esp.conftest import (
     post_sendgrid,
     post_ses,
     send_event,
+    sign_sns,
     sns_notification,
     subs,
 )
@@ -28,6 +40,8 @@ from tests.sequences.esp.conftest import (
 ESPS = ["postmark", "sendgrid", "mailgun", "amazon_ses"]
 ESPS_WITH_UNSUBSCRIBE = ["postmark", "sendgrid", "mailgun"]  # anymail maps no SES unsubscribe
 pytestmark = pytest.mark.django_db
+# One webhook POST: the inbox insert plus transaction bookkeeping, whatever the event.
+MAX_WEBHOOK_QUERIES = 3
 
 
 def reasons(email: str) -> set[str]:
@@ -240,3 +254,208 @@ def _soft_bounce(client, esp: str, message, number: int):
         body["ID"] = 4096000 + number
         return post_postmark(client, body)
     return send_event(client, esp, "soft_bounce", message, **extra)
+
+
+# --- Authenticity (reliability.md §8, 20) ----------------------------------------------
+
+
+def post_postmark_with_auth(client, ledger, authorization: str | None):
+    body = payload("postmark_hard_bounce.json", **subs(ledger))
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+    return client.post(
+        "/anymail/postmark/tracking/",
+        data=json.dumps(body),
+        content_type="application/json",
+        **headers,
+    )
+
+
+def basic(secret: str) -> str:
+    return "Basic " + base64.b64encode(secret.encode()).decode()
+
+
+def test_a_missing_secret_is_refused_with_400(client, ledger):
+    assert post_postmark_with_auth(client, ledger, None).status_code == 400
+    assert EspEvent.objects.count() == 0
+
+
+def test_rotated_secrets_accept_old_and_new_until_the_old_is_removed(client, ledger, settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": ["hook:old", "hook:new"]}
+    during = [post_postmark_with_auth(client, ledger, basic(s)) for s in ("hook:old", "hook:new")]
+
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": ["hook:new"]}
+    removed = post_postmark_with_auth(client, ledger, basic("hook:old"))
+    kept = post_postmark_with_auth(client, ledger, basic("hook:new"))
+
+    assert [r.status_code for r in during] == [200, 200]
+    assert (removed.status_code, kept.status_code) == (400, 200)
+
+
+def test_a_signed_mailgun_event_with_a_wrong_signing_key_is_refused(client, ledger, settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_WEBHOOK_SIGNING_KEY": "key-rotated"}
+    event = payload("mailgun_events.json", **subs(ledger))["hard_bounce"]
+
+    assert post_mailgun(client, mailgun_body(event)).status_code == 400
+    assert EspEvent.objects.count() == 0
+
+
+SES_TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"
+
+
+def test_an_ses_event_from_an_unexpected_topic_is_refused_before_it_is_stored(
+    client, ledger, settings
+):
+    settings.SES_SNS_TOPIC_ARNS = [SES_TOPIC]
+    event = payload("amazon_ses_events.json", **subs(ledger))["hard_bounce"]
+    forged = {**sns_notification(event), "TopicArn": "arn:aws:sns:us-east-1:666:attacker"}
+
+    response = post_ses(client, forged)  # valid basic auth, wrong topic
+
+    assert response.status_code == 400
+    assert EspEvent.objects.count() == 0
+    assert reasons(ledger.contact.email) == set()
+
+
+def test_an_ses_event_from_the_expected_topic_is_stored(client, ledger, settings):
+    settings.SES_SNS_TOPIC_ARNS = ["arn:aws:sns:eu-west-1:123456789012:other", SES_TOPIC]
+
+    response = send_event(client, "amazon_ses", "hard_bounce", ledger)
+
+    assert response.status_code == 200
+    assert reasons(ledger.contact.email) == {"hard_bounce"}
+
+
+# --- SNS signatures (AWS: "Verifying the signatures of Amazon SNS messages") ------------
+
+
+def ses_bounce(ledger, **changes) -> dict:
+    event = payload("amazon_ses_events.json", **subs(ledger))["hard_bounce"]
+    return {**sns_notification(event, version=changes.pop("version", "1")), **changes}
+
+
+def assert_refused(response, ledger):
+    assert response.status_code == 400
+    assert EspEvent.objects.count() == 0
+    assert reasons(ledger.contact.email) == set()
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_an_ses_event_signed_by_sns_is_stored(client, ledger, sns_cert_fetches, version):
+    response = post_ses(client, ses_bounce(ledger, version=version))
+
+    assert response.status_code == 200
+    assert reasons(ledger.contact.email) == {"hard_bounce"}
+    assert sns_cert_fetches.urls == [SNS_CERT_URL]
+
+
+def test_the_certificate_is_fetched_once_per_url(client, ledger, sns_cert_fetches):
+    for _ in range(2):
+        assert post_ses(client, ses_bounce(ledger)).status_code == 200
+
+    assert sns_cert_fetches.urls == [SNS_CERT_URL]
+
+
+def test_a_tampered_ses_message_is_refused(client, ledger):
+    signed = ses_bounce(ledger)
+    tampered = {**signed, "Message": signed["Message"].replace("Permanent", "Transient")}
+    assert tampered["Message"] != signed["Message"]
+
+    assert_refused(post_ses(client, tampered), ledger)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://attacker.example.com/cert.pem",
+        "http://sns.us-east-1.amazonaws.com/cert.pem",
+        "https://sns.us-east-1.amazonaws.com.attacker.example.com/cert.pem",
+        "https://sns.us-east-1.amazonaws.com@attacker.example.com/cert.pem",
+    ],
+)
+def test_a_certificate_off_amazon_sns_is_refused_unfetched(client, ledger, sns_cert_fetches, url):
+    assert_refused(post_ses(client, ses_bounce(ledger, SigningCertURL=url)), ledger)
+    assert sns_cert_fetches.urls == []
+
+
+def test_a_certificate_that_cannot_be_fetched_is_refused(client, ledger, sns_cert_fetches):
+    sns_cert_fetches.error = requests.ConnectionError("timed out")
+
+    assert_refused(post_ses(client, ses_bounce(ledger)), ledger)
+
+
+def test_an_unknown_signature_version_is_refused(client, ledger, sns_cert_fetches):
+    assert_refused(post_ses(client, ses_bounce(ledger, SignatureVersion="3")), ledger)
+    assert sns_cert_fetches.urls == []
+
+
+def test_unsigned_ses_events_pass_only_with_verification_off(client, ledger, settings):
+    unsigned = ses_bounce(ledger, Signature="")
+    assert_refused(post_ses(client, unsigned), ledger)
+
+    settings.SES_SNS_VERIFY_SIGNATURES = False  # local testing without AWS
+
+    assert post_ses(client, unsigned).status_code == 200
+
+
+def test_a_subscription_confirmation_signs_its_subscribe_url_and_token():
+    confirmation = sign_sns(
+        {
+            "Type": "SubscriptionConfirmation",
+            "MessageId": "sns-confirm-1",
+            "Token": "token-1",
+            "TopicArn": SES_TOPIC,
+            "Message": "You have chosen to subscribe to the topic.",
+            "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
+            "Timestamp": "2026-03-10T10:05:01.000Z",
+            "SigningCertURL": SNS_CERT_URL,
+        }
+    )
+    sns.verify_signature(confirmation)
+
+    with pytest.raises(AnymailWebhookValidationFailure):
+        sns.verify_signature({**confirmation, "Token": "token-2"})
+
+
+# --- Replays (reliability.md §8, 21) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_a_replay_six_days_later_is_still_deduped(client, esp, ledger):
+    fixed = {"event_id": "evt-replay", "token": "mailgun-token-replay", "sns_id": "sns-replay"}
+    send_event(client, esp, "click", ledger, **fixed)
+
+    later = timezone.now() + datetime.timedelta(days=6)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        response = send_event(client, esp, "click", ledger, **fixed)
+
+    assert response.status_code == 200
+    assert EspEvent.objects.count() == 1
+    assert Activity.objects.filter(kind="email_clicked").count() == 1
+
+
+# --- Acknowledge fast (reliability.md §8, 22) ------------------------------------------
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_the_webhook_only_stores_and_enqueues(client, esp, ledger, django_assert_max_num_queries):
+    enqueue = mock.patch("django_q.tasks.async_task")
+    with enqueue as async_task, django_assert_max_num_queries(MAX_WEBHOOK_QUERIES):
+        send_event(client, esp, "click", ledger)
+
+    async_task.assert_called_once_with(PROCESS_TASK)
+    assert EspEvent.objects.get().outcome == EspEvent.Outcome.PENDING
+    assert not Activity.objects.filter(kind="email_clicked").exists()
+
+
+def test_pruning_keeps_recent_and_pending_events_and_refuses_under_7_days(client, ledger):
+    send_event(client, "postmark", "click", ledger)
+    send_event(client, "postmark", "delivered", ledger)
+    EspEvent.objects.update(received_at=timezone.now() - datetime.timedelta(days=31))
+    send_event(client, "postmark", "open", ledger)  # processes anything pending
+    EspEvent.objects.filter(event_type="clicked").update(outcome=EspEvent.Outcome.PENDING)
+
+    call_command("prune_esp_inbox", stdout=io.StringIO())
+
+    assert set(EspEvent.objects.values_list("event_type", flat=True)) == {"clicked", "opened"}
+    with pytest.raises(CommandError):
+        call_command("prune_esp_inbox", days=6)
