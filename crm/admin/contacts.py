@@ -7,7 +7,7 @@ from crm import admin_hooks
 from crm.admin.base import OwnerFieldMixin, adopt, searchable_fields
 from crm.admin.contact_page import contact_page_context
 from crm.admin.filters import ConsentFilter, SegmentFilter, SuppressedFilter
-from crm.admin.privacy import erase_contacts, export_contact_data
+from crm.admin.privacy import erase_contacts, export_contact_data, unsubscribe_contacts_from_all
 from crm.emails import normalise_email
 from crm.imports import ContactImportExportMixin
 from crm.models import Contact, Note, Task
@@ -90,7 +90,7 @@ class ContactAdmin(ContactImportExportMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     change_form_template = "admin/crm/contact/change_form.html"
-    actions = (export_contact_data, erase_contacts)
+    actions = (export_contact_data, unsubscribe_contacts_from_all, erase_contacts)
     list_display = (
         "email",
         "name",

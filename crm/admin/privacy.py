@@ -8,8 +8,9 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from crm.models import ErasureRecord
+from crm.models import ConsentEntry, ErasureRecord
 from crm.services import contact_erase, contact_export
+from crm.services.preferences import Visitor, unsubscribe_all
 
 
 @admin.action(description="Export the selected contacts' data (JSON)", permissions=["view"])
@@ -21,6 +22,21 @@ def export_contact_data(modeladmin, request, queryset):
         json.dumps(exports, cls=DjangoJSONEncoder, indent=2),
         content_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="contact-export-{stamp}.json"'},
+    )
+
+
+@admin.action(
+    description="Unsubscribe the selected contacts from all marketing", permissions=["change"]
+)
+def unsubscribe_contacts_from_all(modeladmin, request, queryset):
+    """Record a withdrawal of every topic and suppress: for objections by phone or letter."""
+    source = f"admin: {request.user.get_username()}"
+    for contact in queryset:
+        unsubscribe_all(
+            contact=contact, method=ConsentEntry.Method.ADMIN, source=source, visitor=Visitor()
+        )
+    modeladmin.message_user(
+        request, f"Unsubscribed {queryset.count()} contact(s) from all marketing.", messages.SUCCESS
     )
 
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from crm.models import (
     Activity,
     Company,
+    ConsentTopic,
     Contact,
     Deal,
     DealStage,
@@ -437,6 +438,50 @@ class ContactUpdateSerializer(ContactProfileSerializer):
     )
     lifecycle_stage_reason = serializers.CharField(
         max_length=500, required=False, allow_blank=True, help_text="Why the stage moved."
+    )
+
+
+class ContactUnsubscribeSerializer(StrictSerializer):
+    """Withdraw one topic, or every topic plus an `unsubscribed` suppression."""
+
+    topic = serializers.CharField(
+        max_length=50, required=False, help_text="A consent topic's key, e.g. newsletter."
+    )
+    all = serializers.BooleanField(
+        required=False, help_text="true: withdraw every topic and suppress all marketing."
+    )
+
+    def validate_topic(self, value: str) -> ConsentTopic:
+        # Inactive topics may still be withdrawn: withdrawing is never refused.
+        topic = ConsentTopic.objects.filter(key=value).first()
+        if topic is None:
+            raise serializers.ValidationError(f"Unknown consent topic {value!r}.")
+        return topic
+
+    def validate(self, attrs: dict) -> dict:
+        if "all" in attrs and not attrs["all"]:
+            raise serializers.ValidationError({"all": ["Send true, or leave it out."]})
+        if ("topic" in attrs) == ("all" in attrs):
+            raise serializers.ValidationError(
+                {"non_field_errors": ['Send either {"topic": "<key>"} or {"all": true}.']}
+            )
+        return attrs
+
+
+class TopicConsentSerializer(serializers.Serializer):
+    topic = serializers.CharField(help_text="The topic's key.")
+    granted = serializers.BooleanField()
+    method = serializers.CharField(
+        allow_null=True, help_text="How the latest change was made; null: never asked."
+    )
+    occurred_at = serializers.DateTimeField(allow_null=True)
+
+
+class ContactConsentStateSerializer(serializers.Serializer):
+    contact_id = serializers.IntegerField()
+    topics = TopicConsentSerializer(many=True)
+    suppressions = serializers.ListField(
+        child=serializers.CharField(), help_text="Reasons of the address's active suppressions."
     )
 
 

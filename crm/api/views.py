@@ -10,6 +10,7 @@ from django.views.decorators.http import condition, require_GET
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,10 +27,13 @@ from crm.api.permissions import (
 )
 from crm.api.serializers import (
     MAX_EVENTS_PER_REQUEST,
+    ApiErrorSerializer,
     CompanySerializer,
     CompanyUpsertSerializer,
+    ContactConsentStateSerializer,
     ContactCreateSerializer,
     ContactSerializer,
+    ContactUnsubscribeSerializer,
     ContactUpdateSerializer,
     DealCreateSerializer,
     DealMoveSerializer,
@@ -43,14 +47,18 @@ from crm.api.serializers import (
     first_touch,
     incoming_event,
 )
-from crm.models import ApiKey, Company, Contact, Deal
+from crm.models import ApiKey, Company, ConsentEntry, Contact, Deal
+from crm.selectors import consent_by_topic, suppressions_active_for
 from crm.services import (
+    Visitor,
     company_upsert,
+    consent_withdraw,
     contact_update,
     contact_upsert,
     deal_create,
     deal_move_stage,
     lifecycle_stage_change,
+    unsubscribe_all,
 )
 from crm.services.events import EventOutcome, EventStatus, events_ingest
 from crm.services.identity import contact_identify
@@ -278,7 +286,7 @@ class ServerKeyViewSet(viewsets.GenericViewSet):
 
 
 class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKeyViewSet):
-    """People. Creating is an upsert by email; consent is never set through the API."""
+    """People. Creating is an upsert by email; consent is never granted through the API."""
 
     queryset = Contact.objects.prefetch_related("tags")
     serializer_class = ContactSerializer
@@ -322,6 +330,49 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKey
                     reason=reason,
                 )
         return Response(ContactSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="contacts_unsubscribe",
+        summary="Withdraw a contact's consent",
+        description=(
+            'Withdraw one topic (`{"topic": "newsletter"}`), or every topic plus an '
+            '`unsubscribed` suppression (`{"all": true}`, as the preference centre\'s '
+            '"unsubscribe from all"). Ledger rows get method `api` and source '
+            "`API key <prefix>`. Repeating it changes nothing. Answers with the "
+            "contact's consent per topic."
+        ),
+        request=ContactUnsubscribeSerializer,
+        responses={200: ContactConsentStateSerializer, 400: ApiErrorSerializer},
+        examples=[
+            OpenApiExample("One topic", request_only=True, value={"topic": "newsletter"}),
+            OpenApiExample("Everything", request_only=True, value={"all": True}),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def unsubscribe(self, request, pk=None):
+        contact = self.get_object()
+        data = validated(ContactUnsubscribeSerializer, request)
+        method, source = ConsentEntry.Method.API, f"API key {request.auth.prefix}"
+        if data.get("all"):
+            # The API caller is the company's server, not the person: no IP or user agent.
+            unsubscribe_all(contact=contact, method=method, source=source, visitor=Visitor())
+        else:
+            consent_withdraw(contact=contact, topic=data["topic"], method=method, source=source)
+        return Response(ContactConsentStateSerializer(consent_state(contact)).data)
+
+
+def consent_state(contact: Contact) -> dict:
+    topics = [
+        {
+            "topic": topic.key,
+            "granted": bool(entry and entry.is_granted),
+            "method": entry.method if entry else None,
+            "occurred_at": entry.occurred_at if entry else None,
+        }
+        for topic, entry in consent_by_topic(contact=contact)
+    ]
+    reasons = suppressions_active_for(email=contact.email).values_list("reason", flat=True)
+    return {"contact_id": contact.pk, "topics": topics, "suppressions": sorted(reasons)}
 
 
 class CompanyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKeyViewSet):
