@@ -22,8 +22,6 @@ OPT_IN_SALT = "nextstep.crm.opt_in"
 UNSUBSCRIBE_PATH = "/unsubscribe/"
 PREFERENCES_PATH = "/preferences/"
 OPT_IN_CONFIRM_PATH = "/subscribe/confirm/"
-DEFAULT_PREFERENCES_MAX_AGE_DAYS = 90
-DEFAULT_OPT_IN_MAX_AGE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ def preferences_url(contact) -> str:
 
 def preferences_token_read(token: str) -> int | None:
     """Return the contact id a preference token names, or None when invalid or expired."""
-    days = getattr(settings, "PREFERENCES_TOKEN_MAX_AGE_DAYS", DEFAULT_PREFERENCES_MAX_AGE_DAYS)
+    days = settings.PREFERENCES_TOKEN_MAX_AGE_DAYS
     payload = _load(token, salt=PREFERENCES_SALT, max_age=datetime.timedelta(days=days))
     if payload is None or not isinstance(payload.get("c"), int):
         return None
@@ -100,7 +98,7 @@ def opt_in_confirm_url(request: OptInRequest) -> str:
 
 def opt_in_token_read(token: str) -> OptInRequest | None:
     """Return the pending sign-up a token carries, or None when invalid or expired."""
-    days = getattr(settings, "OPT_IN_TOKEN_MAX_AGE_DAYS", DEFAULT_OPT_IN_MAX_AGE_DAYS)
+    days = settings.OPT_IN_TOKEN_MAX_AGE_DAYS
     payload = _load(token, salt=OPT_IN_SALT, max_age=datetime.timedelta(days=days))
     if payload is None or not isinstance(payload.get("e"), str):
         return None

@@ -86,9 +86,9 @@ def _sendgrid_problem() -> str:
 
 
 def _amazon_ses_problem() -> str:
-    if not getattr(settings, "SES_SNS_VERIFY_SIGNATURES", True):
+    if not settings.SES_SNS_VERIFY_SIGNATURES:
         return "SES_SNS_VERIFY_SIGNATURES is off: anyone could forge SES events."
-    if getattr(settings, "SES_SNS_TOPIC_ARNS", None):
+    if settings.SES_SNS_TOPIC_ARNS:
         return ""
     return (
         "SES_SNS_TOPIC_ARNS is not set: Amazon SNS signs every AWS account's messages, "

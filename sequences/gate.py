@@ -33,8 +33,6 @@ OPT_OUT_COUNTRIES = frozenset({"US"})
 CAP_WINDOW = datetime.timedelta(days=7)
 #: While marketing is paused by the circuit breaker, held emails look again this often.
 BREAKER_RECHECK = datetime.timedelta(hours=1)
-DEFAULT_FREQUENCY_CAP = 3
-DEFAULT_QUIET_HOURS = "21:00-08:00"
 DEFAULT_LOW_ENGAGEMENT_DAYS = 90
 DEFAULT_LOW_ENGAGEMENT_INTERVAL_DAYS = 14
 TRANSACTIONAL_BLOCKING = frozenset(
@@ -136,7 +134,7 @@ def _frequency_cap(contact, sequence, step, now) -> Decision:
         return ALLOW
     from sequences.selectors import marketing_sends_since
 
-    cap = getattr(settings, "SEQUENCES_FREQUENCY_CAP", DEFAULT_FREQUENCY_CAP)
+    cap = settings.SEQUENCES_FREQUENCY_CAP
     recent = marketing_sends_since(contact=contact, since=now - CAP_WINDOW)
     if len(recent) < cap:
         return ALLOW
@@ -189,7 +187,7 @@ def _quiet_hours(contact, sequence, step, now) -> Decision:
 
 def quiet_hours() -> tuple[datetime.time, datetime.time]:
     """The (start, end) of quiet hours from SEQUENCES_QUIET_HOURS, e.g. "21:00-08:00"."""
-    text = getattr(settings, "SEQUENCES_QUIET_HOURS", DEFAULT_QUIET_HOURS)
+    text = settings.SEQUENCES_QUIET_HOURS
     start, end = (datetime.time.fromisoformat(part.strip()) for part in text.split("-"))
     return start, end
 

@@ -18,5 +18,5 @@ from crm.links import (  # noqa: F401  (re-exported for sequences' callers)
 
 def unsubscribe_mailto() -> str:
     """The optional mailto: for List-Unsubscribe, from SEQUENCES_UNSUBSCRIBE_MAILTO."""
-    address = getattr(settings, "SEQUENCES_UNSUBSCRIBE_MAILTO", "")
+    address = settings.SEQUENCES_UNSUBSCRIBE_MAILTO
     return f"mailto:{address}?subject=unsubscribe" if address else ""

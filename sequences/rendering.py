@@ -220,4 +220,4 @@ def text_from_html(body: str) -> str:
 
 
 def postal_address() -> str:
-    return getattr(settings, "POSTAL_ADDRESS", "")
+    return settings.POSTAL_ADDRESS

@@ -30,8 +30,6 @@ from crm.services import (
 )
 from crm.services.preferences import PREFERENCE_CENTRE_SOURCE, preference_choices
 
-DEFAULT_SIGN_UP_TOPIC = "newsletter"
-
 
 @csrf_exempt  # RFC 8058: mailbox providers POST with no cookie, session or CSRF token.
 @require_http_methods(["GET", "POST"])
@@ -140,7 +138,7 @@ def _visitor(request) -> Visitor:
 
 
 def _sign_up_topic_key(request) -> str:
-    default = getattr(settings, "SIGN_UP_DEFAULT_TOPIC", DEFAULT_SIGN_UP_TOPIC)
+    default = settings.SIGN_UP_DEFAULT_TOPIC
     return request.GET.get("topic", default)
 
 

@@ -61,7 +61,7 @@ class TopicChoice:
 def unsubscribe_one_click(*, contact: Contact, topic_key: str, visitor: Visitor) -> None:
     """Withdraw the email's topic, or all marketing per UNSUBSCRIBE_SCOPE; repeats are no-ops."""
     topic = ConsentTopic.objects.filter(key=topic_key).first() if topic_key else None
-    if topic is not None and getattr(settings, "UNSUBSCRIBE_SCOPE", "topic") == "topic":
+    if topic is not None and settings.UNSUBSCRIBE_SCOPE == "topic":
         _withdraw(contact, topic, ConsentEntry.Method.ONE_CLICK, ONE_CLICK_SOURCE, visitor)
         return
     unsubscribe_all(

@@ -46,7 +46,7 @@ SIGNED_FIELDS["UnsubscribeConfirmation"] = SIGNED_FIELDS["SubscriptionConfirmati
 class TopicCheckedSesTrackingView(AmazonSESTrackingWebhookView):
     def validate_request(self, request):
         # anymail calls every validate_request in the class chain (basic auth included).
-        expected = getattr(settings, "SES_SNS_TOPIC_ARNS", None) or []
+        expected = settings.SES_SNS_TOPIC_ARNS
         if not expected:
             return  # production refuses to start without it (nextstep.E002)
         topic = self._parse_sns_message(request).get("TopicArn", "")
@@ -57,7 +57,7 @@ class TopicCheckedSesTrackingView(AmazonSESTrackingWebhookView):
         # anymail runs a subclass's validate_request before basic auth; verifying last
         # means unauthenticated posts never make us fetch a certificate.
         super().run_validators(request)
-        if getattr(settings, "SES_SNS_VERIFY_SIGNATURES", True):
+        if settings.SES_SNS_VERIFY_SIGNATURES:
             verify_signature(self._parse_sns_message(request))
 
 
