@@ -96,7 +96,7 @@ def _timeout(var: str, raw: str) -> float | int | tuple:
     if isinstance(value, list) and len(value) == 2:
         value = tuple(_number(str(part)) for part in value)
     parts = value if isinstance(value, tuple) else (value,)
-    if any(part is None or part <= 0 for part in parts):
+    if any(not isinstance(part, int | float) or part <= 0 for part in parts):
         raise ImproperlyConfigured(
             f"{var}={raw!r} is not a timeout: give seconds (5, 2.5) or [connect, read]."
         )
