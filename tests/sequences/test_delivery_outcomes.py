@@ -14,21 +14,11 @@ from config.env import anymail_settings
 from sequences.models import Enrollment, OutboundMessage
 from sequences.services import enrollment_create
 from tests.sequences.conftest import build_sequence, email_step, run, step
-from tests.sequences.esp_stub import EspStub
 
 
 @pytest.fixture
-def esp(settings):
-    """The stub ESP, not listening yet (connections are refused until esp.start())."""
-    stub = EspStub()
-    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
-    settings.ANYMAIL = {
-        "POSTMARK_SERVER_TOKEN": "test-token",
-        "POSTMARK_API_URL": stub.url,
-        "REQUESTS_TIMEOUT": 0.5,
-    }
-    yield stub
-    stub.stop()
+def esp(stub_esp):
+    return stub_esp
 
 
 def enroll(contact, clock, **fields):
