@@ -48,27 +48,96 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] = os.envi
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def parse_setting_value(raw: str) -> object:
+#: How anymail expects each ANYMAIL_<NAME> value (docs/deliverability.md, "Value types").
+#: Names match exactly or by suffix; any other name is text, except that true/false
+#: become booleans and a JSON object or list is decoded (e.g. ANYMAIL_WEBHOOK_SECRET).
+#: Numbers are never guessed: a token or password made of digits stays text.
+ANYMAIL_BOOLEANS = (
+    "DEBUG_API_REQUESTS",
+    "IGNORE_RECIPIENT_STATUS",
+    "IGNORE_UNSUPPORTED_FEATURES",
+    "_GENERATE_MESSAGE_ID",
+    "_AUTO_CONFIRM_SNS_SUBSCRIPTIONS",
+    "_TRACK_INITIAL_OPEN_AS_OPENED",
+    "_USE_BULK_API",
+    "_PREVENT_HEADER_ENCODING_BUGS",
+    "_WORKAROUND_DISPLAY_NAME_BUGS",
+)
+ANYMAIL_OBJECTS = ("SEND_DEFAULTS", "_CLIENT_PARAMS", "_SESSION_PARAMS")
+ANYMAIL_INTEGERS = ("_DOWNLOAD_CHUNK_SIZE",)
+#: Seconds, or a JSON pair [connect, read] (requests' timeout tuple).
+ANYMAIL_TIMEOUTS = ("REQUESTS_TIMEOUT",)
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(name == p or (p.startswith("_") and name.endswith(p)) for p in patterns)
+
+
+def parse_anymail_value(name: str, raw: str) -> object:
+    """Turn ANYMAIL_<name>'s text into the type anymail expects, or say what is wrong."""
+    var = f"{ANYMAIL_PREFIX}{name}"
+    if _matches(name, ANYMAIL_BOOLEANS):
+        return env_bool(var, False, {var: raw})
+    if _matches(name, ANYMAIL_INTEGERS):
+        return env_int(var, 0, {var: raw})
+    if _matches(name, ANYMAIL_TIMEOUTS):
+        return _timeout(var, raw)
+    if _matches(name, ANYMAIL_OBJECTS):
+        value = _json(var, raw)
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured(f'{var} must be a JSON object, e.g. {{"tags": ["x"]}}.')
+        return value
+    return parse_setting_value(raw, name=var)
+
+
+def _timeout(var: str, raw: str) -> float | int | tuple:
+    word = raw.strip()
+    value = _json(var, word) if word.startswith("[") else _number(word)
+    if isinstance(value, list) and len(value) == 2:
+        value = tuple(_number(str(part)) for part in value)
+    parts = value if isinstance(value, tuple) else (value,)
+    if any(not isinstance(part, int | float) or part <= 0 for part in parts):
+        raise ImproperlyConfigured(
+            f"{var}={raw!r} is not a timeout: give seconds (5, 2.5) or [connect, read]."
+        )
+    return value
+
+
+def _number(word: str) -> float | int | None:
+    try:
+        number = float(word)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() and "." not in word else number
+
+
+def _json(var: str, raw: str) -> object:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ImproperlyConfigured(f"Cannot read {var} as JSON: {error}") from None
+
+
+def parse_setting_value(raw: str, name: str = "the value") -> object:
     """Turn an env var's text into the value anymail expects.
 
     true/false become booleans, JSON objects and lists are decoded (for settings
-    such as ANYMAIL_SEND_DEFAULTS), anything else stays a string.
+    such as ANYMAIL_WEBHOOK_SECRET), anything else stays a string.
     """
     word = raw.strip()
     if word.lower() in {"true", "false"}:
         return word.lower() == "true"
     if word[:1] in "{[":
-        try:
-            return json.loads(word)
-        except json.JSONDecodeError as error:
-            raise ImproperlyConfigured(f"Cannot read JSON value {raw!r}: {error}") from None
+        return _json(name, word)
     return raw
 
 
 def anymail_settings(environ: Mapping[str, str] = os.environ) -> dict[str, object]:
-    """Collect every ANYMAIL_<NAME> env var into the ANYMAIL setting as NAME."""
+    """Collect every ANYMAIL_<NAME> env var into the ANYMAIL setting as NAME, typed."""
     return {
-        name.removeprefix(ANYMAIL_PREFIX): parse_setting_value(value)
+        name.removeprefix(ANYMAIL_PREFIX): parse_anymail_value(
+            name.removeprefix(ANYMAIL_PREFIX), value
+        )
         for name, value in environ.items()
         if name.startswith(ANYMAIL_PREFIX) and len(name) > len(ANYMAIL_PREFIX)
     }

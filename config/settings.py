@@ -166,6 +166,10 @@ SEQUENCES_LOW_ENGAGEMENT_INTERVAL_DAYS = env_int("SEQUENCES_LOW_ENGAGEMENT_INTER
 SEQUENCES_QUIET_HOURS = os.environ.get("SEQUENCES_QUIET_HOURS", "21:00-08:00")
 # Optional mailto address added to List-Unsubscribe beside the one-click HTTPS URL.
 SEQUENCES_UNSUBSCRIBE_MAILTO = os.environ.get("SEQUENCES_UNSUBSCRIBE_MAILTO", "")
+# Retries of a 429/5xx or of a message the ESP never got wait about 1, 2, 4, 8 times this.
+SEQUENCES_RETRY_BASE_SECONDS = env_int("SEQUENCES_RETRY_BASE_SECONDS", 60)
+# Owners are alerted (once a day) when this many sent emails are `unknown`; 0: never.
+SEQUENCES_UNKNOWN_ALERT_THRESHOLD = env_int("SEQUENCES_UNKNOWN_ALERT_THRESHOLD", 10)
 
 # --- Public pages (docs/privacy.md) -------------------------------------------
 # What a one-click unsubscribe withdraws: "topic" (the email's topic) or "all" marketing.
@@ -194,19 +198,34 @@ DELIVERABILITY_SUNSET_DAYS = env_int("DELIVERABILITY_SUNSET_DAYS", 180)
 DELIVERABILITY_SUNSET_GRACE_DAYS = env_int("DELIVERABILITY_SUNSET_GRACE_DAYS", 14)
 
 # --- Background work (django-q2) ----------------------------------------------
-# REDIS_URL switches the broker from the database to Redis. `retry` must exceed
-# `timeout`, or a long task is handed to a second worker while still running.
+# REDIS_URL switches the broker from the database to Redis. docs/operations.md,
+# "Background tasks", explains the sizes below. The ORM broker hands a task out again
+# `retry` seconds after it was fetched, and a cluster fetches up to `queue_limit` tasks
+# into its local queue before a worker is free for them; so `retry` must outlast the
+# wait in that queue as well as the run: (queue_limit + 1) / workers tasks ahead, each
+# up to `timeout`, then the task itself. The local queue is kept short (one waiting task
+# per worker) so that `retry` stays minutes, not hours.
+# Sequence claims last the timeout plus a margin (sequences/services/moves.py), so no
+# Q_TIMEOUT can let two workers own an enrollment.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+Q_WORKERS = env_int("Q_WORKERS", 2)
+Q_TIMEOUT = env_int("Q_TIMEOUT", 120)
+if Q_WORKERS < 1 or Q_TIMEOUT < 10:
+    raise ImproperlyConfigured(
+        f"Q_WORKERS={Q_WORKERS} must be 1 or more and Q_TIMEOUT={Q_TIMEOUT} at least 10 seconds."
+    )
+Q_QUEUE_LIMIT = Q_WORKERS
+Q_RETRY = Q_TIMEOUT * (-(-(Q_QUEUE_LIMIT + 1) // Q_WORKERS) + 1) + 30
 Q_CLUSTER = {
     "name": "nextstep",
-    "workers": env_int("Q_WORKERS", 2),
-    "timeout": env_int("Q_TIMEOUT", 120),
-    "retry": env_int("Q_TIMEOUT", 120) + 60,
+    "workers": Q_WORKERS,
+    "timeout": Q_TIMEOUT,
+    "retry": Q_RETRY,
     "max_attempts": 3,
     "ack_failures": True,
     "catch_up": False,
     "save_limit": 1000,
-    "queue_limit": 500,
+    "queue_limit": Q_QUEUE_LIMIT,
     "label": "Background tasks",
 }
 if REDIS_URL:

@@ -1,5 +1,6 @@
 """The sequences admin: build, review, preview, activate; watch enrollments and the ledger."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
@@ -26,6 +27,7 @@ from sequences.models import (
 from sequences.playbooks import PLAYBOOKS, playbook_install
 from sequences.review import sequence_findings, template_findings
 from sequences.services import (
+    outbound_resolve,
     sequence_activate,
     sequence_archive,
     sequence_pause,
@@ -363,15 +365,84 @@ class EnrollmentEventAdmin(NoEditAdmin):
     show_full_result_count = False
 
 
+class ResolveUnknownForm(forms.Form):
+    """What staff say about `unknown` emails: the outcome and why (kept with each row)."""
+
+    resolution = forms.ChoiceField(
+        choices=[
+            (OutboundMessage.Resolution.STAFF_SENT, "The ESP has it: mark sent"),
+            (OutboundMessage.Resolution.STAFF_FAILED, "It did not go out: mark failed"),
+            (
+                OutboundMessage.Resolution.STAFF_RESEND,
+                "The ESP certainly did not get it: send it again",
+            ),
+        ],
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(
+        label="Reason",
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="How you know (e.g. found in the ESP's activity log). Kept with each message.",
+    )
+
+
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(NoEditAdmin):
     list_display = ("uuid", "contact", "step", "variant", "state", "reason", "attempts", "sent_at")
-    list_filter = ("state", "is_marketing")
+    list_filter = ("state", "is_marketing", "resolution")
     search_fields = ("uuid", "esp_message_id", "reason")
     ordering = ("-created_at",)
     list_select_related = ("contact",)
-    raw_id_fields = ("contact", "enrollment")
+    raw_id_fields = ("contact", "enrollment", "resolved_by")
     show_full_result_count = False
+    actions = ["resolve_unknown"]
+
+    def has_resolve_permission(self, request):
+        return request.user.has_perm("sequences.change_outboundmessage")
+
+    def changelist_view(self, request, extra_context=None):
+        unknown = OutboundMessage.objects.filter(state=OutboundMessage.State.UNKNOWN).count()
+        if unknown:
+            self.message_user(
+                request,
+                f"{unknown} email(s) are unknown: the ESP may or may not have them. Their "
+                "enrollments wait. Filter by state, then use “Resolve unknown emails”.",
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Resolve unknown emails (with a reason)", permissions=["resolve"])
+    def resolve_unknown(self, request, queryset):
+        rows = list(queryset.filter(state=OutboundMessage.State.UNKNOWN))
+        if not rows:
+            self.message_user(request, "None of these emails is unknown.", messages.WARNING)
+            return None
+        form = ResolveUnknownForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Resolve unknown emails",
+                "opts": self.model._meta,
+                "rows": rows,
+                "form": form,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/sequences/outboundmessage/resolve.html", context
+            )
+        resolution, note = form.cleaned_data["resolution"], form.cleaned_data["note"]
+        done = 0
+        for row in rows:
+            try:
+                outbound_resolve(message=row, resolution=resolution, note=note, user=request.user)
+            except ValidationError as error:
+                self.message_user(request, "; ".join(error.messages), messages.ERROR)
+                continue
+            self.log_change(request, row, f"Resolved unknown: {resolution}: {note}")
+            done += 1
+        self.message_user(request, f"Resolved {done} of {len(rows)} unknown email(s).")
+        return None
 
 
 @admin.register(SequenceVersion)

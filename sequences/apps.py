@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 
 SWEEP_EVERY_MINUTES = 1
+#: `unknown` emails: ask the ESP's API about them and count them for the alert.
+UNKNOWN_RECONCILE_EVERY_MINUTES = 10
 #: Daily, early morning: a run enrolls everyone whose date is due today, at most once.
 DATE_TRIGGERS_CRON = "0 6 * * *"
 
@@ -37,6 +39,11 @@ class SequencesConfig(AppConfig):
         from sequences.privacy import export_contact_messages
 
         register_privacy_exporter("sequences", export_contact_messages)
+        register_schedule(
+            "sequences: reconcile unknown emails",
+            "sequences.tasks.reconcile_unknown_messages_task",
+            minutes=UNKNOWN_RECONCILE_EVERY_MINUTES,
+        )
         register_schedule(
             "sequences: decide A/B winners",
             "sequences.tasks.decide_variant_winners_task",

@@ -391,7 +391,17 @@ class OutboundMessage(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
-        UNKNOWN = "unknown", "Unknown (crashed while sending; never resent)"
+        UNKNOWN = "unknown", "Unknown (the ESP may have it; never resent automatically)"
+
+    class Resolution(models.TextChoices):
+        """How an `unknown` row was resolved (sequences/services/ledger.py)."""
+
+        NONE = "", "(not resolved)"
+        WEBHOOK = "webhook", "ESP webhook event"
+        ESP_LOOKUP = "esp_lookup", "Found through the ESP's API"
+        STAFF_SENT = "staff_sent", "Marked sent"
+        STAFF_FAILED = "staff_failed", "Marked failed"
+        STAFF_RESEND = "staff_resend", "ESP did not get it: resend"
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="messages")
@@ -414,6 +424,20 @@ class OutboundMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
+    resolution = models.CharField(
+        max_length=20, choices=Resolution, blank=True, default=Resolution.NONE
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolution_note = models.CharField(
+        max_length=300, blank=True, default="", help_text="The evidence or the staff reason."
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -549,3 +573,22 @@ class ComplaintRateAlert(models.Model):
 
     def __str__(self):
         return f"{self.domain} {self.day}: complaints {self.rate:.2%}"
+
+
+class UnknownMessagesAlert(models.Model):
+    """One alert per day when `unknown` send-ledger rows reach the threshold.
+
+    The unique day makes the alert idempotent: the check runs every few minutes, but
+    only the first run that sees the threshold crossed records it and emails the owners.
+    """
+
+    day = models.DateField(unique=True)
+    count = models.PositiveIntegerField()
+    threshold = models.PositiveIntegerField()
+    alerted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self):
+        return f"{self.day}: {self.count} unknown emails"

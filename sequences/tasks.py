@@ -1,30 +1,64 @@
-"""django-q2 entry points. Each is idempotent: claims and the send ledger stop double work."""
+"""django-q2 entry points. Each is idempotent: claims and the send ledger stop double work.
 
+django-q2 may run a task twice (docs/operations.md, "Background tasks"): a second run
+finds the enrollments claimed or already advanced, the ledger rows already written,
+and the day's alert already recorded, so it does nothing more.
+
+The run tasks work to a time budget (half the task timeout): they claim small batches
+and stop claiming when the budget is spent, hand back what they claimed but did not
+start, and leave the rest to a follow-up task, so a timeout kill strands little work.
+"""
+
+import time
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django_q.tasks import async_task
+
+from sequences.esp.breaker import breaker_alert_recipients
+from sequences.esp.reconcile import unknown_messages_reconcile
+from sequences.models import UnknownMessagesAlert
 from sequences.services import (
     date_triggers_enroll,
     enrollments_run_due,
+    unknown_messages_check,
     variant_winners_decide,
 )
+from sequences.services.moves import task_budget_seconds
 
-SWEEP_BATCH = 500
-SWEEP_MAX_BATCHES = 20
+#: Enrollments claimed at a time: small, so a kill strands few and the budget is checked often.
+SWEEP_BATCH = 50
 
 
 def run_enrollments_task(pks: list[int]) -> str:
     """Run these enrollments' due steps (enqueued on commit by the receiver)."""
-    result = enrollments_run_due(pks=list(pks), limit=len(pks))
-    return f"claimed {result.claimed}, sent {result.emails_sent}"
+    deadline = time.monotonic() + task_budget_seconds()
+    pending = sorted(set(pks))
+    claimed = sent = 0
+    while pending:
+        chunk, pending = pending[:SWEEP_BATCH], pending[SWEEP_BATCH:]
+        result = enrollments_run_due(pks=chunk, limit=len(chunk), deadline=deadline)
+        claimed, sent = claimed + result.claimed, sent + result.emails_sent
+        if result.released or (pending and time.monotonic() >= deadline):
+            rest = [*result.released, *pending]
+            async_task("sequences.tasks.run_enrollments_task", rest)
+            return f"claimed {claimed}, sent {sent}; {len(rest)} handed to a follow-up task"
+    return f"claimed {claimed}, sent {sent}"
 
 
 def run_due_enrollments_task() -> str:
-    """The every-minute sweep: run every due enrollment, in batches, until none is left."""
+    """The every-minute sweep: run due enrollments in small batches within the time budget."""
+    deadline = time.monotonic() + task_budget_seconds()
     claimed = sent = 0
-    for _ in range(SWEEP_MAX_BATCHES):
-        result = enrollments_run_due(limit=SWEEP_BATCH)
+    while True:
+        result = enrollments_run_due(limit=SWEEP_BATCH, deadline=deadline)
         claimed, sent = claimed + result.claimed, sent + result.emails_sent
-        if result.claimed < SWEEP_BATCH:
-            break
-    return f"claimed {claimed}, sent {sent}"
+        if result.claimed < SWEEP_BATCH and not result.released:
+            return f"claimed {claimed}, sent {sent}"
+        if result.released or time.monotonic() >= deadline:
+            # More is due than fits in one task: a fresh task continues now, not in a minute.
+            async_task("sequences.tasks.run_due_enrollments_task")
+            return f"claimed {claimed}, sent {sent}; a follow-up sweep continues"
 
 
 def enroll_date_triggers_task() -> str:
@@ -35,3 +69,33 @@ def enroll_date_triggers_task() -> str:
 def decide_variant_winners_task() -> str:
     """The hourly check of A/B steps: store each winner once it is significant."""
     return f"decided {variant_winners_decide()}"
+
+
+def reconcile_unknown_messages_task() -> str:
+    """Resolve `unknown` emails through the ESP's API, then alert if too many remain."""
+    resolved = unknown_messages_reconcile()
+    alert = unknown_messages_check()
+    if alert is not None:
+        async_task("sequences.tasks.alert_unknown_messages_task", alert.pk)
+    return f"resolved {resolved}" + (f"; alerted ({alert.count} unknown)" if alert else "")
+
+
+def alert_unknown_messages_task(alert_pk: int) -> str:
+    """Email the owners of active marketing sequences about the day's unknown emails."""
+    alert = UnknownMessagesAlert.objects.get(pk=alert_pk)
+    recipients = breaker_alert_recipients()
+    if not recipients:
+        return "no sequence owners to alert"
+    send_mail(
+        subject=f"{alert.count} sequence emails in an unknown state",
+        message=(
+            f"{alert.count} emails (threshold {alert.threshold}) were handed to the ESP "
+            f"without an answer, so nobody knows whether they went out. They are never "
+            f"resent automatically, and their enrollments wait on them. Resolve them in the "
+            f"send ledger (sent, failed, or resend when the ESP did not get them): "
+            f"{settings.SITE_URL}/admin/sequences/outboundmessage/?state__exact=unknown"
+        ),
+        from_email=None,
+        recipient_list=recipients,
+    )
+    return f"alerted {len(recipients)}"

@@ -6,6 +6,10 @@ recipient; soft bounces → a temporary suppression after N within M days; compl
 permanent suppression and consent withdrawn for every topic; unsubscribed → consent
 withdrawn (and suppression when it covers all mail); rejected/failed → the ledger row
 fails. Suppressions are sticky: no later event lifts one.
+
+Any event proving the ESP had a message (sent, delivered, bounced, opened, ...) resolves
+its `unknown` ledger row as sent; a rejection resolves it as failed. Either wakes the
+enrollment waiting on that email (sequences/services/ledger.py).
 """
 
 import datetime
@@ -22,6 +26,7 @@ from crm.models import Activity, ConsentTopic, Contact, Suppression
 from crm.services import ActivityInput, activity_record_batch, consent_withdraw, suppression_add
 from sequences.esp.classify import is_machine_open, unsubscribe_covers_all
 from sequences.models import EspEvent, OutboundMessage
+from sequences.services.ledger import outbound_reconcile
 
 logger = logging.getLogger(__name__)
 Kind = EspEvent.Kind
@@ -38,6 +43,20 @@ ACTIVITY_KINDS = {
 }
 #: Kinds that are about delivery state only, so there is nothing to do for them.
 NO_ACTION = frozenset({Kind.DEFERRED, Kind.IGNORED, Kind.PENDING})
+#: Kinds, and anymail event types, that prove the ESP received the message.
+RECEIVED_KINDS = frozenset(
+    {
+        Kind.DELIVERED,
+        Kind.OPENED,
+        Kind.CLICKED,
+        Kind.HARD_BOUNCE,
+        Kind.SOFT_BOUNCE,
+        Kind.DEFERRED,
+        Kind.COMPLAINT,
+        Kind.UNSUBSCRIBED,
+    }
+)
+RECEIVED_EVENT_TYPES = frozenset({"queued", "sent"})
 
 
 @dataclass
@@ -121,6 +140,7 @@ def _process_safely(event: EspEvent, batch: Batch) -> None:
 
 def _process(event: EspEvent, batch: Batch) -> None:
     contact = batch.contacts.get(normalise_email(event.recipient)) if event.recipient else None
+    _reconcile_unknown(event)
     ACTIONS.get(event.kind, _nothing)(event, contact, batch)
     if event.kind in ACTIVITY_KINDS and contact is not None:
         batch.activities.append(_activity(event, contact))
@@ -148,6 +168,31 @@ def _activity(event: EspEvent, contact: Contact) -> ActivityInput:
 
 def _nothing(event, contact, batch) -> None:
     return None
+
+
+def _reconcile_unknown(event: EspEvent) -> None:
+    """An event about an `unknown` message settles it: the ESP had it (or refused it)."""
+    message = event.message
+    if message is None or message.state != OutboundMessage.State.UNKNOWN:
+        return
+    if event.kind in RECEIVED_KINDS or event.event_type in RECEIVED_EVENT_TYPES:
+        state = OutboundMessage.State.SENT
+    elif event.kind == Kind.FAILED:
+        state = OutboundMessage.State.FAILED
+    else:
+        return
+    evidence = f"{event.esp} {event.event_type} event {event.event_id or event.pk}".strip()
+    if state == OutboundMessage.State.FAILED and event.description:
+        evidence += f": {event.description}"
+    outbound_reconcile(
+        message=message,
+        state=state,
+        evidence=evidence,
+        resolution=OutboundMessage.Resolution.WEBHOOK,
+        esp_message_id=event.esp_message_id,
+        at=event.occurred_at if state == OutboundMessage.State.SENT else None,
+    )
+    message.refresh_from_db(fields=["state"])
 
 
 def _hard_bounce(event: EspEvent, contact, batch: Batch) -> None:

@@ -25,7 +25,7 @@ from sequences.services.enrollments import (
     in_audience_segment,
     reenrollment_allows,
 )
-from sequences.services.running import enqueue_run
+from sequences.services.moves import enqueue_run
 
 BATCH = 500
 

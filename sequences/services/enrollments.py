@@ -11,6 +11,7 @@ from crm.models import SegmentMembership
 from crm.segment_selectors import segment_current_memberships
 from sequences.conditions import contact_facts, contact_matches
 from sequences.models import Enrollment, EnrollmentEvent, Sequence
+from sequences.services.moves import enqueue_run
 
 State = Enrollment.State
 
@@ -135,8 +136,6 @@ def enrollment_create(
     now: datetime.datetime | None = None,
 ) -> Enrollment:
     """Enroll one contact by hand (admin or API), applying re-enrollment policy and audience."""
-    from sequences.services.running import enqueue_run
-
     now = now or timezone.now()
     if sequence.status != Sequence.Status.ACTIVE or sequence.current_version is None:
         raise ValidationError("Only an active sequence can take new contacts.")

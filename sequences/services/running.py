@@ -9,66 +9,42 @@ ESP call runs between two of them, after its ledger row is committed (sending.py
 import datetime
 import os
 import socket
+import time
 import uuid
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
+from crm.models import Contact
 from sequences.models import Enrollment, Sequence
 from sequences.selectors import enrollments_due_q
 from sequences.services.enrollments import enrollment_end, enrollment_event_add
+from sequences.services.ledger import ledger_mark_stale_unknown
+from sequences.services.moves import Move, enqueue_run, lease_length, task_budget_seconds
+from sequences.services.sending import email_deliver, email_prepare, email_record
+from sequences.services.steps import step_run
+
+__all__ = ["Move", "RunResult", "enqueue_run", "enrollments_claim", "enrollments_run_due"]
 
 State = Enrollment.State
-LEASE = datetime.timedelta(minutes=5)
 MAX_STEPS_PER_RUN = 50
 DEFAULT_BATCH = 200
-
-
-@dataclass(frozen=True)
-class Move:
-    """What a step decided: go to a step (at a time), hold on this step, or end.
-
-    `to`: a step key; "" means the sequence is finished; None means the next step.
-    """
-
-    action: str = "goto"  # goto | hold | end
-    to: str | None = None
-    at: datetime.datetime | None = None
-    state: str = State.ACTIVE
-    waiting_for: dict = field(default_factory=dict)
-    event: str = ""
-    reason: str = ""
-
-    @classmethod
-    def hold(cls, at: datetime.datetime, event: str, reason: str = "") -> "Move":
-        return cls(action="hold", at=at, event=event, reason=reason)
-
-    @classmethod
-    def end(cls, state: str, reason: str) -> "Move":
-        return cls(action="end", state=state, reason=reason, event=state)
 
 
 @dataclass(frozen=True)
 class RunResult:
     claimed: int
     emails_sent: int
+    #: Claimed but handed back unrun because the time budget ran out: run them later.
+    released: tuple[int, ...] = ()
 
 
 def worker_id() -> str:
     """A name unique to this run: host, process and a random part."""
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def enqueue_run(pks: list[int]) -> None:
-    """Run these enrollments in one task once the current transaction commits."""
-    if pks:
-        task = partial(async_task, "sequences.tasks.run_enrollments_task", sorted(set(pks)))
-        transaction.on_commit(task)
 
 
 def enrollments_run_due(
@@ -77,44 +53,65 @@ def enrollments_run_due(
     worker: str | None = None,
     limit: int = DEFAULT_BATCH,
     pks: list[int] | None = None,
+    deadline: float | None = None,
 ) -> RunResult:
-    """Claim up to `limit` due enrollments (optionally only `pks`) and advance each."""
-    from sequences.services.sending import ledger_mark_stale_unknown
+    """Claim up to `limit` due enrollments (optionally only `pks`) and advance each.
 
-    now = now or timezone.now()
+    `deadline` (time.monotonic()) ends the run early: enrollments not started by then
+    are released at once, so a task never holds more than it can finish before django-q2
+    kills it. Without `now`, each enrollment runs at the real time it is reached.
+    """
     worker = worker or worker_id()
-    ledger_mark_stale_unknown(now=now)
-    claimed = enrollments_claim(now=now, worker=worker, limit=limit, pks=pks)
+    if deadline is None:
+        deadline = time.monotonic() + task_budget_seconds()
+    ledger_mark_stale_unknown(now=now or timezone.now())
+    claimed = enrollments_claim(now=now or timezone.now(), worker=worker, limit=limit, pks=pks)
     mail_connection = get_connection()
-    sent = sum(
-        enrollment_advance(pk=pk, worker=worker, now=now, mail_connection=mail_connection)
-        for pk in claimed
-    )
+    sent = 0
+    for position, pk in enumerate(claimed):
+        if time.monotonic() >= deadline:
+            released = tuple(claimed[position:])
+            enrollments_release(pks=list(released), worker=worker)
+            return RunResult(claimed=len(claimed), emails_sent=sent, released=released)
+        at = now or timezone.now()
+        sent += enrollment_advance(pk=pk, worker=worker, now=at, mail_connection=mail_connection)
     return RunResult(claimed=len(claimed), emails_sent=sent)
 
 
 def enrollments_claim(
     *, now: datetime.datetime, worker: str, limit: int, pks: list[int] | None = None
 ) -> list[int]:
-    """Lease due enrollments to this worker; each is leased to one worker at a time."""
+    """Lease due enrollments to this worker; each is leased to one worker at a time.
+
+    The lease runs from the real clock at the moment of the claim (not from `now`, which
+    may be a batch's earlier time), and is longer than the task timeout (moves.py).
+    """
     due = Enrollment.objects.filter(enrollments_due_q(now))
     if pks is not None:
         due = due.filter(pk__in=pks)
     due = due.order_by("-sequence__priority", "due_at", "pk")
-    until = now + LEASE
     with transaction.atomic():
         if db_connection.features.has_select_for_update_skip_locked:
             locked = due.select_for_update(skip_locked=True, of=("self",))
             ids = list(locked.values_list("pk", flat=True)[:limit])
+            until = timezone.now() + lease_length()
             Enrollment.objects.filter(pk__in=ids).update(claimed_by=worker, claimed_until=until)
             return ids
         # SQLite: a conditional UPDATE is the claim; only rows still unclaimed change.
         candidates = list(due.values_list("pk", flat=True)[:limit])
+        until = timezone.now() + lease_length()
         Enrollment.objects.filter(enrollments_due_q(now), pk__in=candidates).update(
             claimed_by=worker, claimed_until=until
         )
         mine = Enrollment.objects.filter(pk__in=candidates, claimed_by=worker)
         return list(mine.values_list("pk", flat=True))
+
+
+def enrollments_release(*, pks: list[int], worker: str) -> int:
+    """Hand back enrollments this worker claimed but will not run: others may take them now."""
+    return Enrollment.objects.filter(pk__in=pks, claimed_by=worker).update(
+        claimed_by="", claimed_until=None
+    )
 
 
 def enrollment_advance(*, pk: int, worker: str, now: datetime.datetime, mail_connection) -> int:
@@ -139,10 +136,8 @@ def enrollment_advance(*, pk: int, worker: str, now: datetime.datetime, mail_con
 
 
 def _step_once(pk: int, worker: str, now: datetime.datetime, mail_connection) -> tuple[bool, int]:
-    from sequences.services.sending import email_deliver, email_prepare, email_record
-    from sequences.services.steps import step_run
-
     with transaction.atomic():
+        _lock_contact(pk, worker)
         enrollment = _locked(pk, worker)
         if enrollment is None or not _is_ready(enrollment, now):
             return False, 0
@@ -164,6 +159,22 @@ def _step_once(pk: int, worker: str, now: datetime.datetime, mail_connection) ->
     with transaction.atomic():
         move = email_record(prepared, delivery, now)
         return move_apply(enrollment, step, move, now), int(delivery.status == "sent")
+
+
+def _lock_contact(pk: int, worker: str) -> None:
+    """Lock the enrollment's contact: the per-contact serialisation point of the send gate.
+
+    Two sequences due for one contact at the same instant would otherwise both count the
+    contact's recent emails before either claim commits, and both pass a frequency cap of
+    one. Holding the contact's row lock until the claim commits makes the second wait
+    and then count the first. Taken before the enrollment's lock, in the order the
+    ingestion path takes them (contact, then enrollments), so the two never deadlock.
+    SQLite needs none: its IMMEDIATE transactions already serialise writers.
+    """
+    contact = Contact.objects.select_for_update(of=("self",)).filter(
+        enrollments__pk=pk, enrollments__claimed_by=worker
+    )
+    list(contact.values_list("pk", flat=True))
 
 
 def _locked(pk: int, worker: str) -> Enrollment | None:

@@ -5,10 +5,14 @@
    makes that the one and only claim — and committed before the ESP is called.
 2. email_deliver (no transaction): one AnymailMessage to one recipient, so one
    recipient's rejection can never touch another's message.
-3. email_record: sent (with the ESP message id), retry later (transient ESP error,
-   bounded backoff), failed (permanent, or retries exhausted) or unknown (we cannot
-   tell whether the ESP accepted it: never resent; reconcile by the message uuid).
+3. email_record: sent (with the ESP message id), retry later (a 429/5xx, or the ESP
+   certainly never got it: connection refused, connect timeout, an error before the
+   request; bounded backoff), failed (permanent, or retries exhausted) or unknown (the
+   request may have reached the ESP: never resent automatically; outcomes.py decides).
 A row left `claimed` past the lease (a crash mid-send) becomes `unknown`, never resent.
+An enrollment whose email is `unknown` waits on that step until the row is resolved
+(ledger.py: a webhook, the ESP's API or staff): sent → it goes on; failed → it follows
+the sequence's `on_send_failure`.
 """
 
 import datetime
@@ -16,11 +20,11 @@ import random
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from crm.models import Activity
 from crm.services import activity_record, task_create
@@ -34,13 +38,20 @@ from sequences.services.enrollments import (
     audience_segment_admits,
     enrollment_event_add,
 )
-from sequences.services.running import LEASE, Move
+from sequences.services.ledger import ledger_mark_unknown
+from sequences.services.moves import Move, lease_length
+from sequences.services.outcomes import RETRIED, SENT, UNKNOWN, Delivery, delivery_from_error
 from sequences.services.variants import variant_for
+
+__all__ = ["Delivery", "email_deliver", "email_prepare", "email_record"]
 
 Row = OutboundMessage.State
 State = Enrollment.State
 MAX_SEND_ATTEMPTS = 5
-RETRY_BASE = datetime.timedelta(minutes=1)
+DEFAULT_RETRY_BASE_SECONDS = 60
+#: An enrollment waiting on an `unknown` email looks again this often; resolving the
+#: row (ledger.py) wakes it at once.
+UNKNOWN_RECHECK = datetime.timedelta(hours=1)
 #: Gate reasons that mean "this contact must not get this sequence's mail": leave it.
 DEFER_OR_CONTINUE = frozenset({"frequency_cap", "low_engagement_throttle", "quiet_hours"})
 
@@ -51,13 +62,6 @@ class Prepared:
     message: AnymailMessage
     enrollment: Enrollment
     step: dict
-
-
-@dataclass(frozen=True)
-class Delivery:
-    status: str  # sent | transient | permanent | unknown
-    esp_message_id: str = ""
-    reason: str = ""
 
 
 def email_prepare(enrollment: Enrollment, step: dict, now: datetime.datetime):
@@ -88,7 +92,7 @@ def email_prepare(enrollment: Enrollment, step: dict, now: datetime.datetime):
         return _failure_move(enrollment, step, row, reason, now)
     claimed = _claim(enrollment, step, template, row, now, variant)
     if claimed is None:
-        return Move.hold(now + LEASE, "sending_elsewhere")
+        return Move.hold(now + lease_length(), "sending_elsewhere")
     message = email_message(enrollment, claimed, rendered)
     return Prepared(row=claimed, message=message, enrollment=enrollment, step=step)
 
@@ -101,11 +105,16 @@ def _template_for(step: dict, variant: dict | None) -> EmailTemplate | None:
 
 def _existing_row_move(enrollment: Enrollment, row: OutboundMessage, now) -> Move:
     """The step was attempted before (a re-run after a crash or a resume): never send again."""
-    if row.state == Row.CLAIMED and row.claimed_at and row.claimed_at + LEASE > now:
-        return Move.hold(row.claimed_at + LEASE, "sending_elsewhere")
+    lease = lease_length()
+    if row.state == Row.CLAIMED and row.claimed_at and row.claimed_at + lease > now:
+        return Move.hold(row.claimed_at + lease, "sending_elsewhere")
     if row.state == Row.CLAIMED:
-        _mark_unknown(OutboundMessage.objects.filter(pk=row.pk, state=Row.CLAIMED))
-        return Move(event="unknown", reason="crashed while sending; not resent")
+        reason = "crashed while sending; not resent"
+        ledger_mark_unknown(rows=OutboundMessage.objects.filter(pk=row.pk, state=Row.CLAIMED))
+        return Move.hold(now + UNKNOWN_RECHECK, "unknown", reason)
+    if row.state == Row.UNKNOWN:
+        # Not as if sent: wait for the reconciliation (webhook, ESP lookup or staff).
+        return Move.hold(now + UNKNOWN_RECHECK, "awaiting_reconciliation", row.reason)
     if row.state == Row.FAILED:
         return _on_failure(enrollment, row.reason)
     return Move(event="already_" + row.state, reason=row.reason)
@@ -167,9 +176,11 @@ def _close(enrollment, step, row, state: str, reason: str, now) -> None:
 
 def _claim(enrollment, step, template, row, now, variant) -> OutboundMessage | None:
     """Claim the ledger row for this (enrollment, step); None if someone else holds it."""
+    # claimed_at is the real time of the claim: the lease that makes a stale claim
+    # `unknown` must count from when the ESP call could have started, not a batch's `now`.
     if row is not None:
         claimed = OutboundMessage.objects.filter(pk=row.pk, state=Row.RETRY).update(
-            state=Row.CLAIMED, attempts=F("attempts") + 1, claimed_at=now
+            state=Row.CLAIMED, attempts=F("attempts") + 1, claimed_at=timezone.now()
         )
         return OutboundMessage.objects.get(pk=row.pk) if claimed else None
     try:
@@ -183,7 +194,7 @@ def _claim(enrollment, step, template, row, now, variant) -> OutboundMessage | N
                 is_marketing=not enrollment.sequence.is_transactional,
                 state=Row.CLAIMED,
                 attempts=1,
-                claimed_at=now,
+                claimed_at=timezone.now(),
                 created_at=now,
             )
     except IntegrityError:
@@ -254,29 +265,14 @@ def marketing_headers(enrollment: Enrollment) -> dict[str, str]:
 
 
 def email_deliver(prepared: Prepared, mail_connection) -> Delivery:
-    """Hand the message to the ESP and classify the answer."""
+    """Hand the message to the ESP and classify the answer (outcomes.py)."""
     message = prepared.message
     message.connection = mail_connection
     try:
         message.send()
-    except AnymailRecipientsRefused as exc:
-        return Delivery("permanent", reason=f"recipient refused: {_short(exc)}")
-    except AnymailAPIError as exc:
-        return _api_error(exc)
-    except AnymailError as exc:
-        return Delivery("permanent", reason=f"{type(exc).__name__}: {_short(exc)}")
     except Exception as exc:
-        return Delivery("unknown", reason=f"{type(exc).__name__} while sending")
+        return delivery_from_error(exc, message)
     return _recipient_result(message)
-
-
-def _api_error(exc: AnymailAPIError) -> Delivery:
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        # No answer (timeout, dropped connection): it may have been accepted.
-        return Delivery("unknown", reason=f"no answer from the ESP: {_short(exc)}")
-    kind = "transient" if status == 429 or status >= 500 else "permanent"
-    return Delivery(kind, reason=f"ESP {status}: {_short(exc)}")
 
 
 def _recipient_result(message: AnymailMessage) -> Delivery:
@@ -290,26 +286,18 @@ def _recipient_result(message: AnymailMessage) -> Delivery:
     return Delivery("sent", esp_message_id="" if message_id is None else str(message_id))
 
 
-def _short(exc: Exception) -> str:
-    try:
-        text = str(exc)
-    except Exception:
-        text = ""
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def email_record(prepared: Prepared, delivery: Delivery, now: datetime.datetime) -> Move:
     """Store the ESP's answer on the ledger row and say where the enrollment goes."""
     row = OutboundMessage.objects.filter(pk=prepared.row.pk, state__in=[Row.CLAIMED, Row.UNKNOWN])
-    if delivery.status == "sent":
+    if delivery.status == SENT:
         row.update(state=Row.SENT, esp_message_id=delivery.esp_message_id[:200], sent_at=now)
         _record_sent_activity(prepared, now)
         return Move(event="sent", reason=f"message {prepared.row.uuid}")
-    if delivery.status == "unknown":
-        _mark_unknown(row, delivery.reason)
-        return Move(event="unknown", reason=delivery.reason)
+    if delivery.status == UNKNOWN:
+        ledger_mark_unknown(rows=row, reason=delivery.reason)
+        return Move.hold(now + UNKNOWN_RECHECK, "unknown", delivery.reason)
     attempts = prepared.row.attempts
-    if delivery.status == "transient" and attempts < MAX_SEND_ATTEMPTS:
+    if delivery.status in RETRIED and attempts < MAX_SEND_ATTEMPTS:
         retry_at = now + retry_delay(attempts)
         row.update(state=Row.RETRY, reason=delivery.reason[:300], next_attempt_at=retry_at)
         return Move.hold(retry_at, "retry", delivery.reason)
@@ -323,9 +311,10 @@ def email_record(prepared: Prepared, delivery: Delivery, now: datetime.datetime)
 
 
 def retry_delay(attempts: int) -> datetime.timedelta:
-    """Exponential backoff with jitter: about 1, 2, 4, 8 minutes."""
-    base = RETRY_BASE * (2 ** max(attempts - 1, 0))
-    return base + datetime.timedelta(seconds=random.uniform(0, 30))
+    """Exponential backoff with jitter: about 1, 2, 4, 8 minutes (SEQUENCES_RETRY_BASE_SECONDS)."""
+    base_seconds = getattr(settings, "SEQUENCES_RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE_SECONDS)
+    delay = base_seconds * (2 ** max(attempts - 1, 0))
+    return datetime.timedelta(seconds=delay + random.uniform(0, base_seconds / 2))
 
 
 def _record_sent_activity(prepared: Prepared, now: datetime.datetime) -> None:
@@ -343,13 +332,3 @@ def _record_sent_activity(prepared: Prepared, now: datetime.datetime) -> None:
         },
         idempotency_key=f"outbound:{prepared.row.uuid}",
     )
-
-
-def _mark_unknown(rows, reason: str = "no result recorded within the lease; not resent") -> None:
-    rows.update(state=Row.UNKNOWN, reason=reason[:300])
-
-
-def ledger_mark_stale_unknown(*, now: datetime.datetime) -> int:
-    """Rows claimed longer ago than the lease crashed mid-send: mark them unknown."""
-    stale = OutboundMessage.objects.filter(state=Row.CLAIMED, claimed_at__lt=now - LEASE)
-    return stale.update(state=Row.UNKNOWN, reason="no result recorded within the lease; not resent")

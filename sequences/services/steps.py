@@ -7,7 +7,7 @@ from crm.services import contact_upsert, lifecycle_stage_change, task_create
 from sequences.conditions import activity_matches, contact_facts, contact_matches
 from sequences.gate import contact_zone
 from sequences.models import Enrollment
-from sequences.services.running import Move
+from sequences.services.moves import Move
 
 State = Enrollment.State
 

@@ -125,3 +125,81 @@ def test_bad_values_are_reported_with_the_variable_name():
 
 def test_lists_skip_blanks():
     assert env_list("ALLOWED_HOSTS", [], {"ALLOWED_HOSTS": "a.com, ,b.com,"}) == ["a.com", "b.com"]
+
+
+def _documented_anymail_types() -> list[tuple[str, str, object]]:
+    """(variable, example, expected value) for each row of the value-type table."""
+    text = (ROOT / "docs" / "deliverability.md").read_text()
+    section = text.split("### Value types of `ANYMAIL_*` variables", 1)[1].split("\n\n**", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`ANYMAIL_"):
+            continue
+        variable = cells[0].split("`")[1].replace("<ESP>", "POSTMARK")
+        rows.append((variable, cells[2].strip("`"), json.loads(cells[3].strip("`"))))
+    return rows
+
+
+@pytest.mark.parametrize(("variable", "example", "expected"), _documented_anymail_types())
+def test_every_documented_anymail_variable_becomes_its_documented_type(variable, example, expected):
+    value = anymail_settings({variable: example})[variable.removeprefix("ANYMAIL_")]
+
+    assert (list(value) if isinstance(value, tuple) else value) == expected
+    assert type(value) is (
+        tuple if isinstance(expected, list) and "TIMEOUT" in variable else type(expected)
+    )
+
+
+def test_the_documented_types_cover_every_anymail_variable_the_docs_name():
+    documented = {variable for variable, _, _ in _documented_anymail_types()}
+    assert {
+        "ANYMAIL_REQUESTS_TIMEOUT",
+        "ANYMAIL_WEBHOOK_SECRET",
+        "ANYMAIL_SEND_DEFAULTS",
+    } <= documented
+    assert len(_documented_anymail_types()) >= 12
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "message"),
+    [
+        ("ANYMAIL_REQUESTS_TIMEOUT", "five", "not a timeout"),
+        ("ANYMAIL_REQUESTS_TIMEOUT", "0", "not a timeout"),
+        ("ANYMAIL_REQUESTS_TIMEOUT", "[1, 2, 3]", "not a timeout"),
+        ("ANYMAIL_IGNORE_RECIPIENT_STATUS", "maybe", "ANYMAIL_IGNORE_RECIPIENT_STATUS='maybe'"),
+        ("ANYMAIL_SEND_DEFAULTS", '["a"]', "must be a JSON object"),
+        ("ANYMAIL_SEND_DEFAULTS", "{oops", "Cannot read ANYMAIL_SEND_DEFAULTS as JSON"),
+    ],
+)
+def test_an_unreadable_anymail_value_fails_at_start_up_naming_the_variable(variable, raw, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        anymail_settings({variable: raw})
+
+
+def test_a_requests_timeout_from_the_environment_reaches_the_settings_as_a_number():
+    loaded = settings_with(DEBUG="1", ANYMAIL_REQUESTS_TIMEOUT="5")
+
+    assert loaded["anymail"] == {"REQUESTS_TIMEOUT": 5}
+
+
+Q_PROBE = """
+import json, config.settings as s
+print(json.dumps({k: s.Q_CLUSTER[k] for k in ("workers", "timeout", "retry", "queue_limit")}))
+"""
+
+
+@pytest.mark.parametrize(("workers", "timeout"), [("2", "120"), ("1", "30"), ("8", "600")])
+def test_a_task_is_not_handed_out_again_while_it_waits_in_the_local_queue_or_runs(workers, timeout):
+    """Finding 26: retry must outlast the wait behind the fetched tasks plus the run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "Q_"))}
+    env.update(DEBUG="1", Q_WORKERS=workers, Q_TIMEOUT=timeout)
+    result = subprocess.run(
+        [sys.executable, "-c", Q_PROBE], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    q = json.loads(result.stdout)
+
+    tasks_ahead = q["queue_limit"] + 1  # the local queue and the one the pusher holds
+    rounds_before_it_starts = -(-tasks_ahead // q["workers"])
+    assert q["retry"] > q["timeout"] * (rounds_before_it_starts + 1)
+    assert q["queue_limit"] <= q["workers"] * 2

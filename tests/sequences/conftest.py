@@ -38,6 +38,26 @@ def clock():
 
 
 @pytest.fixture
+def stub_esp(settings):
+    """A stub Postmark on 127.0.0.1 (esp_stub.py), not listening until stub_esp.start().
+
+    anymail's real Postmark backend sends to it; other ANYMAIL settings are kept.
+    """
+    from tests.sequences.esp_stub import EspStub
+
+    stub = EspStub()
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.ANYMAIL = {
+        **(settings.ANYMAIL or {}),
+        "POSTMARK_SERVER_TOKEN": "test-token",
+        "POSTMARK_API_URL": stub.url,
+        "REQUESTS_TIMEOUT": 0.5,
+    }
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
 def newsletter(db):
     return ConsentTopic.objects.get(key="newsletter")
 

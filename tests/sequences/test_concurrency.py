@@ -84,3 +84,85 @@ def test_concurrent_workers_send_each_step_exactly_once(settings):
     assert max(calls.values()) == 1
     assert OutboundMessage.objects.filter(state="sent").count() == ENROLLMENTS
     assert not Enrollment.objects.filter(state__in=Enrollment.LIVE_STATES).exists()
+
+
+CAPPED_CONTACTS = 150
+
+
+def _seed_two_sequences(first, second) -> tuple[list[int], list[int]]:
+    topic = ConsentTopic.objects.get(key="newsletter")
+    contacts = Contact.objects.bulk_create(
+        Contact(email=f"cap{n}@example.com", country="DE", time_zone="Europe/Berlin")
+        for n in range(CAPPED_CONTACTS)
+    )
+    ConsentEntry.objects.bulk_create(
+        ConsentEntry(
+            contact=c,
+            topic=topic,
+            is_granted=True,
+            email_at_time=c.email,
+            method="form",
+            source="cap test",
+            occurred_at=START,
+        )
+        for c in contacts
+    )
+    pks = []
+    for sequence in (first, second):
+        enrollments = Enrollment.objects.bulk_create(
+            Enrollment(
+                contact=c,
+                sequence=sequence,
+                version=sequence.current_version,
+                current_step="hello",
+                due_at=START,
+                enrolled_at=START,
+            )
+            for c in contacts
+        )
+        pks.append([e.pk for e in enrollments])
+    return pks[0], pks[1]
+
+
+def _work_through(pks: list[int], errors: list) -> None:
+    try:
+        for start in range(0, len(pks), 5):
+            enrollments_run_due(now=START, limit=5, pks=pks[start : start + 5])
+    except Exception as exc:
+        errors.append(repr(exc))
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_sequences_sending_to_one_contact_at_once_respect_a_cap_of_one(settings):
+    """Finding 25: the cap needs a per-contact serialisation point (the contact row lock)."""
+    settings.SEQUENCES_FREQUENCY_CAP = 1
+    # A transactional test after another finds the migrations' rows flushed.
+    ConsentTopic.objects.get_or_create(key="newsletter", defaults={"name": "Newsletter"})
+    first = build_sequence([email_step("hello", on_frequency_cap="skip")], trigger=None)
+    second = build_sequence([email_step("hello", on_frequency_cap="skip")], trigger=None)
+    first_pks, second_pks = _seed_two_sequences(first, second)
+    errors: list[str] = []
+
+    # Each thread works through one sequence, contact by contact, so both reach the same
+    # contact at about the same moment: the race the lock must close.
+    threads = [
+        threading.Thread(target=_work_through, args=(pks, errors))
+        for pks in (first_pks, second_pks, list(reversed(first_pks)), list(reversed(second_pks)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    sent = collections.Counter(
+        OutboundMessage.objects.filter(state="sent").values_list("contact_id", flat=True)
+    )
+    assert len(sent) == CAPPED_CONTACTS
+    assert max(sent.values()) == 1
+    assert OutboundMessage.objects.filter(state="skipped", reason="frequency_cap").count() == (
+        CAPPED_CONTACTS
+    )
