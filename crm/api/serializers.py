@@ -85,6 +85,11 @@ PROTECTED_FIELDS = {
 #: Named EventStatusEnum in the OpenAPI schema (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
 EVENT_STATUSES = [event_status.value for event_status in EventStatus]
 
+#: A country code as the model stores it, or "" (unknown): the schema shows the pattern.
+optional_country_validator = RegexValidator(
+    r"^([A-Z]{2})?$", "Use a two-letter ISO country code in capitals, such as DE or US."
+)
+
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]*$",
     "Use a lower-case slug such as page_viewed: letters, digits, '-' and '_'.",
@@ -178,6 +183,8 @@ class EventContextSerializer(StrictSerializer):
 
 class EventSerializer(StrictSerializer):
     """One thing a person did. Say who with email, external_id or anonymous_id."""
+
+    needs_one_of = ("email", "external_id", "anonymous_id")
 
     type = serializers.CharField(
         max_length=64,
@@ -333,6 +340,8 @@ class IdentifyTraitsSerializer(StrictSerializer):
 class IdentifySerializer(StrictSerializer):
     """Tie a visitor (anonymous_id) to a person (email or external_id) and update traits."""
 
+    needs_one_of = ("email", "external_id")
+
     anonymous_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     external_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -423,7 +432,9 @@ class ContactProfileSerializer(StrictSerializer):
         queryset=Company.objects.all(), required=False, allow_null=True
     )
     job_title = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    country = serializers.CharField(
+        max_length=2, required=False, allow_blank=True, validators=[optional_country_validator]
+    )
     country_source = serializers.ChoiceField(
         choices=Contact.CountrySource.choices, required=False, allow_blank=True
     )
@@ -447,7 +458,8 @@ class ContactCreateSerializer(ContactProfileSerializer):
         help_text="New contacts only; move existing ones with PATCH.",
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=60),
+        # Blank names are dropped when the tags are added, not refused.
+        child=serializers.CharField(max_length=60, allow_blank=True),
         required=False,
         help_text="Added, never removed.",
     )
@@ -515,6 +527,8 @@ class ContactConsentStateSerializer(serializers.Serializer):
 
 class CompanySerializer(serializers.ModelSerializer):
     owner = serializers.IntegerField(source="owner_id", read_only=True, allow_null=True)
+    # Declared so the schema's enum includes "" (not known), which the model allows.
+    size = serializers.ChoiceField(choices=Company.Size.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Company
@@ -535,11 +549,15 @@ class CompanySerializer(serializers.ModelSerializer):
 class CompanyUpsertSerializer(StrictSerializer):
     """Create a company, or update the one with this domain (or this name, without one)."""
 
+    needs_one_of = ("name", "domain")
+
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     domain = serializers.CharField(max_length=253, required=False, allow_blank=True)
     size = serializers.ChoiceField(choices=Company.Size.choices, required=False, allow_blank=True)
     industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    country = serializers.CharField(
+        max_length=2, required=False, allow_blank=True, validators=[optional_country_validator]
+    )
     owner = serializers.PrimaryKeyRelatedField(
         queryset=staff_users(), required=False, allow_null=True
     )

@@ -11,6 +11,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -456,6 +457,24 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKeyVie
         data = validated(DealMoveSerializer, request)
         deal = deal_move_stage(deal=deal, **data)
         return Response(DealSerializer(deal).data)
+
+
+# --- Anything else under /api/v1/ ------------------------------------------------------------
+
+
+class ApiNotFoundView(APIView):
+    """A JSON 404 for any path under /api/v1/ that names no endpoint (`/contacts/abc/export/`).
+
+    Without it Django answers those with its HTML page, which API clients cannot parse.
+    """
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+    schema = None  # not an endpoint: kept out of the OpenAPI schema
+
+    def initial(self, request, *args, **kwargs):
+        raise NotFound("There is no such endpoint or object; see /api/v1/docs/.")
 
 
 # --- The tracking snippet -------------------------------------------------------------------
