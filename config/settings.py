@@ -247,6 +247,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.ApiKeyRateThrottle"],
     "EXCEPTION_HANDLER": "crm.api.errors.api_exception_handler",
 }
+# Custom event kinds a public browser key may send besides page behaviour (comma list,
+# e.g. "video_played,pricing_calculated"). Business events always need a server key.
+API_BROWSER_EVENT_KINDS = env_list("API_BROWSER_EVENT_KINDS", [])
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nextstep API",
     "DESCRIPTION": "Send behaviour, identify people and read the CRM.",

@@ -1,10 +1,10 @@
 """Top-level URLs: the admin, the API, the tracking snippet, ESP webhooks."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from crm.api.views import tracking_snippet
+from crm.api.views import ApiNotFoundView, tracking_snippet
 from sequences.esp.sns import TopicCheckedSesTrackingView
 
 admin.site.site_header = "Nextstep"
@@ -21,6 +21,8 @@ api_v1 = [
         SpectacularSwaggerView.as_view(authentication_classes=[], url_name="api-schema"),
         name="api-docs",
     ),
+    # Last: any other path under /api/v1/ is a JSON 404 in the API's error shape.
+    re_path(r"", ApiNotFoundView.as_view(), name="api-not-found"),
 ]
 
 urlpatterns = [

@@ -796,6 +796,8 @@ class _Seeder:
             language=person.country.language,
             owner=person.owner,
             source=entry[1],
+            # Demo people stand for sign-ups and imports a real install would have vouched.
+            vouched_by=Contact.VouchedBy.EXISTING,
             entry_point=person.entry_point,
             utm_source=utm_source,
             utm_medium=utm_medium,

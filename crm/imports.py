@@ -241,7 +241,9 @@ class ContactResource(resources.ModelResource):
         if errors.get("email"):
             raise ValidationError(errors)
         try:
-            upserted = contact_upsert(email=email, **fields_)
+            # Staff stating the consent these people gave vouch for their addresses.
+            vouched_by = Contact.VouchedBy.IMPORT if self.options.consent_topic else ""
+            upserted = contact_upsert(email=email, vouched_by=vouched_by, **fields_)
         except ValidationError as error:
             errors = error.update_error_dict(errors)
         if errors:

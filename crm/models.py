@@ -188,6 +188,16 @@ class Contact(TimestampedModel):
         EVENT = "event", "Tracked event"
         ESP = "esp", "Email provider"
 
+    class VouchedBy(models.TextChoices):
+        """Who vouched that this address is the person's own (DESIGN invariant 8)."""
+
+        NOBODY = "", "Nobody yet"
+        SERVER_KEY = "server_key", "Server API key"
+        SIGN_UP = "sign_up", "Confirmed sign-up (double opt-in)"
+        IMPORT = "import", "Import with consent"
+        STAFF = "staff", "Staff"
+        EXISTING = "existing", "A trusted source, before vouching was recorded"
+
     email = NormalisedEmailField(max_length=254, unique=True)
     first_name = models.CharField(max_length=100, blank=True, default="")
     last_name = models.CharField(max_length=100, blank=True, default="")
@@ -238,10 +248,24 @@ class Contact(TimestampedModel):
         default=0, help_text="Cached total score; the scoring ledger explains it."
     )
     last_engaged_at = models.DateTimeField(null=True, blank=True)
+    # A browser key is public: anyone can name any address with it. Until a trusted
+    # source vouches for the address, the send gate refuses every email to it.
+    vouched_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a trusted source first vouched for this address; "
+        "until then Nextstep sends it no email at all.",
+    )
+    vouched_by = models.CharField(max_length=20, choices=VouchedBy, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(vouched_at__isnull=True, vouched_by="")
+                | (Q(vouched_at__isnull=False) & ~Q(vouched_by="")),
+                name="contact_vouched_by_whom",
+            ),
             # The field normalises on save; the database refuses un-normalised raw writes,
             # so the plain unique index on email means one person, one contact.
             models.CheckConstraint(

@@ -7,6 +7,10 @@ Rules, in order (docs/sequences.md explains each):
    (hard bounce, complaint, erasure, soft-bounce cool-down, staff's manual entry),
    but not on "unsubscribed from marketing" or the inactivity sunset.
    An erasure denies with reason "erased", whatever else applies.
+1a. Nobody vouched for the address (DESIGN invariant 8): no email at all, transactional
+   included, with reason "unverified_address". A public browser key can name any
+   address; only a trusted source (server key, confirmed sign-up, import with
+   consent, staff) makes it one Nextstep writes to (crm.services.contacts_vouch).
 1b. A pause the contact chose in the preference centre defers marketing until it ends.
 2. Consent for the sequence's topic, from the ledger (marketing only). The latest
    entry decides: withdrawn → deny. With no entry at all, only opt-out countries
@@ -63,6 +67,7 @@ def evaluate(contact, sequence, step: dict, now: datetime.datetime) -> Decision:
     try:
         for check in (
             _suppression,
+            _vouched,
             _circuit_breaker,
             _paused_by_contact,
             _consent,
@@ -89,6 +94,13 @@ def _suppression(contact, sequence, step, now) -> Decision:
     blocking = reasons & TRANSACTIONAL_BLOCKING
     if blocking:
         return Decision(False, f"suppressed:{sorted(blocking)[0]}")
+    return ALLOW
+
+
+def _vouched(contact, sequence, step, now) -> Decision:
+    # Kept apart from the other rules on purpose: it is the trust boundary of the API.
+    if contact.vouched_at is None:
+        return Decision(False, "unverified_address")
     return ALLOW
 
 

@@ -195,6 +195,7 @@ class ContactAdmin(ContactImportExportMixin, admin.ModelAdmin):
         return contact_upsert(
             email=data["email"],
             lifecycle_stage=data["lifecycle_stage"].key,
+            vouched_by=Contact.VouchedBy.STAFF,
             properties=data.get("properties") or None,
             **fields,
         ).contact

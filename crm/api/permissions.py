@@ -3,7 +3,7 @@
 from rest_framework import exceptions, permissions
 
 from crm.api.cors import request_origin
-from crm.api.serializers import BROWSER_REFUSED_KINDS, PROTECTED_FIELDS
+from crm.api.serializers import PROTECTED_FIELDS, browser_event_kinds
 from crm.models import ApiKey
 
 
@@ -54,28 +54,50 @@ def refuse_browser_fields(api_key: ApiKey, items: list, *, is_batch: bool) -> No
     """Refuse (403) anything a browser key may not do, naming each item and field.
 
     Checked on the raw request, before validation: a public key asking for consent
-    or a system event is refused outright rather than reported as a typo.
+    or a business event is refused outright rather than reported as a typo.
     """
+    refusals = browser_refusals(api_key, items)
+    if refusals:
+        raise browser_forbidden(refusals, is_batch=is_batch)
+
+
+def browser_refusals(api_key: ApiKey, items: list) -> dict[int, dict[str, list[str]]]:
+    """What a browser key may not do, per item index: {index: {field: [reason]}}."""
     if api_key.kind != ApiKey.Kind.BROWSER:
-        return
+        return {}
+    allowed_kinds = browser_event_kinds()
     refusals = {}
     for index, item in enumerate(items):
-        prefix = f"events.{index}." if is_batch else ""
-        for name, reason in _browser_refusals(item).items():
-            refusals[f"{prefix}{name}"] = [reason]
-    if refusals:
-        raise exceptions.PermissionDenied(detail=refusals, code="browser_key_forbidden")
+        found = _browser_refusals(item, allowed_kinds)
+        if found:
+            refusals[index] = {name: [reason] for name, reason in found.items()}
+    return refusals
 
 
-def _browser_refusals(item) -> dict[str, str]:
+def browser_forbidden(
+    refusals: dict[int, dict[str, list[str]]], *, is_batch: bool
+) -> exceptions.PermissionDenied:
+    """One 403 naming every refused field, as events.<index>.<field> in a batch."""
+    detail = {
+        f"events.{index}.{name}" if is_batch else name: reasons
+        for index, fields in refusals.items()
+        for name, reasons in fields.items()
+    }
+    return exceptions.PermissionDenied(detail=detail, code="browser_key_forbidden")
+
+
+def _browser_refusals(item, allowed_kinds: frozenset[str]) -> dict[str, str]:
     if not isinstance(item, dict):
         return {}
     refusals = {
         name: f"A browser key cannot set {name}." for name in PROTECTED_FIELDS if name in item
     }
     kind = item.get("type")
-    if isinstance(kind, str) and kind in BROWSER_REFUSED_KINDS:
-        refusals["type"] = f"A browser key cannot send {kind} events; use a server key."
+    if isinstance(kind, str) and kind and kind not in allowed_kinds:
+        refusals["type"] = (
+            f"A browser key cannot send {kind} events: anyone can read a browser key, so "
+            "business events need a server key."
+        )
     traits = item.get("traits")
     if isinstance(traits, dict):
         for name in PROTECTED_FIELDS:

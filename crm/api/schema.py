@@ -1,8 +1,8 @@
 """OpenAPI details drf-spectacular cannot infer: the key scheme and the error responses."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 
 from crm.api.serializers import ApiErrorSerializer
 
@@ -28,6 +28,16 @@ class ApiAutoSchema(AutoSchema):
             )
         return responses
 
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # A body whose rule is "one of these fields" (or "one of these shapes") has no
+        # required property for drf-spectacular to see, yet an empty body is refused.
+        if isinstance(serializer, PolymorphicProxySerializer) or getattr(
+            serializer, "needs_one_of", ()
+        ):
+            required = True
+        return schema, required
+
     def _error_codes(self) -> list[str]:
         is_detail = "{" in self.path
         codes = ["401", "403", "429"]
@@ -50,3 +60,25 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "`Authorization: Bearer ns_live_…`. Browser keys may only POST /events/ and "
             "/identify/ from their allowed origins.",
         }
+
+
+class StrictSerializerScheme(OpenApiSerializerExtension):
+    """Say in the schema what StrictSerializer enforces: no unknown fields.
+
+    A serializer may also name fields of which at least one must be non-empty
+    (`needs_one_of`), e.g. identify's email or external_id.
+    """
+
+    target_class = "crm.api.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        needs_one_of = getattr(self.target, "needs_one_of", ())
+        if needs_one_of:
+            schema["anyOf"] = [
+                {"required": [name], "properties": {name: {"minLength": 1}}}
+                for name in needs_one_of
+            ]
+        return schema

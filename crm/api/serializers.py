@@ -4,6 +4,7 @@ import datetime
 import json
 from urllib.parse import parse_qs, urlsplit
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.utils import timezone
@@ -46,15 +47,28 @@ SYSTEM_KINDS = frozenset(
         "segment_exited",
     }
 )
-#: A browser key is readable by anyone visiting the page: behaviour only, no email events.
-BROWSER_REFUSED_KINDS = SYSTEM_KINDS | {
-    K.EMAIL_SENT,
-    K.EMAIL_DELIVERED,
-    K.EMAIL_OPENED,
-    K.EMAIL_CLICKED,
-    K.EMAIL_BOUNCED,
-    K.EMAIL_COMPLAINED,
-}
+#: What a browser key may send: things a visitor does on a web page, which the page can
+#: see. Anyone can read a browser key, so business facts (order_placed, signed_up,
+#: deal_*, email events, custom kinds) need a server key; a site may allow some custom
+#: kinds with API_BROWSER_EVENT_KINDS (docs/security.md).
+BROWSER_EVENT_KINDS = frozenset(
+    {
+        K.PAGE_VIEWED,
+        K.FORM_SUBMITTED,
+        K.CONTENT_DOWNLOADED,
+        K.DEMO_REQUESTED,
+        K.PRODUCT_VIEWED,
+        K.CART_UPDATED,
+        K.CHECKOUT_STARTED,
+    }
+)
+
+
+def browser_event_kinds() -> frozenset[str]:
+    """The kinds a browser key may send: behaviour, plus the custom kinds settings allow."""
+    return BROWSER_EVENT_KINDS | (frozenset(settings.API_BROWSER_EVENT_KINDS) - SYSTEM_KINDS)
+
+
 #: Contact fields events and identify never set, with where to change them instead.
 CONSENT_REFUSAL = (
     "Consent is only given by the person (forms, preference centre), never by the API."
@@ -70,6 +84,11 @@ PROTECTED_FIELDS = {
 
 #: Named EventStatusEnum in the OpenAPI schema (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
 EVENT_STATUSES = [event_status.value for event_status in EventStatus]
+
+#: A country code as the model stores it, or "" (unknown): the schema shows the pattern.
+optional_country_validator = RegexValidator(
+    r"^([A-Z]{2})?$", "Use a two-letter ISO country code in capitals, such as DE or US."
+)
 
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]*$",
@@ -165,6 +184,8 @@ class EventContextSerializer(StrictSerializer):
 class EventSerializer(StrictSerializer):
     """One thing a person did. Say who with email, external_id or anonymous_id."""
 
+    needs_one_of = ("email", "external_id", "anonymous_id")
+
     type = serializers.CharField(
         max_length=64,
         validators=[slug_validator],
@@ -253,7 +274,11 @@ def first_touch(context: dict) -> dict[str, str]:
 
 class EventResultSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="The event's position in the request, from 0.")
-    status = serializers.ChoiceField(choices=EVENT_STATUSES)
+    status = serializers.ChoiceField(
+        choices=EVENT_STATUSES,
+        help_text="recorded, duplicate (server keys); accepted (browser keys, which are "
+        "never told who is known); invalid; forbidden (not for this key).",
+    )
     activity_id = serializers.IntegerField(required=False, help_text="recorded only.")
     contact_id = serializers.IntegerField(
         required=False, allow_null=True, help_text="recorded only; null while anonymous."
@@ -261,23 +286,27 @@ class EventResultSerializer(serializers.Serializer):
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
-        help_text="invalid only: reasons per field.",
+        help_text="invalid and forbidden only: reasons per field.",
     )
 
 
 class EventsResponseSerializer(serializers.Serializer):
     recorded = serializers.IntegerField()
     duplicates = serializers.IntegerField(help_text="Idempotency keys seen before.")
+    accepted = serializers.IntegerField(help_text="Browser keys: events taken (see status).")
     invalid = serializers.IntegerField()
+    forbidden = serializers.IntegerField(help_text="Events this key may not send.")
     results = EventResultSerializer(many=True, help_text="One per event, in request order.")
 
 
 class EventsRejectedSerializer(ApiErrorSerializer):
-    """A 400: the request was malformed, or every event in it was invalid (see results)."""
+    """A 400 or 403: the request was malformed, or no event in it could be taken."""
 
     recorded = serializers.IntegerField(required=False)
     duplicates = serializers.IntegerField(required=False)
+    accepted = serializers.IntegerField(required=False)
     invalid = serializers.IntegerField(required=False)
+    forbidden = serializers.IntegerField(required=False)
     results = EventResultSerializer(many=True, required=False)
 
 
@@ -311,6 +340,8 @@ class IdentifyTraitsSerializer(StrictSerializer):
 class IdentifySerializer(StrictSerializer):
     """Tie a visitor (anonymous_id) to a person (email or external_id) and update traits."""
 
+    needs_one_of = ("email", "external_id")
+
     anonymous_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     external_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -328,6 +359,12 @@ class IdentifySerializer(StrictSerializer):
                 }
             )
         return attrs
+
+
+class IdentifyAcceptedSerializer(serializers.Serializer):
+    """A browser key's answer: the same whether or not anyone is known."""
+
+    status = serializers.ChoiceField(choices=["accepted"])
 
 
 class IdentifyResponseSerializer(serializers.Serializer):
@@ -395,7 +432,9 @@ class ContactProfileSerializer(StrictSerializer):
         queryset=Company.objects.all(), required=False, allow_null=True
     )
     job_title = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    country = serializers.CharField(
+        max_length=2, required=False, allow_blank=True, validators=[optional_country_validator]
+    )
     country_source = serializers.ChoiceField(
         choices=Contact.CountrySource.choices, required=False, allow_blank=True
     )
@@ -419,7 +458,8 @@ class ContactCreateSerializer(ContactProfileSerializer):
         help_text="New contacts only; move existing ones with PATCH.",
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=60),
+        # Blank names are dropped when the tags are added, not refused.
+        child=serializers.CharField(max_length=60, allow_blank=True),
         required=False,
         help_text="Added, never removed.",
     )
@@ -487,6 +527,8 @@ class ContactConsentStateSerializer(serializers.Serializer):
 
 class CompanySerializer(serializers.ModelSerializer):
     owner = serializers.IntegerField(source="owner_id", read_only=True, allow_null=True)
+    # Declared so the schema's enum includes "" (not known), which the model allows.
+    size = serializers.ChoiceField(choices=Company.Size.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Company
@@ -507,11 +549,15 @@ class CompanySerializer(serializers.ModelSerializer):
 class CompanyUpsertSerializer(StrictSerializer):
     """Create a company, or update the one with this domain (or this name, without one)."""
 
+    needs_one_of = ("name", "domain")
+
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     domain = serializers.CharField(max_length=253, required=False, allow_blank=True)
     size = serializers.ChoiceField(choices=Company.Size.choices, required=False, allow_blank=True)
     industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    country = serializers.CharField(
+        max_length=2, required=False, allow_blank=True, validators=[optional_country_validator]
+    )
     owner = serializers.PrimaryKeyRelatedField(
         queryset=staff_users(), required=False, allow_null=True
     )

@@ -11,6 +11,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +24,8 @@ from crm.api.permissions import (
     BrowserKeyOriginAllowed,
     HasApiKey,
     IsServerKey,
+    browser_forbidden,
+    browser_refusals,
     refuse_browser_fields,
 )
 from crm.api.serializers import (
@@ -42,6 +45,7 @@ from crm.api.serializers import (
     EventSerializer,
     EventsRejectedSerializer,
     EventsResponseSerializer,
+    IdentifyAcceptedSerializer,
     IdentifyResponseSerializer,
     IdentifySerializer,
     first_touch,
@@ -55,13 +59,14 @@ from crm.services import (
     consent_withdraw,
     contact_update,
     contact_upsert,
+    contacts_vouch,
     deal_create,
     deal_move_stage,
     lifecycle_stage_change,
     unsubscribe_all,
 )
 from crm.services.events import EventOutcome, EventStatus, events_ingest
-from crm.services.identity import contact_identify
+from crm.services.identity import contact_identify, visitor_identify
 
 #: 1,000 events of a few KB each fit easily; anything bigger is a mistake or abuse.
 MAX_EVENTS_BODY_BYTES = 10 * 1024 * 1024
@@ -136,17 +141,28 @@ class EventsView(BrowserCorsMixin, APIView):
         ],
     )
     def post(self, request):
+        api_key: ApiKey = request.auth
         refuse_large_body(request)
         items, is_batch = event_items(request.data)
-        refuse_browser_fields(request.auth, items, is_batch=is_batch)
-        valid, invalid = validate_each(items)
+        # A batch keeps its good events: each refused one is answered `forbidden`.
+        refused = browser_refusals(api_key, items)
+        if refused and (not is_batch or len(refused) == len(items)):
+            raise browser_forbidden(refused, is_batch=is_batch)
+        valid, invalid = validate_each(items, skip=refused.keys())
         outcomes = []
         if valid:
             outcomes = events_ingest(
-                events=[event for _, event in valid], source=request.auth.source_label
+                events=[event for _, event in valid],
+                source=api_key.source_label,
+                vouched_by=vouched_by(api_key),
             )
-        results = event_results(len(items), valid, invalid, outcomes)
+        results = event_results(len(items), valid, invalid, refused, outcomes)
         return events_response(results)
+
+
+def vouched_by(api_key: ApiKey) -> str:
+    """Server keys vouch for the addresses they name; browser keys are public (anyone's)."""
+    return Contact.VouchedBy.SERVER_KEY if api_key.kind == ApiKey.Kind.SERVER else ""
 
 
 def refuse_large_body(request) -> None:
@@ -181,10 +197,12 @@ def event_items(data) -> tuple[list, bool]:
     return events, True
 
 
-def validate_each(items: list) -> tuple[list, dict[int, dict]]:
+def validate_each(items: list, skip=()) -> tuple[list, dict[int, dict]]:
     """Validate every event on its own: ([(index, IncomingEvent)], {index: errors})."""
     valid, invalid = [], {}
     for index, item in enumerate(items):
+        if index in skip:
+            continue
         serializer = EventSerializer(data=item)
         if serializer.is_valid():
             valid.append((index, incoming_event(serializer.validated_data)))
@@ -194,11 +212,17 @@ def validate_each(items: list) -> tuple[list, dict[int, dict]]:
 
 
 def event_results(
-    count: int, valid: list, invalid: dict[int, dict], outcomes: list[EventOutcome]
+    count: int,
+    valid: list,
+    invalid: dict[int, dict],
+    refused: dict[int, dict],
+    outcomes: list[EventOutcome],
 ) -> list[dict]:
     results: list[dict] = [{} for _ in range(count)]
     for index, errors in invalid.items():
         results[index] = {"index": index, "status": EventStatus.INVALID, "errors": errors}
+    for index, errors in refused.items():
+        results[index] = {"index": index, "status": EventStatus.FORBIDDEN, "errors": errors}
     for (index, _), outcome in zip(valid, outcomes, strict=True):
         results[index] = outcome_result(index, outcome)
     return results
@@ -221,14 +245,17 @@ def events_response(results: list[dict]) -> Response:
     body = {
         "recorded": counts[EventStatus.RECORDED],
         "duplicates": counts[EventStatus.DUPLICATE],
+        "accepted": counts[EventStatus.ACCEPTED],
         "invalid": counts[EventStatus.INVALID],
+        "forbidden": counts[EventStatus.FORBIDDEN],
         "results": results,
     }
-    if counts[EventStatus.INVALID] == len(results):
+    failed = counts[EventStatus.INVALID] + counts[EventStatus.FORBIDDEN]
+    if failed == len(results):
         message = "No event was recorded: every event is invalid; `results` says why."
         body = {"error": "invalid", "message": message, **body}
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
-    if counts[EventStatus.INVALID]:
+    if failed:
         return Response(body, status=status.HTTP_207_MULTI_STATUS)
     return Response(body)
 
@@ -243,18 +270,31 @@ class IdentifyView(BrowserCorsMixin, APIView):
         description=(
             "Tie an anonymous visitor to a person (by email or external_id; created if "
             "new). Their earlier anonymous events become the contact's, and later events "
-            "with the same anonymous_id are attributed to them. Traits update the profile; "
-            "with a browser key they only fill empty fields and the email never changes. "
-            "An anonymous id or IP address alone never creates a contact. 201 when the "
-            "contact was created, 200 otherwise."
+            "with the same anonymous_id are attributed to them. Traits update the profile. "
+            "An anonymous id or IP address alone never creates a contact. Server keys: "
+            "201 when the contact was created, 200 otherwise. Browser keys (public) get "
+            "202 whatever exists: the visitor is tied to a contact only if one is known, "
+            "nothing is created and traits are not stored."
         ),
         request=IdentifySerializer,
-        responses={200: IdentifyResponseSerializer, 201: IdentifyResponseSerializer},
+        responses={
+            200: IdentifyResponseSerializer,
+            201: IdentifyResponseSerializer,
+            202: IdentifyAcceptedSerializer,
+        },
     )
     def post(self, request):
         api_key: ApiKey = request.auth
         refuse_browser_fields(api_key, [request.data], is_batch=False)
         data = validated(IdentifySerializer, request)
+        if api_key.kind != ApiKey.Kind.SERVER:
+            visitor_identify(
+                email=data.get("email", ""),
+                external_id=data.get("external_id", ""),
+                anonymous_id=data.get("anonymous_id", ""),
+                source=api_key.source_label,
+            )
+            return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
         traits = dict(data.get("traits") or {})
         result = contact_identify(
             email=data.get("email", ""),
@@ -264,7 +304,7 @@ class IdentifyView(BrowserCorsMixin, APIView):
             traits=traits,
             first_touch=first_touch(data.get("context") or {}),
             source=api_key.source_label,
-            may_overwrite=api_key.kind == ApiKey.Kind.SERVER,
+            vouched_by=vouched_by(api_key),
         )
         body = {
             "contact_id": result.contact.pk,
@@ -301,7 +341,9 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKey
         data = dict(validated(ContactCreateSerializer, request))
         if "lifecycle_stage" in data:
             data["lifecycle_stage"] = data["lifecycle_stage"].key
-        result = contact_upsert(source=Contact.Source.API, **data)
+        result = contact_upsert(
+            source=Contact.Source.API, vouched_by=Contact.VouchedBy.SERVER_KEY, **data
+        )
         return Response(
             ContactSerializer(result.contact).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
@@ -320,6 +362,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKey
         if "properties" in data:
             data["properties"] = {**contact.properties, **data["properties"]}
         with transaction.atomic():  # the profile and the stage change together or not at all
+            contacts_vouch(contact_ids=[contact.pk], by=Contact.VouchedBy.SERVER_KEY)
             if data:
                 contact_update(contact=contact, **data)
             if stage is not None:
@@ -414,6 +457,24 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKeyVie
         data = validated(DealMoveSerializer, request)
         deal = deal_move_stage(deal=deal, **data)
         return Response(DealSerializer(deal).data)
+
+
+# --- Anything else under /api/v1/ ------------------------------------------------------------
+
+
+class ApiNotFoundView(APIView):
+    """A JSON 404 for any path under /api/v1/ that names no endpoint (`/contacts/abc/export/`).
+
+    Without it Django answers those with its HTML page, which API clients cannot parse.
+    """
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+    schema = None  # not an endpoint: kept out of the OpenAPI schema
+
+    def initial(self, request, *args, **kwargs):
+        raise NotFound("There is no such endpoint or object; see /api/v1/docs/.")
 
 
 # --- The tracking snippet -------------------------------------------------------------------

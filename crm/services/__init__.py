@@ -12,10 +12,20 @@ from crm.services.activities import (
 from crm.services.api_keys import ApiKeyCreated, api_key_create, api_key_revoke
 from crm.services.companies import company_upsert
 from crm.services.consent import consent_grant, consent_text_publish, consent_withdraw
-from crm.services.contacts import ContactUpsertResult, contact_update, contact_upsert
+from crm.services.contacts import (
+    ContactUpsertResult,
+    contact_update,
+    contact_upsert,
+    contacts_vouch,
+)
 from crm.services.deals import deal_create, deal_move_stage
 from crm.services.events import EventOutcome, IncomingEvent, events_ingest
-from crm.services.identity import IdentifyResult, contact_identify, contacts_resolve_for_events
+from crm.services.identity import (
+    IdentifyResult,
+    contact_identify,
+    contacts_resolve_for_events,
+    visitor_identify,
+)
 from crm.services.lifecycle import lifecycle_stage_change
 from crm.services.preferences import (
     Visitor,
@@ -61,10 +71,12 @@ __all__ = [
     "contact_erase",
     "contact_export",
     "contact_identify",
+    "visitor_identify",
     "contact_pause",
     "contact_update",
     "contact_upsert",
     "contacts_resolve_for_events",
+    "contacts_vouch",
     "deal_create",
     "deal_move_stage",
     "events_ingest",

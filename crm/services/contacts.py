@@ -1,5 +1,6 @@
 """Creating and updating contacts."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -41,6 +42,7 @@ def contact_upsert(
     properties: dict | None = None,
     tags: list[str] | None = None,
     lifecycle_stage: str | None = None,
+    vouched_by: str = "",
     **fields,
 ) -> ContactUpsertResult:
     """Create the contact for this email, or update the one that exists.
@@ -49,6 +51,8 @@ def contact_upsert(
     are added; first-touch fields (source, entry point, UTM) are kept from creation.
     `lifecycle_stage` applies only to a new contact: moving an existing contact is
     lifecycle_stage_change(), which records who and why. Consent is never touched.
+    `vouched_by` (a Contact.VouchedBy) is for trusted callers only: it marks the
+    address as one Nextstep may email (see contacts_vouch).
     """
     unknown = set(fields) - set(PROFILE_FIELDS) - set(FIRST_TOUCH_FIELDS)
     if unknown:
@@ -70,6 +74,8 @@ def contact_upsert(
         if merged != contact.properties:
             contact.properties = merged
             changed.append("properties")
+    if vouched_by and contact.vouched_at is None:
+        contact.vouched_at, contact.vouched_by = timezone.now(), Contact.VouchedBy(vouched_by)
     _clean(contact)
     contact.save()
     if tags:
@@ -89,6 +95,22 @@ def contact_update(*, contact: Contact, **fields) -> Contact:
     # Only the given columns: scoring may be updating lead_score at the same moment.
     contact.save(update_fields=[*fields, "updated_at"])
     return contact
+
+
+def contacts_vouch(*, contact_ids: Iterable[int], by: str) -> int:
+    """Record that a trusted source vouches for these contacts' addresses; returns how many.
+
+    Only trusted paths call this (a server key, a confirmed sign-up, an import with
+    consent, staff): the send gate refuses every email to an address nobody vouched
+    for, so a public browser key can never make Nextstep write to a stranger.
+    The first vouch is kept; later ones change nothing.
+    """
+    ids = {pk for pk in contact_ids if pk}
+    if not ids:
+        return 0
+    return Contact.objects.filter(pk__in=ids, vouched_at__isnull=True).update(
+        vouched_at=timezone.now(), vouched_by=Contact.VouchedBy(by)
+    )
 
 
 def _apply_profile(contact: Contact, fields: dict) -> list[str]:

@@ -9,13 +9,18 @@ from django.db import transaction
 
 from crm.models import Activity
 from crm.services.activities import ActivityInput, activity_record_batch
+from crm.services.contacts import contacts_vouch
 from crm.services.identity import PersonRef, contacts_resolve_for_events
 
 
 class EventStatus(StrEnum):
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
+    #: Untrusted senders only: taken, and what became of it is not disclosed.
+    ACCEPTED = "accepted"
     INVALID = "invalid"
+    #: The sender's key may not send this event (browser keys: business events).
+    FORBIDDEN = "forbidden"
 
 
 @dataclass(frozen=True)
@@ -38,16 +43,34 @@ class EventOutcome:
 
 
 @transaction.atomic
-def events_ingest(*, events: Sequence[IncomingEvent], source: str) -> list[EventOutcome]:
+def events_ingest(
+    *, events: Sequence[IncomingEvent], source: str, vouched_by: str = ""
+) -> list[EventOutcome]:
     """Record a batch of events as activities of `source`; `outcome[i]` is event i's fate.
 
     Contacts are found or created for the whole batch at once and the activities
     are written in one activity_record_batch call, so the cost in queries does not
     grow with the batch. An event whose person cannot be resolved is reported
     invalid and the others are still recorded.
+
+    `vouched_by` says the sender is trusted (a server key): it may create contacts
+    and vouches for every address it names. Without it (a browser key) events only
+    attach to contacts that exist, or stay anonymous, and every outcome is
+    `accepted`, so the sender learns nothing about who is known.
     """
-    resolved = contacts_resolve_for_events(people=[event.person for event in events])
-    recordable = [index for index in range(len(events)) if index not in resolved.errors]
+    trusted = bool(vouched_by)
+    resolved = contacts_resolve_for_events(
+        people=[event.person for event in events], trusted=trusted
+    )
+    if trusted:
+        contacts_vouch(contact_ids=resolved.named_contact_ids, by=vouched_by)
+    recordable = [
+        index
+        for index in range(len(events))
+        if index not in resolved.errors
+        # Nobody known and no visitor id: an untrusted sender's event has no one to attach to.
+        and (resolved.contact_ids[index] or events[index].person.anonymous_id)
+    ]
     items = [
         _activity_input(events[index], resolved.contact_ids[index], source) for index in recordable
     ]
@@ -63,6 +86,8 @@ def events_ingest(*, events: Sequence[IncomingEvent], source: str) -> list[Event
             activity=activity,
             contact_id=resolved.contact_ids[index],
         )
+    if not trusted:
+        return [EventOutcome(status=EventStatus.ACCEPTED) for _ in events]
     return outcomes
 
 

@@ -8,7 +8,7 @@ contact; an anonymous id only points at a contact once `contact_identify` tied i
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -16,7 +16,12 @@ from django.utils import timezone
 from crm.emails import normalise_email
 from crm.models import Activity, Contact
 from crm.services.activities import activity_record
-from crm.services.contacts import FIRST_TOUCH_FIELDS, contact_update, contact_upsert
+from crm.services.contacts import (
+    FIRST_TOUCH_FIELDS,
+    contact_update,
+    contact_upsert,
+    contacts_vouch,
+)
 from crm.signals import activities_attached
 
 #: The activity that ties an anonymous id to a contact; later anonymous events follow it.
@@ -55,6 +60,8 @@ class ResolvedPeople:
     contact_ids: tuple[int | None, ...]
     errors: dict[int, dict[str, list[str]]]
     created_contact_ids: frozenset[int]
+    #: Contacts found by the email or external id the sender gave (not by anonymous id).
+    named_contact_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -67,28 +74,48 @@ class IdentifyResult:
 
 
 @transaction.atomic
-def contacts_resolve_for_events(*, people: Sequence[PersonRef]) -> ResolvedPeople:
+def contacts_resolve_for_events(
+    *, people: Sequence[PersonRef], trusted: bool = True
+) -> ResolvedPeople:
     """Find or create the contact of every person in a few queries, whatever their number.
 
-    Unknown emails become contacts (source "event", first touch from the first
-    event naming them); consent is never granted here. Anonymous ids resolve to
-    the contact they were last identified as, or stay anonymous.
+    Trusted senders (server keys): unknown emails become contacts (source "event",
+    first touch from the first event naming them); consent is never granted here.
+    Untrusted senders (browser keys, readable by anyone) never create a contact and
+    never learn whether one exists: a person who is not known, or not unambiguously,
+    stays anonymous, and nothing is reported as an error.
+    Anonymous ids resolve to the contact they were last identified as, or stay anonymous.
     """
     people = [_normalised(person) for person in people]
     by_email, by_external_id = _known_contacts(people)
-    created = _create_missing(people, by_email, by_external_id)
-    by_anonymous_id = _identified_anonymous_ids(
-        person.anonymous_id for person in people if not (person.email or person.external_id)
-    )
+    created = _create_missing(people, by_email, by_external_id) if trusted else set()
     contact_ids: list[int | None] = []
+    named: set[int] = set()
     errors: dict[int, dict[str, list[str]]] = {}
     for index, person in enumerate(people):
-        contact_id, problem = _pick(person, by_email, by_external_id, by_anonymous_id)
-        contact_ids.append(contact_id)
-        if problem:
+        contact_id, problem = _pick(person, by_email, by_external_id)
+        if contact_id:
+            named.add(contact_id)
+        if problem and trusted:
             errors[index] = problem
+        contact_ids.append(contact_id)
+    # An event whose person is not known by email or external id follows its visitor id.
+    by_anonymous_id = _identified_anonymous_ids(
+        person.anonymous_id
+        for person, contact_id in zip(people, contact_ids, strict=True)
+        if contact_id is None
+    )
+    contact_ids = [
+        contact_id
+        if contact_id or index in errors
+        else by_anonymous_id.get(people[index].anonymous_id)
+        for index, contact_id in enumerate(contact_ids)
+    ]
     return ResolvedPeople(
-        contact_ids=tuple(contact_ids), errors=errors, created_contact_ids=frozenset(created)
+        contact_ids=tuple(contact_ids),
+        errors=errors,
+        created_contact_ids=frozenset(created),
+        named_contact_ids=frozenset(named),
     )
 
 
@@ -102,30 +129,56 @@ def contact_identify(
     properties: dict | None = None,
     first_touch: dict[str, str] | None = None,
     source: str,
-    may_overwrite: bool = True,
+    vouched_by: str = "",
 ) -> IdentifyResult:
     """Tie an anonymous visitor to a contact (found or created) and update their traits.
 
+    For trusted callers (server keys): an untrusted one uses visitor_identify.
     The visitor's earlier anonymous activities become the contact's in one UPDATE,
-    and `activities_attached` tells receivers (scoring) about them.
-    With `may_overwrite=False` (browser keys, which anyone can read from a web page)
-    traits only fill empty fields, and an existing contact's email and external id
-    never change.
+    and `activities_attached` tells receivers (scoring) about them. `vouched_by`
+    vouches for the address (contacts_vouch).
     """
     email = normalise_email(email)
     contact = _identified_contact(email=email, external_id=external_id)
     created = contact is None
     if created:
         contact = _create_identified(email, external_id, first_touch or {})
-    changed = _update_identity(contact, email, external_id, may_overwrite)
-    changed += _update_traits(contact, traits or {}, properties or {}, may_overwrite)
+    changed = _update_identity(contact, email, external_id)
+    changed += _update_traits(contact, traits or {}, properties or {})
     merged = _merge_anonymous_history(contact, anonymous_id, source) if anonymous_id else 0
+    if vouched_by:
+        contacts_vouch(contact_ids=[contact.pk], by=vouched_by)
     return IdentifyResult(
         contact=contact,
         created=created,
         merged_activity_count=merged,
         changed_fields=tuple(changed),
     )
+
+
+@transaction.atomic
+def visitor_identify(
+    *, email: str = "", external_id: str = "", anonymous_id: str = "", source: str
+):
+    """Tie a visitor to the contact an untrusted sender (a browser key) names, if one exists.
+
+    A browser key is readable by anyone, so what it says is a claim, not a fact: it
+    never creates a contact, never writes a profile field, never changes an email or
+    external id, and its caller learns nothing (this returns None whatever exists).
+    A visitor named unambiguously after a known contact has their anonymous history
+    attached to that contact; anyone else stays anonymous until a trusted source
+    identifies them.
+    """
+    email, external_id = normalise_email(email), external_id.strip()
+    if not anonymous_id or not (email or external_id):
+        return
+    by_email, by_external_id = _known_contacts([PersonRef(email=email, external_id=external_id)])
+    contact_id, problem = _pick(
+        PersonRef(email=email, external_id=external_id), by_email, by_external_id
+    )
+    if contact_id is None or problem:
+        return
+    _merge_anonymous_history(Contact.objects.get(pk=contact_id), anonymous_id, source)
 
 
 # --- Resolving a batch ----------------------------------------------------------------------
@@ -217,11 +270,9 @@ def _identified_anonymous_ids(anonymous_ids) -> dict[str, int]:
 
 
 def _pick(
-    person: PersonRef,
-    by_email: dict[str, int],
-    by_external_id: dict[str, int],
-    by_anonymous_id: dict[str, int],
+    person: PersonRef, by_email: dict[str, int], by_external_id: dict[str, int]
 ) -> tuple[int | None, dict[str, list[str]]]:
+    """The contact the email or external id names, or None with why (None, {} if neither)."""
     from_email = by_email.get(person.email) if person.email else None
     from_external_id = by_external_id.get(person.external_id) if person.external_id else None
     if from_email and from_external_id and from_email != from_external_id:
@@ -242,7 +293,7 @@ def _pick(
         }
     if person.email:
         return None, {"email": ["The contact for this email could not be created; try again."]}
-    return by_anonymous_id.get(person.anonymous_id), {}
+    return None, {}
 
 
 # --- Identify -------------------------------------------------------------------------------
@@ -279,19 +330,12 @@ def _create_identified(email: str, external_id: str, first_touch: dict[str, str]
     return contact_upsert(email=email, external_id=external_id, **touch).contact
 
 
-def _update_identity(
-    contact: Contact, email: str, external_id: str, may_overwrite: bool
-) -> list[str]:
-    """Change the email or set a missing external id, as far as the caller may."""
+def _update_identity(contact: Contact, email: str, external_id: str) -> list[str]:
+    """Change the email or set a missing external id."""
     changes = {}
     if email and email != contact.email:
-        if not may_overwrite:
-            raise PermissionDenied(
-                {"email": "A browser key cannot change an identified contact's email."}
-            )
         changes["email"] = email
-    # A browser key could tie anyone's email to an id of its choosing; only servers may.
-    if external_id and external_id != contact.external_id and may_overwrite:
+    if external_id and external_id != contact.external_id:
         if contact.external_id:
             raise ValidationError({"external_id": "This contact already has another external_id."})
         changes["external_id"] = external_id
@@ -300,18 +344,11 @@ def _update_identity(
     return list(changes)
 
 
-def _update_traits(
-    contact: Contact, traits: dict, properties: dict, may_overwrite: bool
-) -> list[str]:
+def _update_traits(contact: Contact, traits: dict, properties: dict) -> list[str]:
     unknown = set(traits) - set(TRAIT_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "identify cannot set this field."))
     wanted = {name: value for name, value in traits.items() if value not in (None, "")}
-    if not may_overwrite:
-        wanted = {name: value for name, value in wanted.items() if not getattr(contact, name)}
-        properties = {
-            key: value for key, value in properties.items() if key not in contact.properties
-        }
     if "country" in wanted:
         wanted["country_source"] = Contact.CountrySource.DECLARED
     if not wanted and not properties:

@@ -156,6 +156,8 @@ def opt_in_confirm(*, request: OptInRequest, visitor: Visitor) -> ConsentEntry |
         first_name=request.first_name,
         source=Contact.Source.FORM,
         entry_point=SIGN_UP_SOURCE,
+        # The person proved the address is theirs by following the link we mailed.
+        vouched_by=Contact.VouchedBy.SIGN_UP,
     ).contact
     text = ConsentText.objects.filter(pk=request.consent_text_id, topic=topic).first()
     entry = _grant(

@@ -2,17 +2,17 @@
 
 import django_filters
 
-from crm.api.filters import IdFilter
+from crm.api.filters import ApiFilterSet, IdFilter, SinceFilter
 from scoring.models import Handoff
 
 
-class HandoffFilter(django_filters.FilterSet):
+class HandoffFilter(ApiFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Handoff.Status.choices)
     is_open = django_filters.BooleanFilter(method="filter_open", help_text="Only open handoffs.")
     owner = IdFilter(field_name="owner_id", help_text="A staff user's id.")
     contact = IdFilter(field_name="contact_id")
     rule = django_filters.CharFilter(field_name="rule__key", help_text="A handoff rule key.")
-    created_since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_since = SinceFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = Handoff

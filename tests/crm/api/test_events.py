@@ -31,7 +31,9 @@ def test_one_event_is_recorded_for_a_known_contact(server_client, server_key):
     assert response.json() == {
         "recorded": 1,
         "duplicates": 0,
+        "accepted": 0,
         "invalid": 0,
+        "forbidden": 0,
         "results": [
             {"index": 0, "status": "recorded", "activity_id": activity.pk, "contact_id": contact.pk}
         ],

@@ -142,7 +142,9 @@ def test_a_browser_key_is_refused_each_forbidden_trait(browser_client, field):
 @pytest.mark.parametrize(
     "kind",
     ["consent_granted", "consent_withdrawn", "unsubscribed", "lifecycle_stage_changed",
-     "handed_off", "deal_stage_changed", "note_added", "email_opened", "email_clicked"],
+     "handed_off", "deal_stage_changed", "note_added", "email_opened", "email_clicked",
+     "order_placed", "signed_up", "cart_abandoned", "onboarding_milestone_reached",
+     "deal_won", "webinar_attended"],
 )  # fmt: skip
 def test_a_browser_key_may_send_only_behaviour_events(browser_client, kind):
     response = browser_client.post(EVENTS, {**EVENT, "type": kind}, format="json")
@@ -152,14 +154,46 @@ def test_a_browser_key_may_send_only_behaviour_events(browser_client, kind):
 
 
 @pytest.mark.django_db
-def test_one_forbidden_event_refuses_the_whole_browser_batch(browser_client):
+def test_a_forbidden_event_in_a_browser_batch_is_refused_and_the_good_ones_kept(browser_client):
     response = browser_client.post(
-        EVENTS, {"events": [EVENT, {**EVENT, "type": "consent_granted"}]}, format="json"
+        EVENTS,
+        {"events": [EVENT, {**EVENT, "type": "order_placed"}, {**EVENT, "consent": True}]},
+        format="json",
+    )
+
+    assert response.status_code == 207
+    body = response.json()
+    assert (body["accepted"], body["forbidden"]) == (1, 2)
+    assert [result["status"] for result in body["results"]] == [
+        "accepted",
+        "forbidden",
+        "forbidden",
+    ]
+    assert "server key" in body["results"][1]["errors"]["type"][0]
+    assert "consent" in body["results"][2]["errors"]
+    assert list(Activity.objects.values_list("kind", flat=True)) == ["page_viewed"]
+
+
+@pytest.mark.django_db
+def test_a_browser_batch_with_only_forbidden_events_is_a_403(browser_client):
+    response = browser_client.post(
+        EVENTS, {"events": [{**EVENT, "type": "order_placed"}]}, format="json"
     )
 
     assert response.status_code == 403
-    assert "events.1.type" in response.json()["fields"]
+    assert response.json()["error"] == "browser_key_forbidden"
+    assert "events.0.type" in response.json()["fields"]
     assert not Activity.objects.exists()
+
+
+@pytest.mark.django_db
+def test_custom_kinds_a_site_allows_are_taken_from_a_browser_key(browser_client, settings):
+    settings.API_BROWSER_EVENT_KINDS = ["video_played"]
+
+    allowed = browser_client.post(EVENTS, {**EVENT, "type": "video_played"}, format="json")
+    other = browser_client.post(EVENTS, {**EVENT, "type": "webinar_attended"}, format="json")
+
+    assert (allowed.status_code, other.status_code) == (200, 403)
 
 
 @pytest.mark.django_db

@@ -1,0 +1,119 @@
+"""Bad query strings and paths get a clear 4xx in the API's JSON shape, never a 500 or HTML
+(issue 9, findings 6 and 12)."""
+
+import pytest
+
+from crm.api.filters import MAX_ID
+from tests.crm.api.conftest import client_for
+
+TOO_BIG = str(MAX_ID + 1)  # 9223372036854775808
+
+
+@pytest.fixture
+def client(server_key):
+    return client_for(server_key.key)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/api/v1/contacts/", "owner"),
+        ("/api/v1/contacts/", "company"),
+        ("/api/v1/companies/", "owner"),
+        ("/api/v1/deals/", "contact"),
+        ("/api/v1/deals/", "owner"),
+        ("/api/v1/deals/", "company"),
+        ("/api/v1/handoffs/", "owner"),
+        ("/api/v1/handoffs/", "contact"),
+    ],
+)
+@pytest.mark.parametrize("value", [TOO_BIG, "-1", "0", "1.5", "abc"])
+def test_an_id_filter_out_of_range_is_a_400_naming_it(client, path, parameter, value):
+    response = client.get(path, {parameter: value})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid"
+    assert parameter in response.json()["fields"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("parameter", ["score_min", "score_max"])
+def test_a_score_past_32_bits_is_a_400(client, parameter):
+    response = client.get("/api/v1/contacts/", {parameter: str(2**40)})
+
+    assert response.status_code == 400
+    assert parameter in response.json()["fields"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/api/v1/contacts/", "updated_since"),
+        ("/api/v1/contacts/", "owner"),
+        ("/api/v1/deals/", "outcome"),
+        ("/api/v1/handoffs/", "created_since"),
+        ("/api/v1/handoffs/", "is_open"),
+    ],
+)
+def test_an_empty_typed_parameter_is_a_400(client, path, parameter):
+    response = client.get(f"{path}?{parameter}=")
+
+    assert response.status_code == 400
+    assert parameter in response.json()["fields"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/contacts/", "/api/v1/segments/", "/api/v1/handoffs/"])
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("cursor=not-a-cursor", "cursor"),
+        ("cursor=cD1hYmM%3D", "cursor"),  # base64 of "p=abc": a forged position
+        ("page_size=abc", "page_size"),
+        ("page_size=0", "page_size"),
+        ("page_size=5000", "page_size"),
+    ],
+)
+def test_a_bad_cursor_or_page_size_is_a_400(client, path, query, parameter):
+    response = client.get(f"{path}?{query}")
+
+    assert response.status_code == 400
+    assert parameter in response.json()["fields"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/contacts/abc/export/",
+        "/api/v1/contacts/1.5/",
+        "/api/v1/segments/not%20a%20slug/members/",
+        "/api/v1/no-such-thing/",
+    ],
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_path_that_names_nothing_is_a_json_404(client, path, method):
+    response = getattr(client, method)(path)
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_the_schema_says_what_the_api_accepts(client):
+    schema = client.get("/api/v1/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+
+    company_size = components["Company"]["properties"]["size"]["oneOf"]
+    assert {"$ref": "#/components/schemas/BlankEnum"} in company_size
+    assert components["Identify"]["additionalProperties"] is False
+    assert [option["required"] for option in components["Identify"]["anyOf"]] == [
+        ["email"],
+        ["external_id"],
+    ]
+    identify = schema["paths"]["/api/v1/identify/"]["post"]
+    assert identify["requestBody"]["required"] is True
+    assert "202" in identify["responses"]
