@@ -5,6 +5,7 @@ django-q2's ORM broker, anymail's console backend); production sets
 DATABASE_URL, REDIS_URL, SECRET_KEY and an ESP.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -266,4 +267,29 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django-q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")}},
+}
+
+# --- Proxies and public rate limits (docs/security.md) ----------------------------
+# Behind a reverse proxy REMOTE_ADDR is the proxy's. Name the proxies (addresses or
+# networks, e.g. "10.0.0.0/8,127.0.0.1") or say how many append to X-Forwarded-For;
+# crm.client_ip then takes the right-most address that is not a proxy. Neither set:
+# X-Forwarded-For is ignored (anyone can write it).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.0/8)."
+        ) from None
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+# Requests per client IP (IPv6: per /64) per minute on the public pages. Sign-up
+# counts only submissions (POST); page views do not spend it.
+PUBLIC_RATE_LIMITS = {
+    "unsubscribe": env_int("PUBLIC_RATE_LIMIT_UNSUBSCRIBE", 60),
+    "preferences": env_int("PUBLIC_RATE_LIMIT_PREFERENCES", 30),
+    "subscribe": env_int("PUBLIC_RATE_LIMIT_SUBSCRIBE", 10),
+    "subscribe_confirm": env_int("PUBLIC_RATE_LIMIT_SUBSCRIBE_CONFIRM", 30),
 }
