@@ -5,6 +5,7 @@ django-q2's ORM broker, anymail's console backend); production sets
 DATABASE_URL, REDIS_URL, SECRET_KEY and an ESP.
 """
 
+import datetime
 import ipaddress
 import os
 from pathlib import Path
@@ -293,3 +294,24 @@ PUBLIC_RATE_LIMITS = {
     "subscribe": env_int("PUBLIC_RATE_LIMIT_SUBSCRIBE", 10),
     "subscribe_confirm": env_int("PUBLIC_RATE_LIMIT_SUBSCRIBE_CONFIRM", 30),
 }
+
+# --- Login throttling (django-axes; docs/security.md) -----------------------------
+# After AXES_FAILURE_LIMIT wrong passwords for one username from one client address,
+# that pair is locked out for AXES_COOLOFF_MINUTES (429 with a message); a correct
+# password before then resets the count. Attempts are kept in the database, so every
+# web process sees them. `manage.py axes_reset` lifts lockouts by hand.
+INSTALLED_APPS += ["axes"]
+# Last, as django-axes requires: it turns its lockout signal into the 429 response.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the public rate limits (TRUSTED_PROXY_COUNT/TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "crm.client_ip.client_ip_for_axes"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
