@@ -5,6 +5,8 @@ django-q2's ORM broker, anymail's console backend); production sets
 DATABASE_URL, REDIS_URL, SECRET_KEY and an ESP.
 """
 
+import datetime
+import ipaddress
 import os
 from pathlib import Path
 
@@ -289,3 +291,49 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django-q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")}},
 }
+
+# --- Proxies and public rate limits (docs/security.md) ----------------------------
+# Behind a reverse proxy REMOTE_ADDR is the proxy's. Name the proxies (addresses or
+# networks, e.g. "10.0.0.0/8,127.0.0.1") or say how many append to X-Forwarded-For;
+# crm.client_ip then takes the right-most address that is not a proxy. Neither set:
+# X-Forwarded-For is ignored (anyone can write it).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.0/8)."
+        ) from None
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+# Requests per client IP (IPv6: per /64) per minute on the public pages. Sign-up
+# counts only submissions (POST); page views do not spend it.
+PUBLIC_RATE_LIMITS = {
+    "unsubscribe": env_int("PUBLIC_RATE_LIMIT_UNSUBSCRIBE", 60),
+    "preferences": env_int("PUBLIC_RATE_LIMIT_PREFERENCES", 30),
+    "subscribe": env_int("PUBLIC_RATE_LIMIT_SUBSCRIBE", 10),
+    "subscribe_confirm": env_int("PUBLIC_RATE_LIMIT_SUBSCRIBE_CONFIRM", 30),
+}
+
+# --- Login throttling (django-axes; docs/security.md) -----------------------------
+# After AXES_FAILURE_LIMIT wrong passwords for one username from one client address,
+# that pair is locked out for AXES_COOLOFF_MINUTES (429 with a message); a correct
+# password before then resets the count. Attempts are kept in the database, so every
+# web process sees them. `manage.py axes_reset` lifts lockouts by hand.
+INSTALLED_APPS += ["axes"]
+# Last, as django-axes requires: it turns its lockout signal into the 429 response.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the public rate limits (TRUSTED_PROXY_COUNT/TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "crm.client_ip.client_ip_for_axes"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"

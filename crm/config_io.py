@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 import yaml
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured, ValidationError
 from django.db import models, transaction
 
@@ -114,6 +115,9 @@ class ConfigSection:
       A dry run rolls the transaction back, so apply must only write to the database.
     - `order`: sections apply in ascending order, so dependencies come first
       (crm 10-30, scoring 100s, segments 200s, templates 300s, sequences 400s).
+    - `model`: the model whose admin permissions guard the section: an importing user
+      needs its `add` permission for every item the import creates and its `change`
+      permission for every item it changes, exactly as in the admin.
     """
 
     name: str
@@ -123,6 +127,7 @@ class ConfigSection:
     validate: Callable[[list[Item], Document], list[ConfigError]]
     apply: Callable[[list[Item]], SectionSummary]
     key_field: str = "key"
+    model: type[models.Model] | None = None
 
 
 _sections: dict[str, ConfigSection] = {}
@@ -211,8 +216,14 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def config_import(text: str, *, dry_run: bool = False) -> ImportReport:
-    """Validate every section, then apply them all in one transaction, or raise ConfigInvalid."""
+def config_import(text: str, *, user=None, dry_run: bool = False) -> ImportReport:
+    """Validate every section, then apply them all in one transaction, or raise ConfigInvalid.
+
+    With a `user` (the admin's import page, `import_config --user`), every item created
+    needs the user's `add` permission on the section's model and every item changed its
+    `change` permission, the checks the admin makes; one refusal rolls the whole import
+    back. `user=None` is the operator's shell or code-defined content (demo, playbooks).
+    """
     document = _parse(text)
     sections = [section for section in registered_sections() if section.name in document]
     checked = {section.name: _check_items(section, document[section.name]) for section in sections}
@@ -224,9 +235,50 @@ def config_import(text: str, *, dry_run: bool = False) -> ImportReport:
         raise ConfigInvalid(errors)
     with transaction.atomic():
         summaries = {section.name: section.apply(items[section.name]) for section in sections}
-        if dry_run:
+        # Checked on what applying actually creates and changes, so an unchanged section
+        # (say deal stages in a whole exported file) needs no permission, and anything the
+        # user may not do is rolled back with the rest.
+        refused = permission_errors(sections, summaries, user) if user is not None else []
+        if dry_run or refused:
             transaction.set_rollback(True)
+    if refused:
+        raise ConfigInvalid(refused)
     return ImportReport(sections=summaries, dry_run=dry_run)
+
+
+def permission_errors(
+    sections: Iterable[ConfigSection], summaries: Mapping[str, SectionSummary], user
+) -> list[ConfigError]:
+    """One error per created or changed item the user has no admin permission for."""
+    errors = []
+    for section in sections:
+        summary = summaries[section.name]
+        if not summary.is_changed:
+            continue
+        if section.model is None:
+            # A section that declares no model cannot be checked: only the shell may import it.
+            errors.append(
+                ConfigError(section.name, message="only an operator (import_config) may import")
+            )
+            continue
+        for action, keys in (("add", summary.created), ("change", summary.updated)):
+            permission = _permission(section.model, action)
+            if keys and not user.has_perm(permission):
+                plural = section.model._meta.verbose_name_plural
+                errors += [
+                    ConfigError(
+                        section.name,
+                        key,
+                        message=f"you may not {action} {plural} (needs the {permission} "
+                        "permission); nothing was imported",
+                    )
+                    for key in keys
+                ]
+    return errors
+
+
+def _permission(model: type[models.Model], action: str) -> str:
+    return f"{model._meta.app_label}.{get_permission_codename(action, model._meta)}"
 
 
 def _parse(text: str) -> dict[str, Any]:
@@ -434,6 +486,7 @@ def model_section(
         validate=validate,
         apply=apply,
         key_field=key_field,
+        model=model,
     )
 
 

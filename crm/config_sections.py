@@ -181,6 +181,7 @@ register_section(
         export=topics_export,
         validate=topics_validate,
         apply=topics_apply,
+        model=ConsentTopic,
     )
 )
 register_section(
@@ -325,5 +326,6 @@ register_section(
         export=segments_export,
         validate=segments_validate,
         apply=segments_apply,
+        model=Segment,
     )
 )

@@ -531,6 +531,7 @@ register_section(
         export=scoring_rules_export,
         validate=scoring_rules_validate,
         apply=scoring_rules_apply,
+        model=ScoringRule,
     )
 )
 register_section(
@@ -541,6 +542,7 @@ register_section(
         export=territories_export,
         validate=territories_validate,
         apply=territories_apply,
+        model=Territory,
     )
 )
 register_section(
@@ -557,6 +559,7 @@ register_section(
         export=handoff_rules_export,
         validate=handoff_rules_validate,
         apply=handoff_rules_apply,
+        model=HandoffRule,
     )
 )
 register_section(
@@ -567,5 +570,6 @@ register_section(
         export=demo_routing_rules_export,
         validate=demo_routing_rules_validate,
         apply=demo_routing_rules_apply,
+        model=DemoRoutingRule,
     )
 )

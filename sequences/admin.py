@@ -25,6 +25,7 @@ from sequences.models import (
     Trigger,
 )
 from sequences.playbooks import PLAYBOOKS, playbook_install
+from sequences.rendering import UnsafeTemplate
 from sequences.review import sequence_findings, template_findings
 from sequences.services import (
     outbound_resolve,
@@ -205,7 +206,9 @@ class SequenceAdmin(admin.ModelAdmin):
         upload = request.FILES.get("file")
         if request.method == "POST" and upload is not None:
             try:
-                report = config_import(upload.read().decode("utf-8", errors="replace"))
+                report = config_import(
+                    upload.read().decode("utf-8", errors="replace"), user=request.user
+                )
             except ConfigInvalid as exc:
                 errors = exc.errors
             else:
@@ -288,13 +291,18 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         contact = Contact.objects.filter(pk=contact_id).first() if contact_id else None
         rendered = None
         if contact is not None:
-            rendered = template_preview(template=template, contact=contact)
-            if request.method == "POST" and self.has_change_permission(request, template):
-                try:
-                    template_send_test(template=template, contact=contact, user=request.user)
-                    self.message_user(request, f"Test sent to {request.user.email}.")
-                except ValidationError as exc:
-                    self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            try:
+                rendered = template_preview(template=template, contact=contact)
+            except UnsafeTemplate as exc:
+                # Over the render budget (or unsafe): say why instead of a 500 or a stall.
+                self.message_user(request, f"Cannot render this template: {exc}", messages.ERROR)
+        sending = request.method == "POST" and self.has_change_permission(request, template)
+        if rendered is not None and sending:
+            try:
+                template_send_test(template=template, contact=contact, user=request.user)
+                self.message_user(request, f"Test sent to {request.user.email}.")
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Preview: {template}",

@@ -101,3 +101,40 @@ WEBHOOK_KEY_PROBLEMS = {
     "sendgrid": _sendgrid_problem,
     "amazon_ses": _amazon_ses_problem,
 }
+
+
+# --- What every marketing email carries (finding 18) ----------------------------------------
+
+POSTAL_ADDRESS_MISSING = "nextstep.E003"
+SITE_URL_NOT_HTTPS = "nextstep.E004"
+
+
+@register()
+def marketing_footer_check(app_configs=None, **kwargs) -> list[Error]:
+    """Production mail needs a postal address and HTTPS links (unsubscribe, preferences).
+
+    CAN-SPAM requires the address in every marketing email, and RFC 8058 one-click
+    unsubscribe requires an HTTPS URL; both come from settings, so check them at start.
+    """
+    if settings.DEBUG:
+        return []
+    errors = []
+    if not (settings.POSTAL_ADDRESS or "").strip():
+        errors.append(
+            Error(
+                "POSTAL_ADDRESS is empty: marketing emails would go out without the "
+                "sender's postal address.",
+                hint='Set POSTAL_ADDRESS="Company Ltd, Street 1, City, Country".',
+                id=POSTAL_ADDRESS_MISSING,
+            )
+        )
+    if not (settings.SITE_URL or "").lower().startswith("https://"):
+        errors.append(
+            Error(
+                f"SITE_URL must be an https:// URL in production (it is {settings.SITE_URL!r}): "
+                "unsubscribe and preference links are built from it.",
+                hint="Set SITE_URL=https://crm.example.com (the public address of this site).",
+                id=SITE_URL_NOT_HTTPS,
+            )
+        )
+    return errors

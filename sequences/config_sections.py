@@ -361,5 +361,6 @@ register_section(
         export=sequences_export,
         validate=sequences_validate,
         apply=sequences_apply,
+        model=Sequence,
     )
 )

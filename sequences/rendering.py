@@ -5,11 +5,21 @@ tags, so emails render in an Engine with no loaders and a builtin library holdin
 only the tags and filters below, over a context of plain dicts and strings: no
 models, settings or files are reachable. `load`, `include`, `extends`, `debug`
 and `ssi` are refused when a template is saved (sequences.review).
+
+Every render runs under a RenderBudget (loop iterations, output characters, wall-clock
+time) that is checked *while* rendering: each loop iteration and each printed node
+spends from it, so a template such as two nested loops over 2,000-character values
+stops after the budget instead of holding a worker for minutes. At save time the same
+budget is tried against a worst-case context (sequences.review), so such a template is
+refused before it can reach a send.
 """
 
+import contextvars
+import copy
 import html as html_lib
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.template import (
@@ -50,25 +60,145 @@ FALLBACK_FILTERS = frozenset({"default", "default_if_none"})
 #: Context roots whose values come from people's data, so may be missing.
 PERSONAL_ROOTS = frozenset({"contact", "company", "owner", "trigger"})
 MAX_NESTED_LOOPS = 2
+#: The render budget of one email (subject, preheader, HTML, text and blocks together).
+#: Real emails loop over a few dozen items and are a few hundred KB at most.
 MAX_OUTPUT_CHARS = 500_000
+MAX_LOOP_ITERATIONS = 10_000
+MAX_RENDER_SECONDS = 2.0
+#: The longest text a context value is assumed to hold when a template is tried at save.
+PROBE_TEXT_CHARS = 2_000
+
+
+class UnsafeTemplate(ValueError):
+    """The template uses something the restricted engine refuses."""
+
+
+class RenderBudgetExceeded(UnsafeTemplate):
+    """Rendering went over its budget of loop iterations, output size or time."""
+
+
+@dataclass
+class RenderBudget:
+    """What one email may spend while rendering; spending past a limit raises, and stays over."""
+
+    max_iterations: int = MAX_LOOP_ITERATIONS
+    max_chars: int = MAX_OUTPUT_CHARS
+    max_seconds: float = MAX_RENDER_SECONDS
+    iterations: int = 0
+    chars: int = 0
+    started: float = field(default_factory=lambda: time.monotonic())
+    exceeded: str = ""
+
+    def spend(self, *, iterations: int = 0, chars: int = 0) -> None:
+        self.iterations += iterations
+        self.chars += chars
+        if not self.exceeded:
+            if self.iterations > self.max_iterations:
+                self.exceeded = f"more than {self.max_iterations:,} loop iterations"
+            elif self.chars > self.max_chars:
+                self.exceeded = f"more than {self.max_chars:,} characters of output"
+            elif time.monotonic() - self.started > self.max_seconds:
+                self.exceeded = f"more than {self.max_seconds:g} s of rendering"
+        # Checked on every spend, not only the first time: Django's {% if %} swallows
+        # exceptions from its operands, so a refusal there must not let rendering go on.
+        self.check()
+
+    def check(self) -> None:
+        if self.exceeded:
+            raise RenderBudgetExceeded(f"The email is too expensive to render: {self.exceeded}.")
+
+
+_BUDGET: contextvars.ContextVar[RenderBudget | None] = contextvars.ContextVar(
+    "nextstep_render_budget", default=None
+)
+
+
+def _current_budget() -> RenderBudget:
+    budget = _BUDGET.get()
+    if budget is None:
+        # Rendering outside render_email (e.g. a bare Template.render in a test) is still
+        # bounded: it gets a budget of its own.
+        budget = RenderBudget()
+        _BUDGET.set(budget)
+    return budget
+
+
+class _BudgetedValues:
+    """A loop's values that spend one iteration from the budget per item yielded.
+
+    ForNode asks only for len(), iter() and reversed(), so wrapping the resolved value
+    puts the check inside Django's own loop, before each iteration's body renders.
+    """
+
+    def __init__(self, values, budget: RenderBudget):
+        self.values = values if hasattr(values, "__len__") else list(values)
+        self.budget = budget
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self):
+        for item in self.values:
+            self.budget.spend(iterations=1)
+            yield item
+
+    def __reversed__(self):
+        for item in reversed(self.values):
+            self.budget.spend(iterations=1)
+            yield item
+
+
+class _BudgetedSequence:
+    """Wraps a {% for %} tag's sequence expression so what it resolves to is budgeted."""
+
+    def __init__(self, expression: FilterExpression):
+        self.expression = expression
+
+    def resolve(self, context, ignore_failures=False):
+        values = self.expression.resolve(context, ignore_failures=ignore_failures)
+        if values is None:
+            return None
+        return _BudgetedValues(values, _current_budget())
+
+    def __str__(self) -> str:
+        return str(self.expression)
+
+
+def _budgeted_for(parser, token) -> ForNode:
+    node = defaulttags.do_for(parser, token)
+    node.sequence = _BudgetedSequence(node.sequence)
+    return node
+
+
+def _budgeted_join(value, arg, autoescape=True):
+    """`join`, refused before building a string larger than the output budget.
+
+    `{% with x=s|join:s %}{{ x|join:x }}` would otherwise square the size twice in C,
+    where no loop check can stop it.
+    """
+    try:
+        items = list(value)
+    except TypeError:
+        return value
+    size = sum(len(str(item)) for item in items) + len(str(arg)) * max(len(items) - 1, 0)
+    _current_budget().spend(chars=size)
+    return defaultfilters.join(value, arg, autoescape=autoescape)
 
 
 def _restricted_library() -> Library:
     library = Library()
     for name in SAFE_TAGS:
         library.tags[name] = defaulttags.register.tags[name]
+    library.tags["for"] = _budgeted_for
     for name in SAFE_FILTERS:
         library.filters[name] = defaultfilters.register.filters[name]
+    library.filter("join", _budgeted_join, is_safe=True, needs_autoescape=True)
     return library
 
 
 ENGINE = Engine(dirs=[], app_dirs=False, loaders=[], libraries={}, autoescape=True)
 # Engine() always adds Django's default builtins (with include/extends); replace them.
 ENGINE.template_builtins = [_restricted_library()]
-
-
-class UnsafeTemplate(ValueError):
-    """The template uses something the restricted engine refuses."""
 
 
 def compile_template(source: str) -> Template:
@@ -82,7 +212,33 @@ def compile_template(source: str) -> Template:
         raise UnsafeTemplate(f"Template error: {exc}") from exc
     if _loop_depth(template.nodelist) > MAX_NESTED_LOOPS:
         raise UnsafeTemplate(f"Loops may be nested at most {MAX_NESTED_LOOPS} deep.")
+    _count_output(template.nodelist)
     return template
+
+
+def _count_output(nodelist) -> None:
+    """Make every leaf node (text, variable, cycle, now, firstof) spend its output length.
+
+    Containers (if, for, with, spaceless) only join their children's output, so counting
+    the leaves counts every character once, as it is produced.
+    """
+    for node in nodelist:
+        children = [getattr(node, name, None) for name in node.child_nodelists]
+        children = [child for child in children if child]
+        if children:
+            for child in children:
+                _count_output(child)
+        elif not isinstance(node, ForNode):
+            node.render_annotated = _counted(node.render_annotated)
+
+
+def _counted(render):
+    def render_counted(context):
+        output = render(context)
+        _current_budget().spend(chars=len(output))
+        return output
+
+    return render_counted
 
 
 def _loop_depth(nodelist) -> int:
@@ -144,9 +300,24 @@ class RenderedEmail:
     missing: tuple[str, ...] = ()
 
 
-def render_email(template, data: dict) -> RenderedEmail:
-    """Render subject, HTML and text over plain `data`; list tokens whose data is missing."""
-    data = {**data, "blocks": _blocks(template, data)}
+def render_email(template, data: dict, *, budget: RenderBudget | None = None) -> RenderedEmail:
+    """Render subject, HTML and text over plain `data` within a budget; list missing tokens.
+
+    Raises RenderBudgetExceeded (an UnsafeTemplate) as soon as the budget is spent.
+    """
+    reset = _BUDGET.set(budget or RenderBudget())
+    try:
+        rendered = _render_email(template, data)
+        _current_budget().check()
+        return rendered
+    finally:
+        _BUDGET.reset(reset)
+
+
+def _render_email(template, data: dict) -> RenderedEmail:
+    blocks = _blocks(template, data)
+    data = copy.copy(data)  # keeps a worst-case _ProbeContext what it is
+    data["blocks"] = blocks
     sources = (template.subject, template.preheader, template.html, template.text)
     missing = tuple(dict.fromkeys(name for source in sources for name in _missing(source, data)))
     subject = _render(template.subject, data, autoescape=False).replace("\n", " ").strip()
@@ -158,10 +329,54 @@ def render_email(template, data: dict) -> RenderedEmail:
 
 
 def _render(source: str, data: dict, *, autoescape: bool) -> str:
-    output = compile_template(source).render(Context(data, autoescape=autoescape))
-    if len(output) > MAX_OUTPUT_CHARS:
-        raise UnsafeTemplate("The rendered email is too large.")
-    return output
+    return compile_template(source).render(Context(data, autoescape=autoescape))
+
+
+# --- Trying a template against the budget at save time --------------------------------------
+
+
+class _ProbeText(str):
+    """A worst-case context value: a long text that also answers any key with another one.
+
+    `contact.notes`, `trigger.items` and `contact.company.name` all resolve to
+    PROBE_TEXT_CHARS characters, so loops and output are as large as real data can make
+    them; iterating yields plain one-character strings, as a real text would.
+    """
+
+    def __new__(cls):
+        return super().__new__(cls, "x" * PROBE_TEXT_CHARS)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return _ProbeText()
+        return super().__getitem__(key)
+
+
+class _ProbeContext(dict):
+    """A context in which every name exists and holds a worst-case _ProbeText."""
+
+    def __contains__(self, key) -> bool:
+        return True
+
+    def __getitem__(self, key):
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        return _ProbeText()
+
+
+def render_budget_error(template) -> str:
+    """Why the template could go over the render budget with worst-case data; "" if it cannot."""
+    try:
+        render_email(template, _ProbeContext())
+    except RenderBudgetExceeded as exc:
+        return (
+            f"{exc} With values of {PROBE_TEXT_CHARS:,} characters (as contact data and "
+            "event properties can be), the template does too much work; loop over fewer "
+            "or shorter values."
+        )
+    except UnsafeTemplate:
+        return ""  # compile errors are reported on their own field
+    return ""
 
 
 def _missing(source: str, data: dict) -> list[str]:
@@ -190,7 +405,9 @@ def _blocks(template, data: dict) -> dict[str, str]:
     facts = data.get("contact", {})
     rendered = {}
     for block in template.blocks or []:
-        shown = all(contact_matches(condition, facts) for condition in block.get("when", []))
+        shown = isinstance(data, _ProbeContext) or all(
+            contact_matches(condition, facts) for condition in block.get("when", [])
+        )
         rendered[block["key"]] = (
             _render(block.get("html", ""), data, autoescape=True) if shown else ""
         )

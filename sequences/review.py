@@ -15,7 +15,12 @@ from sequences.conditions import (
     step_config_errors,
 )
 from sequences.models import EmailTemplate
-from sequences.rendering import UnsafeTemplate, compile_template, template_tokens
+from sequences.rendering import (
+    UnsafeTemplate,
+    compile_template,
+    render_budget_error,
+    template_tokens,
+)
 
 ERROR, WARNING = "error", "warning"
 UNSUBSCRIBE_TOKEN = re.compile(r"{{\s*unsubscribe_url\b")
@@ -37,7 +42,7 @@ class Finding:
 
 
 def template_save_errors(template) -> dict[str, list[str]]:
-    """Problems that stop a template being saved: unsafe code, missing legal content."""
+    """Problems that stop a template being saved: unsafe code, over budget, no legal content."""
     errors: dict[str, list[str]] = {}
     for field in ("subject", "preheader", "html", "text"):
         try:
@@ -48,6 +53,11 @@ def template_save_errors(template) -> dict[str, list[str]]:
         errors.setdefault("blocks", []).extend(_block_errors(block, index))
     if not errors.get("blocks"):
         errors.pop("blocks", None)
+    if not errors:
+        # Tried with worst-case data so a template that could stall a worker never saves.
+        budget_error = render_budget_error(template)
+        if budget_error:
+            errors["html"] = [budget_error]
     if template.is_marketing:
         _require_legal_content(template, errors)
     return errors

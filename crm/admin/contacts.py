@@ -91,6 +91,11 @@ class ContactAdmin(ContactImportExportMixin, admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     change_form_template = "admin/crm/contact/change_form.html"
     actions = (export_contact_data, unsubscribe_contacts_from_all, erase_contacts)
+
+    def has_withdraw_consent_permission(self, request) -> bool:
+        """Unsubscribing from all records consent withdrawals and adds a suppression."""
+        return request.user.has_perms(["crm.add_consententry", "crm.add_suppression"])
+
     list_display = (
         "email",
         "name",

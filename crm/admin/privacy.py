@@ -26,7 +26,9 @@ def export_contact_data(modeladmin, request, queryset):
 
 
 @admin.action(
-    description="Unsubscribe the selected contacts from all marketing", permissions=["change"]
+    description="Unsubscribe the selected contacts from all marketing",
+    # Not "change": it writes the consent ledger and a suppression (docs/admin.md).
+    permissions=["withdraw_consent"],
 )
 def unsubscribe_contacts_from_all(modeladmin, request, queryset):
     """Record a withdrawal of every topic and suppress: for objections by phone or letter."""

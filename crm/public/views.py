@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from crm.client_ip import client_ip
 from crm.links import (
     opt_in_token_read,
     preferences_token_read,
@@ -67,7 +68,7 @@ def preferences(request, token: str):
 @csrf_exempt  # The form is embedded on other sites, which cannot carry our CSRF token;
 # a forged post only mails a confirmation request, and consent needs the confirmation.
 @require_http_methods(["GET", "POST"])
-@rate_limited("subscribe")
+@rate_limited("subscribe", methods=frozenset({"POST"}))
 def subscribe(request):
     """The hosted sign-up page (GET) and the endpoint the embedded form posts to."""
     form = SignUpForm(request.POST or None, initial={"topic": _sign_up_topic_key(request)})
@@ -132,7 +133,7 @@ def _contact_or_404(contact_id: int | None) -> Contact:
 
 def _visitor(request) -> Visitor:
     return Visitor(
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
     )
 

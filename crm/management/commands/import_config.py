@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from crm.config_io import ConfigInvalid, SectionSummary, config_import
@@ -17,15 +18,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="The YAML file written by export_config, or '-'.")
         parser.add_argument(
+            "--user",
+            help=(
+                "Import as this staff user: every object created or changed needs the same "
+                "add or change permission as in the admin. Without it, the import runs with "
+                "the operator's full rights."
+            ),
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help="Validate and report what would change, then write nothing.",
         )
 
-    def handle(self, *args, file, dry_run=False, **options):
+    def handle(self, *args, file, dry_run=False, user=None, **options):
+        importer = self._user(user) if user else None
         text = sys.stdin.read() if file == "-" else self._read(file)
         try:
-            report = config_import(text, dry_run=dry_run)
+            report = config_import(text, user=importer, dry_run=dry_run)
         except ConfigInvalid as exc:
             listed = "\n".join(f"  {error}" for error in exc.errors)
             raise CommandError(f"{file} is invalid; nothing was changed.\n{listed}") from exc
@@ -35,6 +45,12 @@ class Command(BaseCommand):
             self.stdout.write("Dry run: nothing was written.")
         else:
             self.stdout.write(self.style.SUCCESS(f"Imported {file}."))
+
+    def _user(self, username: str):
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None or not user.is_staff:
+            raise CommandError(f"No active staff user {username!r}.")
+        return user
 
     def _read(self, file: str) -> str:
         try:
