@@ -365,8 +365,18 @@ class EnrollmentEventAdmin(NoEditAdmin):
 
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(NoEditAdmin):
-    list_display = ("uuid", "contact", "step", "variant", "state", "reason", "attempts", "sent_at")
-    list_filter = ("state", "is_marketing")
+    list_display = (
+        "uuid",
+        "kind",
+        "contact",
+        "step",
+        "variant",
+        "state",
+        "reason",
+        "attempts",
+        "sent_at",
+    )
+    list_filter = ("state", "kind", "is_marketing")
     search_fields = ("uuid", "esp_message_id", "reason")
     ordering = ("-created_at",)
     list_select_related = ("contact",)
