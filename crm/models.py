@@ -483,6 +483,57 @@ class Suppression(models.Model):
         return f"{self.email or '(erased)'}: {self.get_reason_display()}"
 
 
+class SuppressionLift(AppendOnlyModel):
+    """One suppression lifted: what it was, who or what lifted it, and why. Never edited.
+
+    Keyed by the address's keyed hash, never the address, so it outlives an erasure
+    like the suppression itself. The database refuses UPDATE (a trigger, as for the
+    consent ledger) and refuses a staff lift of an objection (a check constraint).
+    """
+
+    class Via(models.TextChoices):
+        STAFF = "staff", "Staff, with a reason"
+        OWN_CONSENT = "own_consent", "The person's own new consent"
+
+    email_hash = models.CharField(max_length=64, db_index=True)
+    reason = models.CharField(
+        max_length=20, choices=Suppression.Reason, help_text="The lifted suppression's reason."
+    )
+    suppression_source = models.CharField(max_length=300, blank=True, default="")
+    suppressed_at = models.DateTimeField(help_text="When the lifted suppression was added.")
+    via = models.CharField(max_length=20, choices=Via)
+    note = models.TextField(help_text="Staff's reason, or the consent that lifted it.")
+    consent_entry_pk = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The consent ledger entry that lifted it, if any."
+    )
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,  # SET_NULL would be an UPDATE, which the trigger refuses
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    lifted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-lifted_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(note=""), name="suppressionlift_has_reason"),
+            # An objection (complaint, unsubscribe from all, erasure) is the person's to lift.
+            models.CheckConstraint(
+                condition=~Q(via="staff", reason__in=["complaint", "unsubscribed", "erased"]),
+                name="suppressionlift_objection_not_by_staff",
+            ),
+            models.CheckConstraint(
+                condition=~Q(via="staff", lifted_by__isnull=True),
+                name="suppressionlift_staff_named",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_reason_display()} lifted at {self.lifted_at:%Y-%m-%d %H:%M}"
+
+
 # --- Deals ----------------------------------------------------------------------------------
 
 

@@ -3,6 +3,11 @@
 scoring and sequences register, from their AppConfig.ready(), a function that returns
 one contact's data for an export and one that erases what deleting the contact row
 would not (rows they keep apart from it). Registering the same name again replaces it.
+
+An export holds everything kept about the person, including rows keyed by their
+address rather than their contact (sequences: ESP webhook events, system-email ledger
+rows). An eraser removes or anonymises every such copy of the address; erasers run
+before the contact row is deleted, so they can still follow its relations.
 """
 
 from collections.abc import Callable

@@ -397,8 +397,18 @@ class ResolveUnknownForm(forms.Form):
 
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(NoEditAdmin):
-    list_display = ("uuid", "contact", "step", "variant", "state", "reason", "attempts", "sent_at")
-    list_filter = ("state", "is_marketing", "resolution")
+    list_display = (
+        "uuid",
+        "kind",
+        "contact",
+        "step",
+        "variant",
+        "state",
+        "reason",
+        "attempts",
+        "sent_at",
+    )
+    list_filter = ("state", "kind", "is_marketing", "resolution")
     search_fields = ("uuid", "esp_message_id", "reason")
     ordering = ("-created_at",)
     list_select_related = ("contact",)

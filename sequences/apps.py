@@ -35,10 +35,16 @@ class SequencesConfig(AppConfig):
             "sequences.tasks.enroll_date_triggers_task",
             cron=DATE_TRIGGERS_CRON,
         )
-        from crm.privacy_hooks import register_privacy_exporter
-        from sequences.privacy import export_contact_messages
+        from crm.privacy_hooks import register_privacy_eraser, register_privacy_exporter
+        from sequences.privacy import erase_contact_email_traces, export_contact_messages
 
         register_privacy_exporter("sequences", export_contact_messages)
+        register_privacy_eraser("sequences", erase_contact_email_traces)
+        from crm.services.mail import register_system_email_sender
+        from sequences.services.system_mail import system_email_deliver
+
+        # Every system email (confirmations, staff notices, alerts) goes through the ledger.
+        register_system_email_sender(system_email_deliver)
         register_schedule(
             "sequences: reconcile unknown emails",
             "sequences.tasks.reconcile_unknown_messages_task",

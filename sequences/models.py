@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from crm.models import slug_key_validator
+from crm.services.mail import SystemEmailKind
 
 
 class Sequence(models.Model):
@@ -383,7 +384,17 @@ class EnrollmentEvent(models.Model):
 
 
 class OutboundMessage(models.Model):
-    """The send ledger: at most one row, so at most one email, per (enrollment, step)."""
+    """The send ledger: every email we send, each with the uuid its webhooks are matched by.
+
+    A sequence step's row has an enrollment, and at most one row (so at most one email)
+    exists per (enrollment, step). A system email's row (crm.services.mail: confirmations,
+    staff notices, alerts, test sends) has no enrollment, its `kind`, and the keyed hash of
+    its recipient; `contact` is set only when the recipient is a contact.
+    """
+
+    #: A sequence step; every other kind is a system email.
+    SEQUENCE = "sequence"
+    KIND_CHOICES = [(SEQUENCE, "Sequence step"), *SystemEmailKind.choices]
 
     class State(models.TextChoices):
         CLAIMED = "claimed", "Claimed (sending)"
@@ -404,10 +415,29 @@ class OutboundMessage(models.Model):
         STAFF_RESEND = "staff_resend", "ESP did not get it: resend"
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="messages")
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, null=True, blank=True, related_name="messages"
+    )
     step = models.CharField(max_length=50)
     contact = models.ForeignKey(
-        "crm.Contact", on_delete=models.CASCADE, related_name="outbound_messages"
+        "crm.Contact",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="outbound_messages",
+    )
+    kind = models.CharField(max_length=30, choices=KIND_CHOICES, default=SEQUENCE)
+    recipient_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="System emails: the keyed hash of the recipient address, never the address.",
+    )
+    idempotency_key = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="System emails: at most one send per (kind, key, recipient) when set.",
     )
     template = models.ForeignKey(
         EmailTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
@@ -445,13 +475,31 @@ class OutboundMessage(models.Model):
             models.UniqueConstraint(
                 fields=["enrollment", "step"], name="outboundmessage_once_per_step"
             ),
+            models.UniqueConstraint(
+                fields=["kind", "idempotency_key", "recipient_hash"],
+                condition=~Q(idempotency_key=""),
+                name="outboundmessage_system_once",
+            ),
+            # A sequence step always has its enrollment; a system email never has one.
+            models.CheckConstraint(
+                condition=Q(kind="sequence", enrollment__isnull=False)
+                | (~Q(kind="sequence") & Q(enrollment__isnull=True)),
+                name="outboundmessage_kind_matches_enrollment",
+            ),
         ]
         indexes = [
             models.Index(fields=["contact", "is_marketing", "created_at"], name="outbound_cap_idx"),
+            models.Index(
+                fields=["recipient_hash"],
+                condition=~Q(recipient_hash=""),
+                name="outbound_recipient_idx",
+            ),
             models.Index(fields=["state", "claimed_at"], name="outbound_state_idx"),
         ]
 
     def __str__(self):
+        if self.kind != self.SEQUENCE:
+            return f"{self.get_kind_display()} ({self.state})"
         return f"{self.step} → contact {self.contact_id} ({self.state})"
 
 

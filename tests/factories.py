@@ -27,6 +27,7 @@ from crm.models import (
     SegmentCountSnapshot,
     SegmentMembership,
     Suppression,
+    SuppressionLift,
     Tag,
     Task,
 )
@@ -147,6 +148,20 @@ class SuppressionFactory(DjangoModelFactory):
     email_hash = factory.LazyAttribute(lambda suppression: email_hash(suppression.email))
     reason = Suppression.Reason.MANUAL
     source = "test"
+
+
+class SuppressionLiftFactory(DjangoModelFactory):
+    class Meta:
+        model = SuppressionLift
+
+    email_hash = factory.Sequence(lambda n: email_hash(f"lifted{n}@example.com"))
+    reason = Suppression.Reason.MANUAL
+    suppression_source = "test"
+    suppressed_at = factory.LazyFunction(timezone.now)
+    via = SuppressionLift.Via.STAFF
+    note = "Added to the wrong address by mistake."
+    lifted_by = factory.SubFactory(UserFactory)
+    lifted_at = factory.LazyFunction(timezone.now)
 
 
 class DealStageFactory(DjangoModelFactory):

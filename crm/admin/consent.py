@@ -3,9 +3,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 
-from crm.admin.base import BigTableMixin, NoEditMixin, adopt
-from crm.models import ConsentEntry, ConsentText, ConsentTopic, Suppression
+from crm.admin.base import BigTableMixin, NoEditMixin, ReadOnlyMixin, adopt
+from crm.emails import email_hash
+from crm.models import ConsentEntry, ConsentText, ConsentTopic, Suppression, SuppressionLift
 from crm.services import (
     consent_grant,
     consent_text_publish,
@@ -13,6 +15,7 @@ from crm.services import (
     suppression_add,
     suppression_lift,
 )
+from crm.services.suppressions import MIN_REASON_LENGTH
 
 
 @admin.register(ConsentTopic)
@@ -132,7 +135,7 @@ class SuppressionAddForm(forms.ModelForm):
 
 @admin.register(Suppression)
 class SuppressionAdmin(NoEditMixin, BigTableMixin, admin.ModelAdmin):
-    """Suppressions are sticky: staff add them, and lift only ones added in error."""
+    """Suppressions are sticky: staff add them, and lift only non-objections, with a reason."""
 
     form = SuppressionAddForm
     list_display = ("email", "reason", "source", "expires_at", "created_at", "created_by")
@@ -158,15 +161,62 @@ class SuppressionAdmin(NoEditMixin, BigTableMixin, admin.ModelAdmin):
         # Lifting removes the row, so it needs the model's delete permission.
         return request.user.has_perm("crm.delete_suppression")
 
-    @admin.action(description="Lift selected suppressions (added in error)", permissions=["lift"])
+    @admin.action(
+        description="Lift selected suppressions (with a reason; never objections)",
+        permissions=["lift"],
+    )
     def lift(self, request, queryset):
+        """Ask for the reason on an intermediate page, then lift each with it."""
+        form = SuppressionLiftForm(request.POST if "lift_reason" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Lift suppressions?",
+                "suppressions": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/crm/suppression/lift.html", context)
         lifted = 0
         for suppression in queryset:
             try:
-                suppression_lift(suppression=suppression, lifted_by=request.user)
+                suppression_lift(
+                    suppression=suppression,
+                    lifted_by=request.user,
+                    reason=form.cleaned_data["lift_reason"],
+                )
             except ValidationError as error:
                 self.message_user(request, f"{suppression}: {error.messages[0]}", messages.ERROR)
             else:
                 lifted += 1
         if lifted:
             self.message_user(request, f"Lifted {lifted} suppression(s).", messages.SUCCESS)
+        return None
+
+
+class SuppressionLiftForm(forms.Form):
+    lift_reason = forms.CharField(
+        label="Reason",
+        min_length=MIN_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why the suppression was wrong or no longer applies. Kept with the record.",
+    )
+
+
+@admin.register(SuppressionLift)
+class SuppressionLiftAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+    """Every lifted suppression: append-only proof, keyed by the address's hash."""
+
+    list_display = ("lifted_at", "reason", "via", "lifted_by", "note", "suppressed_at")
+    list_filter = ("via", "reason")
+    search_fields = ("=email_hash",)
+    search_help_text = "Search by the full email address."
+    ordering = ("-lifted_at", "-pk")
+    list_select_related = ("lifted_by",)
+
+    def get_search_results(self, request, queryset, search_term):
+        # Rows hold the keyed hash, never the address: hash what staff typed.
+        if "@" in search_term:
+            return queryset.filter(email_hash=email_hash(search_term)), False
+        return super().get_search_results(request, queryset, search_term)

@@ -26,8 +26,14 @@ def consent_grant(
     user_agent: str = "",
     recorded_by: AbstractBaseUser | None = None,
     occurred_at: datetime.datetime | None = None,
+    reaffirmed: bool = False,
 ) -> ConsentEntry:
-    """Append a grant; a no-op when already granted under the same wording."""
+    """Append a grant; a no-op when already granted under the same wording.
+
+    `reaffirmed`: the person just said yes again (confirmed a double opt-in, saved the
+    preference centre), and that fresh proof is needed, e.g. to lift their sunset
+    suppression: append it even when the latest entry already grants.
+    """
     if consent_text is not None and consent_text.topic_id != topic.pk:
         raise ValidationError(
             {"consent_text": f"That wording belongs to another topic, not {topic.key!r}."}
@@ -36,7 +42,8 @@ def consent_grant(
         consent_text = ConsentText.objects.filter(topic=topic).order_by("-version").first()
     current = consent_current(contact=contact, topic=topic)
     if (
-        current is not None
+        not reaffirmed
+        and current is not None
         and current.is_granted
         and current.consent_text_id == (consent_text.pk if consent_text else None)
     ):

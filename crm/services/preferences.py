@@ -8,12 +8,11 @@ import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from crm.emails import email_hash
+from crm.emails import normalise_email
 from crm.links import OptInRequest, opt_in_confirm_url
 from crm.models import (
     ConsentEntry,
@@ -26,13 +25,19 @@ from crm.models import (
 from crm.selectors import suppressions_active_for
 from crm.services.consent import consent_grant, consent_withdraw
 from crm.services.contacts import contact_upsert
-from crm.services.suppressions import suppression_add
+from crm.services.mail import SystemEmailFailed, SystemEmailKind, system_email_send
+from crm.services.suppressions import (
+    LIFTED_BY_OWN_CONSENT,
+    suppression_add,
+    suppressions_lift_by_consent,
+)
 
 PREFERENCE_CENTRE_SOURCE = "preference centre"
 ONE_CLICK_SOURCE = "one-click unsubscribe"
 SIGN_UP_SOURCE = "sign-up form"
 PAUSE_DAYS = 30
-#: Addresses that must never get mail from us, not even a confirmation request.
+#: Addresses whose sign-up confirmation is refused: they must never get mail from us. (The
+#: request email itself is refused by the system email path: crm.services.mail.)
 NEVER_MAIL = frozenset(
     {
         Suppression.Reason.ERASED,
@@ -95,14 +100,20 @@ def preferences_save(
 ) -> None:
     """Apply the preference centre form: grant ticked topics, withdraw unticked ones, pause."""
     method = ConsentEntry.Method.PREFERENCE_CENTRE
+    # Saying yes again here is fresh consent that lifts an unsubscribe or the sunset, so
+    # it is recorded even for topics already granted: the lift cites that entry.
+    liftable = _has_liftable_suppression(contact.email)
+    granted = []
     for choice in preference_choices(contact=contact):
         wanted = choice.topic.key in wanted_keys
-        if wanted and not choice.is_granted:
-            _grant(contact, choice.topic, method, PREFERENCE_CENTRE_SOURCE, visitor)
+        if wanted and (liftable or not choice.is_granted):
+            granted.append(
+                _grant(contact, choice.topic, method, PREFERENCE_CENTRE_SOURCE, visitor, again=True)
+            )
         elif choice.is_granted and not wanted:
             _withdraw(contact, choice.topic, method, PREFERENCE_CENTRE_SOURCE, visitor)
-    if wanted_keys:
-        _lift_unsubscribed(contact.email)
+    if liftable and granted:
+        suppressions_lift_by_consent(entry=granted[-1])
     if pause:
         contact_pause(contact=contact, days=PAUSE_DAYS)
 
@@ -122,10 +133,9 @@ def opt_in_request_send(*, email: str, topic: ConsentTopic, first_name: str = ""
     """Mail a confirmation link for a sign-up; nothing is stored until it is confirmed.
 
     Returns whether a mail went out. The caller answers the same either way, so the
-    page never tells whether an address is known or suppressed.
+    page never tells whether an address is known or suppressed. The system email path
+    refuses suppressed addresses (NEVER_MAIL and more) and records the refusal.
     """
-    if suppressions_active_for(email=email).filter(reason__in=NEVER_MAIL).exists():
-        return False
     text = ConsentText.objects.filter(topic=topic).order_by("-version").first()
     request = OptInRequest(
         email=email,
@@ -134,13 +144,20 @@ def opt_in_request_send(*, email: str, topic: ConsentTopic, first_name: str = ""
         first_name=first_name,
     )
     context = {"topic": topic, "consent_text": text, "confirm_url": opt_in_confirm_url(request)}
-    send_mail(
-        subject=f"Please confirm your subscription: {topic.name}",
-        message=render_to_string("public/emails/confirm_subscription.txt", context),
-        from_email=None,
-        recipient_list=[email],
-    )
-    return True
+    try:
+        result = system_email_send(
+            to=email,
+            subject=f"Please confirm your subscription: {topic.name}",
+            body=render_to_string("public/emails/confirm_subscription.txt", context),
+            kind=SystemEmailKind.OPT_IN_CONFIRMATION,
+            contact=Contact.objects.filter(email=normalise_email(email)).first(),
+            metadata={"topic": topic.key},
+        )
+    except SystemEmailFailed:
+        # The ledger row has the reason. The visitor sees the usual page, which asks them
+        # to check their inbox; they can sign up again.
+        return False
+    return result.is_sent
 
 
 @transaction.atomic
@@ -160,14 +177,24 @@ def opt_in_confirm(*, request: OptInRequest, visitor: Visitor) -> ConsentEntry |
         vouched_by=Contact.VouchedBy.SIGN_UP,
     ).contact
     text = ConsentText.objects.filter(pk=request.consent_text_id, topic=topic).first()
+    # A confirmed opt-in is the person's own, proven consent: it lifts their "unsubscribed
+    # from all" and the inactivity sunset (only those), citing this very entry.
+    liftable = _has_liftable_suppression(contact.email)
     entry = _grant(
-        contact, topic, ConsentEntry.Method.DOUBLE_OPT_IN, SIGN_UP_SOURCE, visitor, text=text
+        contact,
+        topic,
+        ConsentEntry.Method.DOUBLE_OPT_IN,
+        SIGN_UP_SOURCE,
+        visitor,
+        text=text,
+        again=liftable,
     )
-    _lift_unsubscribed(contact.email)
+    if liftable:
+        suppressions_lift_by_consent(entry=entry)
     return entry
 
 
-def _grant(contact, topic, method, source, visitor, text=None) -> ConsentEntry:
+def _grant(contact, topic, method, source, visitor, text=None, again=False) -> ConsentEntry:
     return consent_grant(
         contact=contact,
         topic=topic,
@@ -176,6 +203,7 @@ def _grant(contact, topic, method, source, visitor, text=None) -> ConsentEntry:
         consent_text=text,
         ip_address=visitor.ip_address,
         user_agent=visitor.user_agent[:500],
+        reaffirmed=again,
     )
 
 
@@ -190,9 +218,5 @@ def _withdraw(contact, topic, method, source, visitor) -> ConsentEntry:
     )
 
 
-def _lift_unsubscribed(email: str) -> None:
-    # The person's own, explicit re-subscription overrides their earlier "unsubscribe
-    # from all"; complaints and erasures are never lifted (NEVER_MAIL blocks those paths).
-    Suppression.objects.filter(
-        email_hash=email_hash(email), reason=Suppression.Reason.UNSUBSCRIBED
-    ).delete()
+def _has_liftable_suppression(email: str) -> bool:
+    return suppressions_active_for(email=email).filter(reason__in=LIFTED_BY_OWN_CONSENT).exists()

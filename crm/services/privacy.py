@@ -1,7 +1,9 @@
 """Privacy requests: export everything about one person, or erase them.
 
 Erasure deletes the contact and everything hanging off it (activities, tasks, notes,
-sequences' and scoring's rows cascade; deals stay, detached). The consent ledger is
+segment memberships, sequences' and scoring's rows cascade; deals stay, detached), and
+the apps' erasers (crm.privacy_hooks) remove or anonymise what is kept by address
+rather than by contact (sequences: the ESP webhook inbox). The consent ledger is
 append-only, so its rows are deleted here through one deliberate path and nowhere
 else; the proof that remains is an ErasureRecord (who, when, a keyed hash, row counts)
 and an "erased" suppression keyed by the same hash, which keeps the address unmailable
@@ -16,9 +18,15 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from crm.emails import email_hash
-from crm.models import ConsentEntry, Contact, ContactPreference, ErasureRecord, Suppression
+from crm.models import (
+    ConsentEntry,
+    Contact,
+    ContactPreference,
+    ErasureRecord,
+    Suppression,
+    SuppressionLift,
+)
 from crm.privacy_hooks import privacy_erasers, privacy_exporters
-from crm.selectors import suppressions_active_for
 from crm.services.suppressions import suppression_add
 
 CONSENT_FIELDS = (
@@ -38,6 +46,7 @@ CONSENT_FIELDS = (
 
 def contact_export(*, contact: Contact) -> dict:
     """Return one person's data as JSON-ready dicts: profile, consent, activities, deals…"""
+    hashed = email_hash(contact.email)
     data = {
         "exported_at": timezone.now(),
         "profile": Contact.objects.filter(pk=contact.pk).values().get(),
@@ -47,9 +56,20 @@ def contact_export(*, contact: Contact) -> dict:
             .order_by("occurred_at", "pk")
             .values(*CONSENT_FIELDS)
         ),
+        # Every suppression of the address, ended ones too, and every lift of one.
         "suppressions": list(
-            suppressions_active_for(email=contact.email).values(
-                "reason", "source", "created_at", "expires_at"
+            Suppression.objects.filter(email_hash=hashed)
+            .order_by("created_at", "pk")
+            .values("reason", "source", "detail", "created_at", "expires_at")
+        ),
+        "suppression_lifts": list(
+            SuppressionLift.objects.filter(email_hash=hashed)
+            .order_by("lifted_at", "pk")
+            .values("reason", "suppression_source", "suppressed_at", "via", "note", "lifted_at")
+        ),
+        "segment_memberships": list(
+            contact.segment_memberships.order_by("entered_at", "pk").values(
+                "segment__key", "segment__name", "entered_at", "exited_at", "entry_count"
             )
         ),
         "preferences": list(

@@ -1,20 +1,23 @@
 """Telling salespeople about their handoffs, and managers about missed SLAs.
 
 These are transactional emails to staff, sent from django-q2 tasks, never from a
-receiver. Each is claimed with a conditional UPDATE in the same transaction as the
-send: a failed send rolls the claim back for a retry, and a sent one is never repeated.
+receiver, through crm's one system email path (send ledger, suppressions, message id).
+Each is claimed with a conditional UPDATE in the same transaction as the send: a failed
+send raises, which rolls the claim back for a retry, and a sent one is never repeated.
+A suppressed staff address (it bounced or complained) gets nothing; the claim stays,
+since retrying cannot help, and the ledger row says why.
 """
 
 import datetime
 import logging
 
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.services.mail import SystemEmailKind, system_email_send
 from scoring.models import Handoff
 from scoring.services.handoffs import handoff_reassign
 from scoring.services.routing import contact_route
@@ -45,13 +48,18 @@ def handoff_notify_owner(*, handoff_id: int) -> str:
         )
         if not claimed:
             return "already notified"
-        _send(
+        sent = _send(
             handoff,
             to=handoff.owner.email,
             subject=f"New lead for you: {handoff.contact} (score {handoff.score})",
             template="scoring/email/handoff_owner.txt",
-            tag="handoff",
+            kind=SystemEmailKind.HANDOFF_NOTICE,
         )
+    if not sent:
+        logger.warning(
+            "handoff %s: owner %s not notified (suppressed)", handoff_id, handoff.owner_id
+        )
+        return "owner's address is suppressed"
     logger.info("handoff %s: owner %s notified", handoff_id, handoff.owner_id)
     return "sent"
 
@@ -120,14 +128,19 @@ def _notify_manager(handoff: Handoff) -> None:
         to=manager.email,
         subject=f"Missed SLA: {handoff.contact} waited {handoff.rule.sla_minutes}+ minutes",
         template="scoring/email/handoff_sla_breached.txt",
-        tag="handoff-sla",
+        kind=SystemEmailKind.SLA_NOTICE,
     )
 
 
-def _send(handoff: Handoff, *, to: str, subject: str, template: str, tag: str) -> None:
+def _send(handoff: Handoff, *, to: str, subject: str, template: str, kind: str) -> bool:
+    """Send through the system email path; False when the address is suppressed."""
     body = render_to_string(template, {"handoff": handoff, "url": handoff_url(handoff)})
-    message = EmailMessage(subject=subject, body=body, to=[to])
-    # anymail reads these; other backends ignore them. Ids only, never names or emails.
-    message.tags = [tag]
-    message.metadata = {"handoff_id": str(handoff.pk)}
-    message.send()
+    result = system_email_send(
+        to=to,
+        subject=subject,
+        body=body,
+        kind=kind,
+        # Ids only, never names or emails: the ESP stores metadata.
+        metadata={"handoff_id": str(handoff.pk)},
+    )
+    return result.is_sent

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from crm.services.mail import SystemEmailFailed, SystemEmailKind, system_email_send
 from sequences.esp.report import DayRow, deliverability_by_day
 from sequences.models import (
     CircuitBreakerTrip,
@@ -152,3 +153,60 @@ def breaker_alert_recipients() -> list[str]:
         .distinct()
     )
     return sorted(email for email in emails if email)
+
+
+def breaker_alert_send(*, trip: CircuitBreakerTrip) -> str:
+    """Tell the owners that marketing is paused; once per trip and owner (task re-runs too)."""
+    subject = f"Marketing sends paused: {trip.metric} {trip.rate:.2%}"
+    body = (
+        f"The {trip.metric.replace('_', ' ')} reached {trip.rate:.2%} over "
+        f"{trip.sent} marketing emails (threshold {trip.threshold:.2%}). Marketing "
+        f"sends are paused. Review the deliverability page in the admin and resume "
+        f"the circuit breaker when the cause is fixed: {settings.SITE_URL}/admin/"
+        f"sequences/circuitbreakertrip/{trip.pk}/change/"
+    )
+    return _alert_owners(
+        SystemEmailKind.BREAKER_ALERT, f"trip:{trip.pk}", subject, body, {"trip_id": trip.pk}
+    )
+
+
+def complaint_alert_send(*, alert: ComplaintRateAlert) -> str:
+    """Warn the owners about today's complaint rate; once per alert and owner."""
+    subject = f"Complaint rate warning: {alert.domain} {alert.rate:.2%} today"
+    body = (
+        f"{alert.complaints} spam complaints over {alert.delivered} delivered emails from "
+        f"{alert.domain} on {alert.day} ({alert.rate:.2%}). Gmail and Yahoo warn from "
+        f"0.1%; marketing sends pause automatically at the circuit breaker threshold. "
+        f"Nothing is paused yet. Review the deliverability page: {settings.SITE_URL}"
+        f"/admin/sequences/circuitbreakertrip/deliverability/"
+    )
+    return _alert_owners(
+        SystemEmailKind.COMPLAINT_ALERT, f"alert:{alert.pk}", subject, body, {"alert_id": alert.pk}
+    )
+
+
+def _alert_owners(kind: str, key: str, subject: str, body: str, ids: dict) -> str:
+    """One email per owner, each through the system email path: one owner's bounced or
+    complained address, or a refused send, never keeps the alert from the others."""
+    recipients = breaker_alert_recipients()
+    if not recipients:
+        return "no sequence owners to alert"
+    outcomes: dict[str, int] = {}
+    for recipient in recipients:
+        try:
+            status = system_email_send(
+                to=recipient,
+                subject=subject,
+                body=body,
+                kind=kind,
+                metadata=ids,
+                idempotency_key=key,
+            ).status
+        except SystemEmailFailed:
+            status = "failed"
+        outcomes[status] = outcomes.get(status, 0) + 1
+    if outcomes.get("failed"):
+        # Raise so django-q2 records the task as failed; a re-run mails only those the
+        # idempotency key shows were not mailed yet.
+        raise SystemEmailFailed(f"{kind}: {outcomes['failed']} of {len(recipients)} not sent")
+    return "alerted " + ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))

@@ -26,6 +26,7 @@ from crm.models import Activity, ConsentTopic, Contact, Suppression
 from crm.services import ActivityInput, activity_record_batch, consent_withdraw, suppression_add
 from sequences.esp.classify import is_machine_open, unsubscribe_covers_all
 from sequences.models import EspEvent, OutboundMessage
+from sequences.privacy import esp_events_forget_erased
 from sequences.services.ledger import outbound_reconcile
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def esp_events_process(*, limit: int = BATCH_SIZE) -> int:
         EspEvent.objects.bulk_update(
             events, ["message", "outcome", "reason", "processed_at"], batch_size=BATCH_SIZE
         )
+        esp_events_forget_erased(events)
     return len(events)
 
 
@@ -110,11 +112,12 @@ def _contacts_for(events: list[EspEvent]) -> dict[str, Contact]:
     """Contacts by normalised address; the ledger row's contact wins when there is one."""
     emails = {normalise_email(event.recipient) for event in events if event.recipient}
     contacts = {contact.email: contact for contact in Contact.objects.filter(email__in=emails)}
+    # A system email to staff has no contact: its events belong to no contact.
     ledger_contacts = Contact.objects.in_bulk(
-        {event.message.contact_id for event in events if event.message}
+        {event.message.contact_id for event in events if event.message and event.message.contact_id}
     )
     for event in events:
-        if event.message and event.recipient:
+        if event.message and event.message.contact_id and event.recipient:
             contacts[normalise_email(event.recipient)] = ledger_contacts[event.message.contact_id]
     return contacts
 
@@ -280,8 +283,8 @@ def _withdraw(contact: Contact, topics, event: EspEvent) -> None:
 
 
 def _message_topic(event: EspEvent) -> ConsentTopic | None:
-    if event.message is None:
-        return None
+    if event.message is None or event.message.enrollment_id is None:
+        return None  # a system email (a confirmation, a staff notice) has no topic
     return event.message.enrollment.sequence.topic
 
 

@@ -1,9 +1,11 @@
 """django-q2 entry points for ESP events and the deliverability guard."""
 
-from django.conf import settings
-from django.core.mail import send_mail
-
-from sequences.esp.breaker import breaker_alert_recipients, breaker_check, complaint_warn_check
+from sequences.esp.breaker import (
+    breaker_alert_send,
+    breaker_check,
+    complaint_alert_send,
+    complaint_warn_check,
+)
 from sequences.esp.processing import BATCH_SIZE, esp_events_process
 from sequences.esp.reconcile import reconcile_all
 from sequences.esp.sunset import sunset_inactive
@@ -27,43 +29,13 @@ def process_esp_events_task() -> str:
 
 
 def alert_breaker_tripped_task(trip_pk: int) -> str:
-    trip = CircuitBreakerTrip.objects.get(pk=trip_pk)
-    recipients = breaker_alert_recipients()
-    if not recipients:
-        return "no sequence owners to alert"
-    send_mail(
-        subject=f"Marketing sends paused: {trip.metric} {trip.rate:.2%}",
-        message=(
-            f"The {trip.metric.replace('_', ' ')} reached {trip.rate:.2%} over "
-            f"{trip.sent} marketing emails (threshold {trip.threshold:.2%}). Marketing "
-            f"sends are paused. Review the deliverability page in the admin and resume "
-            f"the circuit breaker when the cause is fixed: {settings.SITE_URL}/admin/"
-            f"sequences/circuitbreakertrip/{trip.pk}/change/"
-        ),
-        from_email=None,
-        recipient_list=recipients,
-    )
-    return f"alerted {len(recipients)}"
+    trip = CircuitBreakerTrip.objects.filter(pk=trip_pk).first()
+    return "trip gone" if trip is None else breaker_alert_send(trip=trip)
 
 
 def alert_complaint_rate_task(alert_pk: int) -> str:
-    alert = ComplaintRateAlert.objects.get(pk=alert_pk)
-    recipients = breaker_alert_recipients()
-    if not recipients:
-        return "no sequence owners to alert"
-    send_mail(
-        subject=f"Complaint rate warning: {alert.domain} {alert.rate:.2%} today",
-        message=(
-            f"{alert.complaints} spam complaints over {alert.delivered} delivered emails from "
-            f"{alert.domain} on {alert.day} ({alert.rate:.2%}). Gmail and Yahoo warn from "
-            f"0.1%; marketing sends pause automatically at the circuit breaker threshold. "
-            f"Nothing is paused yet. Review the deliverability page: {settings.SITE_URL}"
-            f"/admin/sequences/circuitbreakertrip/deliverability/"
-        ),
-        from_email=None,
-        recipient_list=recipients,
-    )
-    return f"alerted {len(recipients)}"
+    alert = ComplaintRateAlert.objects.filter(pk=alert_pk).first()
+    return "alert gone" if alert is None else complaint_alert_send(alert=alert)
 
 
 def reconcile_suppressions_task() -> str:

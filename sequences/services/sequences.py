@@ -1,10 +1,10 @@
 """Sequence lifecycle: activate (a new version), pause, resume, archive; previews and tests."""
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from crm.services.mail import SystemEmailFailed, SystemEmailKind, system_email_send
 from sequences.models import EmailTemplate, Sequence, SequenceVersion
 from sequences.rendering import RenderedEmail, render_email
 from sequences.review import review_errors, sequence_findings
@@ -89,18 +89,27 @@ def template_preview(*, template: EmailTemplate, contact, sequence: Sequence | N
 
 
 def template_send_test(*, template: EmailTemplate, contact, user) -> RenderedEmail:
-    """Email the preview for `contact` to the staff user, marked as a test (no ledger row)."""
-    from django.core.mail import EmailMultiAlternatives
+    """Email the preview for `contact` to the staff user, marked as a test.
 
+    It goes through the system email path like every other email: a ledger row of kind
+    template_test (never counted as marketing), and nothing to a suppressed address.
+    """
     if not user.email:
         raise ValidationError("Your user has no email address to send the test to.")
     rendered = template_preview(template=template, contact=contact)
-    message = EmailMultiAlternatives(
-        subject=f"[TEST] {rendered.subject}",
-        body=rendered.text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[user.email],
-    )
-    message.attach_alternative(rendered.html, "text/html")
-    message.send()
+    try:
+        result = system_email_send(
+            to=user.email,
+            subject=f"[TEST] {rendered.subject}",
+            body=rendered.text,
+            html=rendered.html,
+            kind=SystemEmailKind.TEMPLATE_TEST,
+            metadata={"template_id": str(template.pk)},
+        )
+    except SystemEmailFailed as exc:
+        raise ValidationError(f"The test email was not sent: {exc.reason}") from None
+    if not result.is_sent:
+        raise ValidationError(
+            f"The test email was not sent: your address is suppressed ({result.reason})."
+        )
     return rendered

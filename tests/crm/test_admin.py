@@ -344,13 +344,17 @@ def test_lifting_a_complaint_suppression_is_refused_with_the_reason(admin_client
 
     response = admin_client_.post(
         _url(Suppression, "changelist"),
-        {"action": "lift", "_selected_action": [complaint.pk, manual.pk]},
+        {
+            "action": "lift",
+            "_selected_action": [complaint.pk, manual.pk],
+            "lift_reason": "Added to the wrong address.",
+        },
         follow=True,
     )
 
     assert list(Suppression.objects.all()) == [complaint]
     shown = [str(message) for message in get_messages(response.wsgi_request)]
-    assert any("can never be lifted" in message for message in shown)
+    assert any("only their own new consent" in message for message in shown)
     assert "Lifted 1 suppression(s)." in shown
 
 

@@ -7,7 +7,15 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.emails import email_hash
-from crm.models import Activity, Contact, DealStage, LifecycleStageChange, Suppression, Task
+from crm.models import (
+    Activity,
+    Contact,
+    DealStage,
+    LifecycleStageChange,
+    Suppression,
+    SuppressionLift,
+    Task,
+)
 from crm.selectors import contact_is_suppressed_expression, suppressions_active_for
 from crm.services import (
     company_upsert,
@@ -128,23 +136,51 @@ def test_suppressed_contacts_can_be_filtered_in_one_query():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("reason", ["complaint", "erased"])
-def test_complaints_and_erasures_can_never_be_lifted(reason):
+@pytest.mark.parametrize("reason", ["complaint", "erased", "unsubscribed"])
+def test_no_staff_user_lifts_an_objection(reason):
     suppression = suppression_add(email="x@example.com", reason=reason, source="esp")
+    superuser = UserFactory(is_superuser=True)
 
-    with pytest.raises(ValidationError, match="never be lifted"):
-        suppression_lift(suppression=suppression, lifted_by=UserFactory())
+    with pytest.raises(ValidationError, match="only their own new consent"):
+        suppression_lift(
+            suppression=suppression, lifted_by=superuser, reason="The customer phoned us."
+        )
+
+    assert Suppression.objects.filter(pk=suppression.pk).exists()
+    assert not SuppressionLift.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reason", ["", "   ", "oops"])
+def test_lifting_a_suppression_needs_a_reason(reason):
+    suppression = suppression_add(email="x@example.com", reason="manual", source="admin")
+
+    with pytest.raises(ValidationError, match="Give the reason"):
+        suppression_lift(suppression=suppression, lifted_by=UserFactory(), reason=reason)
 
     assert Suppression.objects.filter(pk=suppression.pk).exists()
 
 
 @pytest.mark.django_db
-def test_a_manual_suppression_can_be_lifted():
-    suppression = suppression_add(email="x@example.com", reason="manual", source="admin")
+def test_a_manual_suppression_is_lifted_with_a_reason_and_an_append_only_record():
+    suppression = suppression_add(email="X@example.com", reason="manual", source="admin")
+    staff = UserFactory()
 
-    suppression_lift(suppression=suppression, lifted_by=UserFactory())
+    lift = suppression_lift(
+        suppression=suppression, lifted_by=staff, reason="Typed the wrong address."
+    )
 
     assert not Suppression.objects.exists()
+    assert (lift.email_hash, lift.reason, lift.via) == (
+        email_hash("x@example.com"),
+        "manual",
+        "staff",
+    )
+    assert (lift.lifted_by, lift.note) == (staff, "Typed the wrong address.")
+    with pytest.raises(PermissionError):
+        lift.delete()
+    with pytest.raises(PermissionError):
+        SuppressionLift.objects.update(note="rewritten")
 
 
 @pytest.mark.django_db

@@ -36,7 +36,7 @@ def test_export_holds_profile_consent_activities_deals_messages_and_scores(perso
     assert data["consent_ledger"][0]["topic__key"] == "newsletter"
     assert "page_viewed" in [a["kind"] for a in data["activities"]]
     assert data["deals"][0]["name"] == "Ada's deal"
-    assert set(data["sequences"]) == {"enrollments", "messages"}
+    assert set(data["sequences"]) == {"enrollments", "enrollment_events", "messages", "esp_events"}
     assert len(data["scoring"]["score_changes"]) == 1
     json.dumps(data)  # plain JSON types only
 
