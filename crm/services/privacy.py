@@ -16,7 +16,14 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from crm.emails import email_hash
-from crm.models import ConsentEntry, Contact, ContactPreference, ErasureRecord, Suppression
+from crm.models import (
+    ConsentEntry,
+    Contact,
+    ContactPreference,
+    CurrentConsent,
+    ErasureRecord,
+    Suppression,
+)
 from crm.privacy_hooks import privacy_erasers, privacy_exporters
 from crm.selectors import suppressions_active_for
 from crm.services.suppressions import suppression_add
@@ -112,5 +119,8 @@ def _consent_ledger_delete(contact: Contact) -> int:
     # The one place ledger rows are deleted: the append-only queryset refuses, so this
     # calls the plain QuerySet.delete on purpose. The database trigger refuses UPDATE
     # only, so a deletion needs no trigger change; rewriting history stays impossible.
+    # The current-consent projection points at these rows: it goes first, in this same
+    # transaction, so the count below is the ledger's alone.
+    CurrentConsent.objects.filter(contact=contact).delete()
     deleted, _ = models.QuerySet.delete(ConsentEntry.objects.filter(contact=contact))
     return deleted
