@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import reduce
 from operator import and_, or_
 from typing import Any
@@ -72,6 +71,8 @@ NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 ORDER_KIND = Activity.Kind.ORDER_PLACED
 NOBODY = Q(pk__in=[])
+#: Not Q(): an empty Q negates to itself, so "none of" it would still match everyone.
+EVERYONE = Q(pk__isnull=False)
 
 
 class SegmentCompileError(Exception):
@@ -449,17 +450,24 @@ def _open_deal(node: dict, context: CompileContext) -> Q:
 
 
 def _won_deals_total(node: dict, context: CompileContext) -> Q:
-    totals = (
-        Deal.objects.filter(contact=OuterRef("pk"), stage__outcome=DealStage.Outcome.WON)
-        .order_by()
-        .values("contact")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
+    value = float(node["value"])
+    # Amounts are never negative, so a contact without won deals totals 0.
+    if node["operator"] == "gte":
+        return EVERYONE if value <= 0 else Q(ContactIn(_won_totals(GreaterThanOrEqual, value)))
+    return NOBODY if value < 0 else ~Q(ContactIn(_won_totals(GreaterThan, value)))
+
+
+def _won_totals(lookup, value: float) -> QuerySet:
+    """Contacts whose won deals add up to `lookup` the value, summed once for everyone."""
     # As a float: SQLite compares its decimals as text otherwise.
-    total = Cast(Coalesce(Subquery(totals), Value(Decimal(0))), FloatField())
-    lookup = GreaterThanOrEqual if node["operator"] == "gte" else LessThanOrEqual
-    return Q(lookup(total, float(node["value"])))
+    total = Cast(Sum("amount"), FloatField())
+    return (
+        Deal.objects.filter(stage__outcome=DealStage.Outcome.WON, contact__isnull=False)
+        .order_by()
+        .values("contact_id")
+        .annotate(won_total=total)
+        .filter(lookup(F("won_total"), value))
+    )
 
 
 def _purchased(since: datetime.datetime | None) -> Q:
