@@ -8,6 +8,7 @@ DATABASE_URL, REDIS_URL, SECRET_KEY and an ESP.
 import datetime
 import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -96,6 +97,31 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif _database["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT: at 1M contacts it spent seconds compiling segment counts that run in
+    # under one. A statement timeout ends queries whose client is gone (a killed
+    # gunicorn worker's query ran on): web requests get DB_STATEMENT_TIMEOUT_MS, the
+    # qcluster worker DB_WORKER_STATEMENT_TIMEOUT_MS (default: its task timeout), and
+    # other commands (migrate, imports, bench) none. 0 switches a limit off.
+    _command = sys.argv[1] if len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" else ""
+    if _command == "qcluster":
+        _statement_timeout = env_int(
+            "DB_WORKER_STATEMENT_TIMEOUT_MS", env_int("Q_TIMEOUT", 120) * 1000
+        )
+    elif _command and _command != "runserver":
+        _statement_timeout = 0
+    else:
+        _statement_timeout = env_int("DB_STATEMENT_TIMEOUT_MS", 30_000)
+    _options = _database.setdefault("OPTIONS", {})
+    _options["options"] = " ".join(
+        part
+        for part in (
+            _options.get("options", ""),
+            "-c jit=off",
+            f"-c statement_timeout={_statement_timeout}",
+        )
+        if part
+    )
 # Persistent connections for both: django-q2 closes "old" connections on every enqueue,
 # and closing the last SQLite connection checkpoints the WAL file (slow).
 _database["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)

@@ -431,6 +431,46 @@ class ConsentEntry(AppendOnlyModel):
         return f"{self.topic.key} {verb} ({self.get_method_display()})"
 
 
+class CurrentConsent(models.Model):
+    """A contact's current consent for one topic: their latest ledger entry, projected.
+
+    The ledger (ConsentEntry) is the proof; this table is what reads use, one row per
+    (contact, topic) instead of "the latest of many" per contact. A database trigger
+    on every ledger INSERT writes it (migration `0009_current_consent`), so it changes
+    in the same statement as the append, whatever path appended: services, bulk
+    imports, raw SQL. Code never writes it; erasure deletes it with the ledger rows.
+    """
+
+    # No single-column indexes: the unique (contact, topic) and the (topic, …) index cover them.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="current_consents", db_index=False
+    )
+    topic = models.ForeignKey(
+        ConsentTopic, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    entry = models.OneToOneField(ConsentEntry, on_delete=models.CASCADE, related_name="current_for")
+    is_granted = models.BooleanField()
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "current consents"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "topic"], name="currentconsent_contact_topic_unique"
+            ),
+        ]
+        indexes = [
+            # "Who is granted topic T": an index-only scan for segments and the send gate.
+            models.Index(
+                fields=["topic", "is_granted", "contact"], name="currentconsent_topic_idx"
+            ),
+        ]
+
+    def __str__(self):
+        verb = "granted" if self.is_granted else "withdrawn"
+        return f"{self.contact_id} {verb} {self.topic_id}"
+
+
 class Suppression(models.Model):
     """An address we must not send marketing to; it outlives the contact.
 
@@ -669,7 +709,11 @@ class Activity(models.Model):
         indexes = [
             models.Index(fields=["contact", "kind", "-occurred_at"]),
             models.Index(fields=["contact", "-occurred_at"]),
-            models.Index(fields=["kind", "-occurred_at"]),
+            # Covers "kind K since T" with the contact too, so a segment's "at least N
+            # times" or "did not" reads only this index (replaces kind, -occurred_at).
+            models.Index(
+                fields=["kind", "-occurred_at", "contact"], name="activity_kind_time_contact_idx"
+            ),
             models.Index(
                 fields=["anonymous_id"], condition=~Q(anonymous_id=""), name="activity_anon_idx"
             ),

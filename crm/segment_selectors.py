@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import BooleanField, Case, Exists, OuterRef, QuerySet, Value, When
-from django.db.models.functions import Coalesce
 
 from crm.models import ConsentTopic, Contact, Segment, SegmentCountSnapshot, SegmentMembership
 from crm.segments.compiler import (
@@ -24,7 +23,7 @@ from crm.segments.validation import (
     definition_problems,
     segment_references,
 )
-from crm.selectors import consent_latest_granted, contact_is_suppressed_expression
+from crm.selectors import consent_granted_exists, contact_is_suppressed_expression
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +88,7 @@ def segment_current_memberships(segment: Segment | int) -> QuerySet[SegmentMembe
 
 def contacts_sendable(queryset: QuerySet[Contact], *, topic: ConsentTopic) -> QuerySet[Contact]:
     """The contacts marketing may email about `topic`: consented and not suppressed."""
-    return queryset.alias(
-        sendable_consent=Coalesce(consent_latest_granted(topic), False),
-        sendable_suppressed=contact_is_suppressed_expression(),
-    ).filter(sendable_consent=True, sendable_suppressed=False)
+    return queryset.filter(consent_granted_exists(topic), ~contact_is_suppressed_expression())
 
 
 def segment_count_history(*, segment: Segment) -> list[SegmentCountSnapshot]:

@@ -1,4 +1,9 @@
-"""Reads that are reused or not obvious: current consent, active suppressions, timelines."""
+"""Reads that are reused or not obvious: current consent, active suppressions, timelines.
+
+Current consent is read from the CurrentConsent projection, never by sorting the
+ledger: a database trigger writes it in the same statement as each ledger append, so
+a read inside the appending transaction already sees the new state (no cache).
+"""
 
 import datetime
 from collections.abc import Iterable
@@ -13,43 +18,69 @@ from crm.models import (
     ConsentTopic,
     Contact,
     ContactPreference,
+    CurrentConsent,
     Suppression,
 )
 
 
 def consent_current(*, contact: Contact, topic: ConsentTopic) -> ConsentEntry | None:
     """Return the contact's latest ledger entry for the topic, which is their current consent."""
+    # Through the projection: one unique-index lookup, never "the latest of many".
+    return ConsentEntry.objects.filter(
+        current_for__contact=contact, current_for__topic=topic
+    ).first()
+
+
+def consent_is_granted(*, contact: Contact, topic: ConsentTopic | int) -> bool | None:
+    """Return whether the contact's current consent for the topic is a grant (None: never asked)."""
     return (
-        ConsentEntry.objects.filter(contact=contact, topic=topic)
-        .order_by("-occurred_at", "-pk")
+        CurrentConsent.objects.filter(contact=contact, topic=topic)
+        .values_list("is_granted", flat=True)
         .first()
+    )
+
+
+def consent_states(*, contact_ids: Iterable[int], topic: ConsentTopic | int) -> dict[int, bool]:
+    """Map each of these contacts to their current consent for the topic (missing: never asked).
+
+    One query for any number of contacts: the batched send path gates a whole batch with it.
+    """
+    return dict(
+        CurrentConsent.objects.filter(contact_id__in=list(contact_ids), topic=topic).values_list(
+            "contact_id", "is_granted"
+        )
     )
 
 
 def consent_by_topic(*, contact: Contact) -> list[tuple[ConsentTopic, ConsentEntry | None]]:
     """Return every topic with the contact's current entry for it (None: never asked)."""
-    latest: dict[int, ConsentEntry] = {}
-    entries = ConsentEntry.objects.filter(contact=contact).order_by(
-        "topic_id", "-occurred_at", "-pk"
-    )
-    for entry in entries.select_related("consent_text"):
-        latest.setdefault(entry.topic_id, entry)
+    current = CurrentConsent.objects.filter(contact=contact).select_related("entry__consent_text")
+    latest = {row.topic_id: row.entry for row in current}
     return [(topic, latest.get(topic.pk)) for topic in ConsentTopic.objects.order_by("name")]
 
 
+def consent_granted_exists(topic: ConsentTopic | int) -> Exists:
+    """An expression over Contact rows: is their current consent for `topic` a grant?
+
+    Never NULL, so negating it means "withdrawn or never asked"; PostgreSQL turns it
+    into a semi-join (or an anti-join under NOT) over the projection's index.
+    """
+    return Exists(
+        CurrentConsent.objects.filter(contact=OuterRef("pk"), topic=topic, is_granted=True)
+    )
+
+
 def consent_latest_granted(topic: ConsentTopic | int) -> Subquery:
-    """An expression over Contact rows: is the latest entry for `topic` a grant (or NULL)?"""
+    """An expression over Contact rows: is the current entry for `topic` a grant (or NULL)?"""
     return Subquery(
-        ConsentEntry.objects.filter(contact=OuterRef("pk"), topic=topic)
-        .order_by("-occurred_at", "-pk")
-        .values("is_granted")[:1]
+        CurrentConsent.objects.filter(contact=OuterRef("pk"), topic=topic).values("is_granted")[:1]
     )
 
 
 def contacts_with_consent(topic: ConsentTopic | int, queryset: QuerySet | None = None) -> QuerySet:
     """Contacts whose current consent for the topic is granted."""
     queryset = Contact.objects.all() if queryset is None else queryset
-    return queryset.annotate(_consent=consent_latest_granted(topic)).filter(_consent=True)
+    return queryset.filter(consent_granted_exists(topic))
 
 
 def suppression_active_q() -> Q:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from crm.models import Suppression
-from crm.selectors import consent_current, contact_paused_until, suppressions_active_for
+from crm.selectors import consent_is_granted, contact_paused_until, suppressions_active_for
 
 OPT_OUT_COUNTRIES = frozenset({"US"})
 CAP_WINDOW = datetime.timedelta(days=7)
@@ -131,9 +131,10 @@ def _consent(contact, sequence, step, now) -> Decision:
         return Decision(False, "no_topic")
     if not topic.is_active:
         return Decision(False, "topic_inactive")
-    entry = consent_current(contact=contact, topic=topic)
-    if entry is not None:
-        return ALLOW if entry.is_granted else Decision(False, "consent_withdrawn")
+    # The current-consent projection: one index lookup, written with each ledger append.
+    granted = consent_is_granted(contact=contact, topic=topic)
+    if granted is not None:
+        return ALLOW if granted else Decision(False, "consent_withdrawn")
     if not contact.country:
         return Decision(False, "no_consent_unknown_region")
     if contact.country in OPT_OUT_COUNTRIES:

@@ -1,9 +1,17 @@
 """Compile a segment definition to one `Q` over Contact.
 
 Everything that is not a column of the contact row (tags, activities, deals, consent,
-suppressions) becomes an Exists or a Subquery, so the main query never joins a
-many-valued table: counting a segment is one query whatever its shape, and the same
-Q can be annotated per segment to check many segments in one query.
+suppressions) becomes an Exists, so the main query never joins a many-valued table:
+counting a segment is one query whatever its shape, and the same Q can be annotated
+per segment to check many segments in one query.
+
+The SQL is set-based, because at 1M contacts / 10M activities anything evaluated once
+per contact costs seconds (docs/segments.md, Performance):
+- every subquery is a plain EXISTS over an indexed table, which PostgreSQL turns into
+  a semi-join (an anti-join under NOT) or, nested inside OR, a hashed lookup;
+- "at least N times" groups the activities once (`GROUP BY contact_id HAVING COUNT(*)
+  >= N`) instead of probing each contact's N-th row;
+- current consent reads the CurrentConsent projection, one row per (contact, topic).
 
 Conditions on JSON properties and on subqueries can be NULL in SQL; `_definitely`
 turns NULL into false, so that "none of" (NOT) means what it says.
@@ -14,7 +22,6 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import reduce
 from operator import and_, or_
 from typing import Any
@@ -24,12 +31,15 @@ from django.db import NotSupportedError
 from django.db.models import (
     BooleanField,
     Case,
+    Count,
     Exists,
+    Expression,
     F,
     FloatField,
     Func,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Sum,
     TextField,
@@ -53,7 +63,7 @@ from django.utils import timezone
 
 from crm.models import Activity, ConsentTopic, Contact, Deal, DealStage, Segment
 from crm.segments.validation import cycle_message
-from crm.selectors import consent_latest_granted, contact_is_suppressed_expression
+from crm.selectors import consent_granted_exists, contact_is_suppressed_expression
 
 #: A number written plainly (42, -3, 9.5): the only text a number comparison reads.
 NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -61,6 +71,8 @@ NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 ORDER_KIND = Activity.Kind.ORDER_PLACED
 NOBODY = Q(pk__in=[])
+#: Not Q(): an empty Q negates to itself, so "none of" it would still match everyone.
+EVERYONE = Q(pk__isnull=False)
 
 
 class SegmentCompileError(Exception):
@@ -194,6 +206,47 @@ def _start_of(day: str) -> datetime.datetime:
     """Midnight at the start of a YYYY-MM-DD day in the current time zone."""
     date = datetime.date.fromisoformat(day)
     return timezone.make_aware(datetime.datetime.combine(date, datetime.time.min))
+
+
+class ContactIn(Expression):
+    """Is the contact among the `contact_id`s a grouped (GROUP BY … HAVING) query returns?
+
+    PostgreSQL: `EXISTS (SELECT 1 FROM (<grouped>) AS g WHERE g.contact_id = pk)`. Its
+    planner pulls that EXISTS up into a semi-join (an anti-join under NOT) over one
+    aggregation, and inside OR or CASE it either hashes the aggregation once or probes it
+    per contact with the condition pushed into the GROUP BY (an index range scan). A
+    plain `pk IN (<grouped>)` has no anti-join, and under NOT it falls back to scanning
+    the whole list for every contact once the list outgrows work_mem.
+    SQLite: `pk IN (<grouped>)`, which it materialises once per statement.
+    The grouped query must never return NULL (`contact_id IS NOT NULL`).
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, grouped: QuerySet):
+        super().__init__()
+        self.outer = F("pk")
+        self.grouped = Subquery(grouped.values("contact_id"))
+
+    def get_source_expressions(self):
+        return [self.outer, self.grouped]
+
+    def set_source_expressions(self, expressions):
+        self.outer, self.grouped = expressions
+
+    def as_sql(self, compiler, connection, **extra_context):
+        outer_sql, outer_params = compiler.compile(self.outer)
+        grouped_sql, grouped_params = compiler.compile(self.grouped)
+        return f"{outer_sql} IN {grouped_sql}", (*outer_params, *grouped_params)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        outer_sql, outer_params = compiler.compile(self.outer)
+        grouped_sql, grouped_params = compiler.compile(self.grouped)
+        sql = (
+            f"EXISTS (SELECT 1 FROM {grouped_sql} AS grouped "
+            f"WHERE grouped.contact_id = {outer_sql})"
+        )
+        return sql, (*grouped_params, *outer_params)
 
 
 # --- Contact columns ------------------------------------------------------------------------
@@ -350,7 +403,7 @@ def _property(node: dict, context: CompileContext) -> Q:
 
 
 def _consent(node: dict, context: CompileContext) -> Q:
-    granted = _definitely(consent_latest_granted(context.topic_id(node["topic"])))
+    granted = Q(consent_granted_exists(context.topic_id(node["topic"])))
     return granted if node["operator"] == "granted" else ~granted
 
 
@@ -363,18 +416,27 @@ def _suppressed(node: dict, context: CompileContext) -> Q:
 
 
 def _activity(node: dict, context: CompileContext) -> Q:
-    done = Activity.objects.filter(contact=OuterRef("pk"), kind=node["kind"])
+    done = Activity.objects.filter(kind=node["kind"])
     if node.get("days"):
         done = done.filter(occurred_at__gte=context.days_ago(node["days"]))
     for where in node.get("where") or []:
         done = done.filter(
             property_q("properties", where["key"], where["operator"], where.get("value"), context)
         )
-    if node["operator"] == "none":
-        return ~Q(Exists(done))
-    count = node["count"]
-    # "At least N": is there an N-th row? The database stops after N index entries.
-    return Q(Exists(done.order_by()[count - 1 : count]))
+    count = node["count"] if node["operator"] == "at_least" else 1
+    if count <= 1:
+        did = Q(Exists(done.filter(contact=OuterRef("pk"))))
+        return did if node["operator"] == "at_least" else ~did
+    # "At least N": count every contact's matching activities in one pass over the
+    # (kind, occurred_at, contact) index, not once per contact.
+    grouped = (
+        done.filter(contact__isnull=False)
+        .order_by()
+        .values("contact_id")
+        .annotate(done_count=Count("pk"))
+        .filter(done_count__gte=count)
+    )
+    return Q(ContactIn(grouped))
 
 
 # --- Deals and purchases --------------------------------------------------------------------
@@ -388,17 +450,24 @@ def _open_deal(node: dict, context: CompileContext) -> Q:
 
 
 def _won_deals_total(node: dict, context: CompileContext) -> Q:
-    totals = (
-        Deal.objects.filter(contact=OuterRef("pk"), stage__outcome=DealStage.Outcome.WON)
-        .order_by()
-        .values("contact")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
+    value = float(node["value"])
+    # Amounts are never negative, so a contact without won deals totals 0.
+    if node["operator"] == "gte":
+        return EVERYONE if value <= 0 else Q(ContactIn(_won_totals(GreaterThanOrEqual, value)))
+    return NOBODY if value < 0 else ~Q(ContactIn(_won_totals(GreaterThan, value)))
+
+
+def _won_totals(lookup, value: float) -> QuerySet:
+    """Contacts whose won deals add up to `lookup` the value, summed once for everyone."""
     # As a float: SQLite compares its decimals as text otherwise.
-    total = Cast(Coalesce(Subquery(totals), Value(Decimal(0))), FloatField())
-    lookup = GreaterThanOrEqual if node["operator"] == "gte" else LessThanOrEqual
-    return Q(lookup(total, float(node["value"])))
+    total = Cast(Sum("amount"), FloatField())
+    return (
+        Deal.objects.filter(stage__outcome=DealStage.Outcome.WON, contact__isnull=False)
+        .order_by()
+        .values("contact_id")
+        .annotate(won_total=total)
+        .filter(lookup(F("won_total"), value))
+    )
 
 
 def _purchased(since: datetime.datetime | None) -> Q:

@@ -1,4 +1,10 @@
-"""The consent ledger: grants and withdrawals are appended, never edited."""
+"""The consent ledger: grants and withdrawals are appended, never edited.
+
+Every append also moves the CurrentConsent projection (one row per contact and topic)
+that reads use: a database trigger on the ledger INSERT writes it, in the same statement,
+so the services here, bulk imports and raw SQL all keep it exact, and a read later in
+the same transaction sees the new state. Erasure deletes both (services/privacy.py).
+"""
 
 import datetime
 

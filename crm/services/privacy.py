@@ -22,6 +22,7 @@ from crm.models import (
     ConsentEntry,
     Contact,
     ContactPreference,
+    CurrentConsent,
     ErasureRecord,
     Suppression,
     SuppressionLift,
@@ -132,5 +133,8 @@ def _consent_ledger_delete(contact: Contact) -> int:
     # The one place ledger rows are deleted: the append-only queryset refuses, so this
     # calls the plain QuerySet.delete on purpose. The database trigger refuses UPDATE
     # only, so a deletion needs no trigger change; rewriting history stays impossible.
+    # The current-consent projection points at these rows: it goes first, in this same
+    # transaction, so the count below is the ledger's alone.
+    CurrentConsent.objects.filter(contact=contact).delete()
     deleted, _ = models.QuerySet.delete(ConsentEntry.objects.filter(contact=contact))
     return deleted

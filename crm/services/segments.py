@@ -5,11 +5,20 @@ Membership changes are written while holding row locks on the segments involved
 contacts cannot both record an entry. The idempotency key of every segment_entered /
 segment_exited activity names the entry's number as a second guard: a re-delivered
 task records nothing, while a later re-entry (entry 2) is a new, recordable event.
+
+Two paths write memberships. A refresh re-checks a few contacts (those an activity
+batch touched) against every segment, in Python, a fixed number of queries per 500
+contacts. A full evaluation of one segment is set-based: per range of contact ids, one
+UPDATE for exits, one for re-entries, one INSERT … SELECT for new members and one
+INSERT … SELECT for their activities, then one `activities_recorded` signal. Each range
+commits on its own, so a huge first evaluation makes steady progress, and a task
+re-delivered after a timeout carries on where it stopped.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -18,17 +27,18 @@ from functools import partial
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import BooleanField, Case, Exists, F, OuterRef, Value, When
+from django.db import connection, transaction
+from django.db.models import BooleanField, Case, Exists, F, Max, Min, OuterRef, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from crm.models import Contact, Segment, SegmentCountSnapshot, SegmentMembership
+from crm.models import Activity, Contact, Segment, SegmentCountSnapshot, SegmentMembership
 from crm.segment_selectors import segment_current_memberships, segments_using
 from crm.segments.compiler import CompileContext, SegmentCompileError, compile_segment
 from crm.segments.validation import definition_validate
 from crm.services.activities import ActivityInput, activity_record_batch
+from crm.signals import activities_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +54,9 @@ SNAPSHOT_QUIET_INTERVAL = datetime.timedelta(days=1)
 #: Contacts re-checked per transaction, and segments checked per query.
 CHUNK_SIZE = 500
 SEGMENTS_PER_QUERY = 50
+#: Contact ids per transaction in a full evaluation: big enough that a 1M-contact table
+#: is 20 statements of each kind, small enough that one range commits in seconds.
+EVALUATE_RANGE_SIZE = 50_000
 
 
 @dataclass(frozen=True)
@@ -151,24 +164,132 @@ def segment_evaluate(
     now = now or timezone.now()
     started = time.perf_counter()
     initial = segment.last_evaluated_at is None
-    candidates = _candidates(segment, now)
+    # Compiled once for every range (and a definition that no longer compiles fails here).
+    condition = compile_segment(segment, context=CompileContext(now=now))
+    bounds = Contact.objects.aggregate(lowest=Min("pk"), highest=Max("pk"))
     changes = MembershipChanges()
-    for start in range(0, len(candidates), CHUNK_SIZE):
-        chunk = candidates[start : start + CHUNK_SIZE]
-        changes += _refresh(chunk, now=now, segment_pks=[segment.pk], initial=initial)
+    if bounds["lowest"] is not None:
+        for lowest in range(bounds["lowest"], bounds["highest"] + 1, EVALUATE_RANGE_SIZE):
+            contact_range = (lowest, lowest + EVALUATE_RANGE_SIZE)
+            changes += _evaluate_range(segment, condition, contact_range, now, initial=initial)
     duration_ms = round((time.perf_counter() - started) * 1000)
     return _record_count(segment, now, changes, duration_ms)
 
 
-def _candidates(segment: Segment, now: datetime.datetime) -> list[int]:
-    """Contacts whose membership may change: matching non-members and non-matching members."""
-    matching = Contact.objects.filter(compile_segment(segment, context=CompileContext(now=now)))
-    current = segment_current_memberships(segment)
-    entering = matching.filter(~Exists(current.filter(contact=OuterRef("pk"))))
-    leaving = current.filter(~Exists(matching.filter(pk=OuterRef("contact_id"))))
-    ids = set(entering.values_list("pk", flat=True))
-    ids.update(leaving.values_list("contact_id", flat=True))
-    return sorted(ids)
+@transaction.atomic
+def _evaluate_range(
+    segment: Segment,
+    condition: Q,
+    contact_range: tuple[int, int],
+    now: datetime.datetime,
+    *,
+    initial: bool,
+) -> MembershipChanges:
+    """Apply the segment to contacts with lowest <= pk < highest, in a fixed number of queries."""
+    if not _lock_segments([segment.pk]):
+        return MembershipChanges()  # deleted meanwhile
+    lowest, highest = contact_range
+    matching = Contact.objects.filter(condition, pk__gte=lowest, pk__lt=highest)
+    in_range = SegmentMembership.objects.filter(
+        segment=segment, contact_id__gte=lowest, contact_id__lt=highest
+    )
+    is_matching = Exists(matching.filter(pk=OuterRef("contact_id")))
+    exited = in_range.filter(~is_matching, exited_at__isnull=True).update(exited_at=now)
+    in_range.filter(is_matching, exited_at__isnull=False).update(
+        entered_at=now, exited_at=None, entry_count=F("entry_count") + 1
+    )
+    members = SegmentMembership.objects.filter(segment=segment, contact=OuterRef("pk"))
+    _insert_memberships(segment, matching.filter(~Exists(members)), now)
+    # Whoever entered or left in this range carries `now` as the time of it.
+    entered_rows = in_range.filter(entered_at=now, exited_at__isnull=True)
+    exited_rows = in_range.filter(exited_at=now)
+    activities = _insert_activities(ENTERED, segment, entered_rows, now, initial=initial)
+    entered = len(activities)
+    activities += _insert_activities(EXITED, segment, exited_rows, now, initial=False)
+    if activities:
+        # One signal per range, as activity_record_batch sends one per batch.
+        activities_recorded.send(sender=Activity, activities=activities)
+    return MembershipChanges(entered, exited)
+
+
+def _insert_memberships(segment: Segment, contacts, now: datetime.datetime) -> None:
+    """INSERT … SELECT: the new members never travel through Python."""
+    sql, params = contacts.order_by().values(member_id=F("pk")).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {SegmentMembership._meta.db_table} "
+            "(segment_id, contact_id, entered_at, exited_at, entry_count) "
+            f"SELECT %s, matching.member_id, %s, NULL, 1 FROM ({sql}) AS matching",
+            (segment.pk, _db_datetime(now), *params),
+        )
+
+
+def _insert_activities(
+    kind: str, segment: Segment, memberships, now: datetime.datetime, *, initial: bool
+) -> list[Activity]:
+    """Record segment_entered / segment_exited for these memberships in one INSERT … SELECT.
+
+    The rows activity_record_batch would write (same idempotency key and properties);
+    none of its other work applies: the kinds are valid and never engagement, and the
+    membership rows written under the segment's lock make each entry and exit happen
+    once (ON CONFLICT DO NOTHING on the idempotency key is the second guard).
+    """
+    properties = {"segment": segment.key, "segment_name": segment.name}
+    if initial:
+        properties["initial"] = True
+    verb = "entered" if kind == ENTERED else "exited"
+    rows_sql, rows_params = (
+        memberships.order_by()
+        .values(picked_contact=F("contact_id"), picked_entry=F("entry_count"))
+        .query.sql_with_params()
+    )
+    key_prefix = f"segment:{segment.pk}:"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Activity._meta.db_table} (kind, anonymous_id, occurred_at, "
+            "recorded_at, source, properties, idempotency_key, contact_id) "
+            f"SELECT %s, '', %s, %s, %s, {_properties_sql()}, "
+            "CAST(%s AS TEXT) || CAST(picked.picked_contact AS TEXT) || CAST(%s AS TEXT) "
+            "|| CAST(picked.picked_entry AS TEXT), picked.picked_contact "
+            f"FROM ({rows_sql}) AS picked WHERE true "
+            "ON CONFLICT DO NOTHING RETURNING id, contact_id, idempotency_key",
+            (
+                kind,
+                _db_datetime(now),
+                _db_datetime(timezone.now()),
+                SOURCE,
+                json.dumps(properties),
+                key_prefix,
+                f":{verb}:",
+                *rows_params,
+            ),
+        )
+        returned = cursor.fetchall()
+    # Objects for the receivers, built from what was written (no second read).
+    return [
+        Activity(
+            pk=pk,
+            kind=kind,
+            contact_id=contact_id,
+            occurred_at=now,
+            source=SOURCE,
+            properties={**properties, "entry": int(key.rsplit(":", 1)[1])},
+            idempotency_key=key,
+        )
+        for pk, contact_id, key in returned
+    ]
+
+
+def _properties_sql() -> str:
+    """The activity's properties: the constant part (a JSON parameter) plus the entry number."""
+    if connection.vendor == "postgresql":
+        return "(%s::jsonb || jsonb_build_object('entry', picked.picked_entry))"
+    return "json_set(%s, '$.entry', picked.picked_entry)"
+
+
+def _db_datetime(value: datetime.datetime):
+    """A datetime as the database stores it, so raw SQL compares equal with ORM writes."""
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 @transaction.atomic

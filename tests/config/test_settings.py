@@ -203,3 +203,40 @@ def test_a_task_is_not_handed_out_again_while_it_waits_in_the_local_queue_or_run
     rounds_before_it_starts = -(-tasks_ahead // q["workers"])
     assert q["retry"] > q["timeout"] * (rounds_before_it_starts + 1)
     assert q["queue_limit"] <= q["workers"] * 2
+
+
+def _postgres_options(argv: list[str], **env: str) -> str:
+    """The libpq `options` a process started as `argv` would connect with."""
+    probe = (
+        f"import sys; sys.argv = {argv!r}\n"
+        "import config.settings as s; print(s.DATABASES['default']['OPTIONS']['options'])"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "Q_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**clean, "DEBUG": "1", "DATABASE_URL": "postgres://u:p@db/nextstep", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "timeout"),
+    [
+        (["gunicorn", "config.wsgi"], {}, 30000),
+        (["gunicorn", "config.wsgi"], {"DB_STATEMENT_TIMEOUT_MS": "5000"}, 5000),
+        (["manage.py", "runserver"], {}, 30000),
+        (["manage.py", "qcluster"], {"Q_TIMEOUT": "300"}, 300000),
+        (["manage.py", "qcluster"], {"DB_WORKER_STATEMENT_TIMEOUT_MS": "0"}, 0),
+        (["manage.py", "migrate"], {"DB_STATEMENT_TIMEOUT_MS": "5000"}, 0),
+    ],
+)
+def test_postgres_connections_turn_jit_off_and_limit_statements_per_process(argv, env, timeout):
+    options = _postgres_options(argv, **env).split()
+
+    assert "jit=off" in options
+    assert f"statement_timeout={timeout}" in options

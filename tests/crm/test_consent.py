@@ -1,14 +1,23 @@
 import datetime
+import importlib
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from crm.models import Activity, ConsentEntry, ConsentText, ConsentTopic
-from crm.selectors import consent_by_topic, consent_current, contacts_with_consent
+from crm.models import Activity, ConsentEntry, ConsentText, ConsentTopic, CurrentConsent
+from crm.selectors import (
+    consent_by_topic,
+    consent_current,
+    consent_is_granted,
+    consent_states,
+    contacts_with_consent,
+)
 from crm.services import consent_grant, consent_text_publish, consent_withdraw
-from tests.factories import ContactFactory, UserFactory
+from tests.factories import ConsentEntryFactory, ContactFactory, UserFactory
 
 
 @pytest.fixture
@@ -167,3 +176,151 @@ def test_wording_from_another_topic_is_refused(newsletter):
 
     with pytest.raises(ValidationError, match="another topic"):
         grant(ContactFactory(), newsletter, consent_text=offers_text)
+
+
+# --- The current-consent projection ---------------------------------------------------------
+
+
+def _ledger_state() -> dict[tuple[int, int], tuple[bool, int]]:
+    """Current consent derived from the ledger alone: the latest entry per (contact, topic)."""
+    state: dict[tuple[int, int], tuple[bool, int]] = {}
+    for entry in ConsentEntry.objects.order_by("occurred_at", "pk"):
+        state[(entry.contact_id, entry.topic_id)] = (entry.is_granted, entry.pk)
+    return state
+
+
+def _projection_state() -> dict[tuple[int, int], tuple[bool, int]]:
+    return {
+        (row.contact_id, row.topic_id): (row.is_granted, row.entry_id)
+        for row in CurrentConsent.objects.all()
+    }
+
+
+#: One step: (who, which topic, grant or withdraw, how, minutes from a base time).
+#: Few distinct minutes, so equal timestamps (ties broken by id) and back-dated entries
+#: (an import of old consent after a newer withdrawal) both happen often.
+consent_steps = st.lists(
+    st.tuples(
+        st.integers(0, 1),
+        st.sampled_from(["newsletter", "offers"]),
+        st.booleans(),
+        st.sampled_from(["service", "factory", "bulk"]),
+        st.integers(0, 3),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=consent_steps)
+def test_the_projection_always_equals_the_state_derived_from_the_ledger(newsletter, steps):
+    CurrentConsent.objects.all().delete()
+    models.QuerySet.delete(ConsentEntry.objects.all())
+    people = [ContactFactory(), ContactFactory()]
+    topics = {topic.key: topic for topic in ConsentTopic.objects.all()}
+    base = timezone.now() - datetime.timedelta(days=1)
+
+    for who, topic_key, is_granted, path, minutes in steps:
+        contact, topic = people[who], topics[topic_key]
+        at = base + datetime.timedelta(minutes=minutes)
+        with transaction.atomic():
+            if path == "service":
+                (grant if is_granted else withdraw)(contact, topic, occurred_at=at)
+            elif path == "factory":
+                ConsentEntryFactory(
+                    contact=contact, topic=topic, is_granted=is_granted, occurred_at=at
+                )
+            else:
+                ConsentEntry.objects.bulk_create(
+                    [
+                        ConsentEntryFactory.build(
+                            contact=contact, topic=topic, is_granted=is_granted, occurred_at=at
+                        )
+                    ]
+                )
+            # Inside the appending transaction the new state is already what reads see.
+            assert _projection_state() == _ledger_state()
+
+    for contact in people:
+        for topic in topics.values():
+            expected = _ledger_state().get((contact.pk, topic.pk))
+            assert consent_is_granted(contact=contact, topic=topic) == (
+                expected[0] if expected else None
+            )
+            current = consent_current(contact=contact, topic=topic)
+            assert (current.pk if current else None) == (expected[1] if expected else None)
+
+
+@pytest.mark.django_db
+def test_a_withdrawal_is_seen_by_reads_in_the_same_transaction(newsletter):
+    contact = ContactFactory()
+    grant(contact, newsletter)
+
+    with transaction.atomic():
+        withdraw(contact, newsletter)
+
+        assert consent_is_granted(contact=contact, topic=newsletter) is False
+        assert consent_states(contact_ids=[contact.pk], topic=newsletter) == {contact.pk: False}
+        assert not contacts_with_consent(newsletter).exists()
+
+
+@pytest.mark.django_db
+def test_an_older_entry_appended_later_does_not_replace_a_newer_withdrawal(newsletter):
+    contact = ContactFactory()
+    now = timezone.now()
+    withdraw(contact, newsletter, occurred_at=now)
+
+    ConsentEntryFactory(
+        contact=contact, topic=newsletter, occurred_at=now - datetime.timedelta(days=30)
+    )
+
+    assert consent_is_granted(contact=contact, topic=newsletter) is False
+
+
+@pytest.mark.django_db
+def test_the_backfill_rebuilds_the_projection_from_the_ledger(newsletter):
+    """The migration's set-based backfill, run again over a ledger with history."""
+    backfill = importlib.import_module("crm.migrations.0009_current_consent").BACKFILL
+    now = timezone.now()
+    people = ContactFactory.create_batch(3)
+    for index, contact in enumerate(people):
+        grant(contact, newsletter, occurred_at=now - datetime.timedelta(days=3))
+        if index:
+            withdraw(contact, newsletter, occurred_at=now - datetime.timedelta(days=index))
+    expected = _ledger_state()
+    CurrentConsent.objects.all().delete()
+
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+
+    assert _projection_state() == expected
+
+
+@pytest.mark.django_db
+def test_consent_reads_are_one_query_whatever_the_history(newsletter, django_assert_num_queries):
+    contact = ContactFactory()
+    for day in range(5):
+        grant(contact, newsletter, occurred_at=timezone.now() - datetime.timedelta(days=10 - day))
+        withdraw(contact, newsletter, occurred_at=timezone.now() - datetime.timedelta(days=9 - day))
+
+    with django_assert_num_queries(1):
+        assert consent_is_granted(contact=contact, topic=newsletter) is False
+    with django_assert_num_queries(1):
+        assert consent_current(contact=contact, topic=newsletter).is_granted is False
+
+
+@pytest.mark.django_db
+def test_erasure_deletes_the_projection_with_the_ledger(newsletter):
+    from crm.services.privacy import contact_erase
+
+    contact, other = ContactFactory(), ContactFactory()
+    grant(contact, newsletter)
+    grant(other, newsletter)
+
+    contact_erase(contact=contact, erased_by=None, requested_via="test")
+
+    assert list(CurrentConsent.objects.values_list("contact_id", flat=True)) == [other.pk]

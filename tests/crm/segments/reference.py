@@ -11,9 +11,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from crm.models import Activity, ConsentTopic, Contact, DealStage, Suppression
+from crm.models import Activity, ConsentEntry, ConsentTopic, Contact, DealStage, Suppression
 from crm.segments.compiler import DATE_PATTERN, NUMBER_PATTERN
-from crm.selectors import consent_current, suppression_active_q
+from crm.selectors import suppression_active_q
 
 
 def matches(definition: dict, contact: Contact, now: datetime.datetime) -> bool:
@@ -164,8 +164,12 @@ def _property(node, contact, now):
 
 def _consent(node, contact, now):
     topic = ConsentTopic.objects.get(key=node["topic"])
-    current = consent_current(contact=contact, topic=topic)
-    granted = current is not None and current.is_granted
+    # From the ledger itself, not the projection the compiler reads: the latest entry.
+    entries = sorted(
+        ConsentEntry.objects.filter(contact=contact, topic=topic),
+        key=lambda entry: (entry.occurred_at, entry.pk),
+    )
+    granted = bool(entries) and entries[-1].is_granted
     return granted if node["operator"] == "granted" else not granted
 
 

@@ -386,6 +386,13 @@ def test_won_deals_total(deals):
     assert matching(cond("won_deals_total", "lte", 99)) == {"small", "open", "buyer", "nothing"}
 
 
+def test_a_won_total_of_at_least_zero_is_everyone_even_negated(deals):
+    everybody = {"big", "small", "open", "buyer", "nothing"}
+
+    assert matching(cond("won_deals_total", "gte", 0)) == everybody
+    assert matching(cond("won_deals_total", "gte", 0), match="none") == set()
+
+
 def test_days_since_last_purchase_counts_orders_and_won_deals(deals):
     assert matching(cond("days_since_purchase", "in_last_days", 30)) == {"big", "buyer"}
     assert matching(cond("days_since_purchase", "more_than_days_ago", 30)) == {"small"}

@@ -4,15 +4,18 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from crm.models import Activity, Segment, SegmentCountSnapshot, SegmentMembership
+from crm.models import Activity, Contact, Segment, SegmentCountSnapshot, SegmentMembership
 from crm.receivers import refresh_segments_for_activities
+from crm.segment_selectors import segment_members
 from crm.services import ActivityInput, activity_record, activity_record_batch, contact_update
+from crm.services import segments as segments_service
 from crm.services.segments import (
     segment_create,
     segment_evaluate,
     segment_memberships_refresh,
     segment_update,
 )
+from crm.signals import activities_recorded
 from crm.tasks import (
     evaluate_segment_task,
     evaluate_segments_task,
@@ -275,3 +278,86 @@ def test_count_history_keeps_changes_and_a_daily_point(frozen_now, create):
         segment.count_snapshots.order_by("counted_at").values_list("member_count", "entered")
     )
     assert history == [(1, 1), (1, 0), (2, 1)]
+
+
+# --- Full evaluation: set-based, per range of contact ids -----------------------------------
+
+
+def test_a_full_evaluation_records_exits_and_reentries_like_a_refresh(create):
+    leaving = ContactFactory(lifecycle_stage_id="engaged_lead")
+    returning = ContactFactory(lifecycle_stage_id="engaged_lead")
+    segment = create(group(cond("lifecycle_stage", "in", ["engaged_lead"])))
+    Contact.objects.filter(pk=returning.pk).update(lifecycle_stage_id="opportunity")
+    segment_evaluate(segment=segment)  # returning leaves (entry 1 ends)
+    Contact.objects.filter(pk=returning.pk).update(lifecycle_stage_id="engaged_lead")
+    Contact.objects.filter(pk=leaving.pk).update(lifecycle_stage_id="opportunity")
+
+    evaluation = segment_evaluate(segment=segment)
+
+    assert (evaluation.entered, evaluation.exited, evaluation.member_count) == (1, 1, 1)
+    entries = _recorded(returning, "segment_entered", segment)
+    assert [activity.properties["entry"] for activity in entries] == [2, 1]
+    assert entries[0].idempotency_key == f"segment:{segment.pk}:{returning.pk}:entered:2"
+    assert entries[0].properties == {"segment": segment.key, "segment_name": "Pricing", "entry": 2}
+    [exit_] = _recorded(leaving, "segment_exited", segment)
+    assert exit_.properties["entry"] == 1
+    assert exit_.idempotency_key == f"segment:{segment.pk}:{leaving.pk}:exited:1"
+    assert SegmentMembership.objects.get(segment=segment, contact=returning).entry_count == 2
+
+
+def test_a_full_evaluation_in_many_ranges_matches_one_range(create, monkeypatch):
+    people = [ContactFactory(lifecycle_stage_id="new_lead") for _ in range(7)]
+    Contact.objects.filter(pk__in=[people[1].pk, people[4].pk]).update(lifecycle_stage_id="churned")
+    monkeypatch.setattr(segments_service, "EVALUATE_RANGE_SIZE", 2)
+
+    segment = create(group(cond("lifecycle_stage", "in", ["new_lead"])), key="leads")
+
+    members = set(segment_members(segment=segment).values_list("pk", flat=True))
+    assert members == {person.pk for index, person in enumerate(people) if index not in (1, 4)}
+    assert segment.member_count == 5
+    assert Activity.objects.filter(kind="segment_entered").count() == 5
+
+
+def test_a_full_evaluation_run_twice_records_nothing_twice(create):
+    ContactFactory.create_batch(3, lifecycle_stage_id="new_lead")
+    segment = create(group(cond("lifecycle_stage", "in", ["new_lead"])), key="leads")
+
+    again = segment_evaluate(segment=segment)
+
+    assert (again.entered, again.exited, again.member_count) == (0, 0, 3)
+    assert Activity.objects.filter(kind="segment_entered").count() == 3
+
+
+def test_a_full_evaluation_signals_each_range_once_with_every_new_activity(create):
+    ContactFactory.create_batch(4, lifecycle_stage_id="new_lead")
+    batches = []
+
+    def listen(sender, activities, **kwargs):
+        batches.append(activities)
+
+    activities_recorded.connect(listen, dispatch_uid="test-listen")
+    try:
+        create(group(cond("lifecycle_stage", "in", ["new_lead"])), key="leads")
+    finally:
+        activities_recorded.disconnect(dispatch_uid="test-listen")
+
+    [batch] = batches
+    stored = {activity.pk: activity for activity in Activity.objects.filter(kind="segment_entered")}
+    assert sorted(activity.pk for activity in batch) == sorted(stored)
+    for activity in batch:
+        assert activity.contact_id == stored[activity.pk].contact_id
+        assert activity.properties == stored[activity.pk].properties
+        assert activity.properties["initial"] is True
+
+
+def test_a_full_evaluation_costs_the_same_queries_for_more_members(create):
+    def queries_for(count: int) -> int:
+        ContactFactory.create_batch(count, lifecycle_stage_id="new_lead")
+        segment = SegmentFactory(
+            key=f"leads-{count}", definition=group(cond("lifecycle_stage", "in", ["new_lead"]))
+        )
+        with CaptureQueriesContext(connection) as captured:
+            segment_evaluate(segment=segment)
+        return len(captured)
+
+    assert queries_for(3) == queries_for(30)

@@ -1,12 +1,20 @@
 """Reads: the sendable count, the preview, and tracked members."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from crm.models import Contact
-from crm.segment_selectors import contacts_sendable, segment_members, segment_preview
+from crm.segment_selectors import (
+    contacts_sendable,
+    segment_contacts,
+    segment_members,
+    segment_preview,
+)
 from crm.services import consent_grant, consent_withdraw
 from tests.crm.segments.conftest import cond, group
 from tests.factories import (
+    ActivityFactory,
     ConsentTopicFactory,
     ContactFactory,
     SegmentFactory,
@@ -65,3 +73,50 @@ def test_members_are_the_tracked_current_ones():
     SegmentMembershipFactory()
 
     assert list(segment_members(segment=segment)) == [current]
+
+
+#: Every kind of subquery the compiler writes: consent, behaviour (grouped and not), deals.
+EVERY_SHAPE = group(
+    cond("consent", "granted", topic="newsletter"),
+    group(
+        cond("activity", "at_least", kind="page_viewed", count=3, days=30),
+        cond("country", "in", ["DE"]),
+        match="any",
+    ),
+    group(
+        cond("open_deal", "any_stage"),
+        cond("activity", "none", kind="email_opened", days=90),
+        cond("suppressed", "is"),
+        match="none",
+    ),
+)
+
+
+def _people(count: int, topic) -> None:
+    for contact in ContactFactory.create_batch(count, country="DE"):
+        consent_grant(contact=contact, topic=topic, method="form", source="test")
+        for _ in range(3):
+            ActivityFactory(contact=contact, kind="page_viewed")
+
+
+def test_counting_a_segment_is_one_query_whatever_its_size(django_assert_num_queries):
+    topic = ConsentTopicFactory(key="newsletter")
+    for size in (2, 20):
+        _people(size, topic)
+        matching = segment_contacts(definition=EVERY_SHAPE)
+
+        with django_assert_num_queries(1):
+            matching.count()
+
+
+def test_the_preview_costs_the_same_queries_whatever_the_size():
+    topic = ConsentTopicFactory(key="newsletter")
+
+    def queries_for(size: int) -> int:
+        _people(size, topic)
+        with CaptureQueriesContext(connection) as captured:
+            preview = segment_preview(definition=EVERY_SHAPE, topic=topic)
+        assert preview.is_valid
+        return len(captured)
+
+    assert queries_for(2) == queries_for(25)
