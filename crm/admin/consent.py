@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from crm.admin.base import BigTableMixin, NoEditMixin, adopt
+from crm.admin.search import IndexedSearchMixin
 from crm.models import ConsentEntry, ConsentText, ConsentTopic, Suppression
 from crm.services import (
     consent_grant,
@@ -68,7 +69,7 @@ class ConsentEntryAddForm(forms.ModelForm):
 
 
 @admin.register(ConsentEntry)
-class ConsentEntryAdmin(NoEditMixin, BigTableMixin, admin.ModelAdmin):
+class ConsentEntryAdmin(IndexedSearchMixin, NoEditMixin, BigTableMixin, admin.ModelAdmin):
     """The consent ledger: staff may append an entry, nobody may edit or delete one."""
 
     form = ConsentEntryAddForm
@@ -83,7 +84,10 @@ class ConsentEntryAdmin(NoEditMixin, BigTableMixin, admin.ModelAdmin):
         "recorded_by",
     )
     list_filter = ("topic", "is_granted", "method", "lawful_basis")
-    search_fields = ("=contact__email", "=email_at_time")
+    search_fields = ("=contact__email",)
+    # The contact's current address, by the unique index; email_at_time has no index.
+    search_contact_field = "contact"
+    search_help_text = "A contact's whole (current) email address."
     ordering = ("-pk",)
     list_select_related = ("contact", "topic", "recorded_by")
     autocomplete_fields = ("contact",)
@@ -131,13 +135,15 @@ class SuppressionAddForm(forms.ModelForm):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(NoEditMixin, BigTableMixin, admin.ModelAdmin):
+class SuppressionAdmin(IndexedSearchMixin, NoEditMixin, BigTableMixin, admin.ModelAdmin):
     """Suppressions are sticky: staff add them, and lift only ones added in error."""
 
     form = SuppressionAddForm
     list_display = ("email", "reason", "source", "expires_at", "created_at", "created_by")
     list_filter = ("reason",)
     search_fields = ("email",)
+    search_email_fields = ("email",)
+    search_help_text = "A whole email address."
     ordering = ("-pk",)
     list_select_related = ("created_by",)
     actions = ("lift",)
