@@ -7,7 +7,8 @@ that fails validation is listed with its spreadsheet row number and the services
 messages, and the other rows still import. Consent is granted only when the person
 importing picks a topic and confirms it; no column of the file can grant it.
 
-Export: CSV through crm.spreadsheets.FormulaEscapedCSV, so no cell runs as a formula.
+Export: CSV streamed row by row (crm.spreadsheets.csv_stream), so a million contacts
+export in constant memory, and no cell runs as a formula.
 """
 
 import json
@@ -17,20 +18,22 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.validators import validate_unicode_slug
 from django.db import transaction
 from django.db.models import Max, QuerySet
+from django.http import StreamingHttpResponse
 from import_export import fields, resources, widgets
 from import_export.admin import ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 from import_export.results import Result, RowResult
+from import_export.signals import post_export
 
 from crm.emails import normalise_email
 from crm.models import ConsentEntry, ConsentText, ConsentTopic, Contact, LifecycleStage, Tag
 from crm.selectors import consent_current
 from crm.services import company_upsert, consent_grant, contact_upsert
-from crm.spreadsheets import FormulaEscapedCSV, unescape_formula
+from crm.spreadsheets import FormulaEscapedCSV, csv_stream, unescape_formula
 
 logger = logging.getLogger(__name__)
 
@@ -494,6 +497,33 @@ class ContactImportExportMixin(ImportExportMixin):
 
     def get_export_formats(self):
         return [FormulaEscapedCSV]
+
+    def _do_file_export(self, file_format, request, queryset, export_form=None):
+        """Stream the CSV row by row instead of building it in memory (tablib).
+
+        import-export's own export builds a Dataset of every row and then one string of
+        the whole file: 60k contacts took 196 MB, and a million timed out. The rows,
+        columns and cell rendering are the resource's own, so the file is the same.
+        """
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        resource_class = self.choose_export_resource_class(export_form, request)
+        resource = resource_class(
+            **self.get_export_resource_kwargs(request, export_form=export_form)
+        )
+        fields = self.get_export_resource_fields_from_form(export_form)
+        rows = (
+            resource.export_resource(contact, selected_fields=fields)
+            for contact in resource.iter_queryset(resource.filter_export(queryset))
+        )
+        response = StreamingHttpResponse(
+            csv_stream(resource.get_export_headers(selected_fields=fields), rows),
+            content_type="text/csv; charset=utf-8",
+        )
+        filename = self.get_export_filename(request, queryset, file_format)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        post_export.send(sender=None, model=self.model)
+        return response
 
     def get_import_form_kwargs(self, request):
         return {**super().get_import_form_kwargs(request), "user": request.user}

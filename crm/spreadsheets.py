@@ -8,6 +8,8 @@ django-import-export's IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT only strips a
 leading "=", so every export format here goes through escape_formula instead.
 """
 
+import csv
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import tablib
@@ -45,6 +47,24 @@ def escape_dataset(dataset: tablib.Dataset) -> tablib.Dataset:
     if dataset.headers:
         escaped.headers = [escape_formula(header) for header in dataset.headers]
     return escaped
+
+
+class _Echo:
+    """A file-like object whose write returns the line: csv.writer one row at a time."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_stream(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """CSV lines, formulas escaped, for a StreamingHttpResponse: one row in memory at a time.
+
+    The first line starts with a byte-order mark, so Excel reads the file as UTF-8.
+    """
+    writer = csv.writer(_Echo())
+    yield "\ufeff" + writer.writerow([escape_formula(cell) for cell in header])
+    for row in rows:
+        yield writer.writerow([escape_formula(cell) for cell in row])
 
 
 class FormulaEscapedCSV(CSV):

@@ -10,6 +10,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from crm.admin.base import BigTableMixin
+from crm.admin.search import IndexedSearchMixin
 from crm.admin_hooks import register_contact_inline
 from crm.config_io import ConfigInvalid, config_import
 from crm.models import Contact
@@ -342,7 +344,7 @@ class OutboundMessageInline(ReadOnlyInline):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(NoEditAdmin):
+class EnrollmentAdmin(IndexedSearchMixin, BigTableMixin, NoEditAdmin):
     list_display = (
         "contact",
         "sequence",
@@ -354,23 +356,28 @@ class EnrollmentAdmin(NoEditAdmin):
         "enrolled_at",
     )
     list_filter = ("state", "needs_review", "sequence")
-    search_fields = ("contact__email", "sequence__name", "reason")
-    ordering = ("-enrolled_at",)
+    search_fields = ("contact__email", "sequence__key")
+    search_contact_field = "contact"
+    search_exact_fields = ("sequence__key",)
+    search_help_text = "A contact's whole email address, or a sequence key."
+    # Newest first on the primary key index (enrolled_at has none); counts are capped.
+    ordering = ("-pk",)
     list_select_related = ("contact", "sequence")
     raw_id_fields = ("contact",)
-    show_full_result_count = False
     inlines = (EnrollmentEventInline, OutboundMessageInline)
 
 
 @admin.register(EnrollmentEvent)
-class EnrollmentEventAdmin(NoEditAdmin):
+class EnrollmentEventAdmin(IndexedSearchMixin, BigTableMixin, NoEditAdmin):
     list_display = ("occurred_at", "enrollment", "step", "kind", "reason")
-    list_filter = ("kind",)
-    search_fields = ("reason", "step")
-    ordering = ("-occurred_at",)
+    # No filter by kind: kinds are free slugs, so its choices would be a SELECT DISTINCT
+    # over every event. An enrollment's page lists its events.
+    search_fields = ("enrollment__contact__email",)
+    search_contact_field = "enrollment__contact"
+    search_help_text = "A contact's whole email address."
+    ordering = ("-pk",)
     list_select_related = ("enrollment",)
     raw_id_fields = ("enrollment",)
-    show_full_result_count = False
 
 
 class ResolveUnknownForm(forms.Form):
@@ -396,7 +403,7 @@ class ResolveUnknownForm(forms.Form):
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(NoEditAdmin):
+class OutboundMessageAdmin(IndexedSearchMixin, BigTableMixin, NoEditAdmin):
     list_display = (
         "uuid",
         "kind",
@@ -409,11 +416,14 @@ class OutboundMessageAdmin(NoEditAdmin):
         "sent_at",
     )
     list_filter = ("state", "kind", "is_marketing", "resolution")
-    search_fields = ("uuid", "esp_message_id", "reason")
-    ordering = ("-created_at",)
+    search_fields = ("uuid", "esp_message_id", "contact__email")
+    search_contact_field = "contact"
+    # uuid is unique (indexed); esp_message_id has no index, but is what an ESP quotes.
+    search_exact_fields = ("uuid", "esp_message_id")
+    search_help_text = "A contact's whole email address, a message uuid or the ESP's message id."
+    ordering = ("-pk",)
     list_select_related = ("contact",)
     raw_id_fields = ("contact", "enrollment", "resolved_by")
-    show_full_result_count = False
     actions = ["resolve_unknown"]
 
     def has_resolve_permission(self, request):

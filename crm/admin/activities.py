@@ -4,15 +4,19 @@ from django.contrib import admin
 
 from crm.admin.base import BigTableMixin, ReadOnlyMixin
 from crm.admin.filters import ActivityKindFilter
+from crm.admin.search import IndexedSearchMixin
 from crm.models import Activity, LifecycleStageChange
 
 
 @admin.register(Activity)
-class ActivityAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class ActivityAdmin(IndexedSearchMixin, ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
     list_display = ("kind", "contact", "anonymous_id", "occurred_at", "source")
     list_filter = (ActivityKindFilter, "occurred_at")
     # Exact matches only: a substring search over millions of rows cannot use an index.
     search_fields = ("=kind", "=contact__email", "=anonymous_id")
+    search_contact_field = "contact"
+    search_exact_fields = ("kind", "anonymous_id")
+    search_help_text = "A contact's whole email address, a kind or a visitor id, exactly."
     # Newest recorded first on the primary key index; occurred_at has no index of its own.
     ordering = ("-pk",)
     list_select_related = ("contact",)
@@ -26,10 +30,12 @@ class ActivityAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
 
 
 @admin.register(LifecycleStageChange)
-class LifecycleStageChangeAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class LifecycleStageChangeAdmin(IndexedSearchMixin, ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
     list_display = ("contact", "from_stage", "to_stage", "source", "changed_by", "changed_at")
     list_filter = ("to_stage", "from_stage", "changed_at")
-    search_fields = ("=contact__email", "reason")
+    search_fields = ("=contact__email",)
+    search_contact_field = "contact"
+    search_help_text = "A contact's whole email address."
     ordering = ("-pk",)
     list_select_related = ("contact", "from_stage", "to_stage", "changed_by")
     raw_id_fields = ("contact",)

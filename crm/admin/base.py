@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db import models
 
+from crm.admin.pagination import BigListMixin
+
 
 def adopt(obj: models.Model, saved: models.Model) -> None:
     """Make the admin's unsaved `obj` stand for the row a service saved.
@@ -40,10 +42,9 @@ class ReadOnlyMixin(NoEditMixin):
         return False
 
 
-class BigTableMixin:
-    """Tables with millions of rows: skip the unfiltered count and facet counts."""
+class BigTableMixin(BigListMixin):
+    """Tables with millions of rows: estimated or capped counts, no facet counts."""
 
-    show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
 
 

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
 from crm.admin.base import BigTableMixin, NoEditMixin, ReadOnlyMixin, adopt
+from crm.admin.search import IndexedSearchMixin
 from crm.emails import email_hash
 from crm.models import ConsentEntry, ConsentText, ConsentTopic, Suppression, SuppressionLift
 from crm.services import (
@@ -71,7 +72,7 @@ class ConsentEntryAddForm(forms.ModelForm):
 
 
 @admin.register(ConsentEntry)
-class ConsentEntryAdmin(NoEditMixin, BigTableMixin, admin.ModelAdmin):
+class ConsentEntryAdmin(IndexedSearchMixin, NoEditMixin, BigTableMixin, admin.ModelAdmin):
     """The consent ledger: staff may append an entry, nobody may edit or delete one."""
 
     form = ConsentEntryAddForm
@@ -86,7 +87,10 @@ class ConsentEntryAdmin(NoEditMixin, BigTableMixin, admin.ModelAdmin):
         "recorded_by",
     )
     list_filter = ("topic", "is_granted", "method", "lawful_basis")
-    search_fields = ("=contact__email", "=email_at_time")
+    search_fields = ("=contact__email",)
+    # The contact's current address, by the unique index; email_at_time has no index.
+    search_contact_field = "contact"
+    search_help_text = "A contact's whole (current) email address."
     ordering = ("-pk",)
     list_select_related = ("contact", "topic", "recorded_by")
     autocomplete_fields = ("contact",)
@@ -134,13 +138,15 @@ class SuppressionAddForm(forms.ModelForm):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(NoEditMixin, BigTableMixin, admin.ModelAdmin):
+class SuppressionAdmin(IndexedSearchMixin, NoEditMixin, BigTableMixin, admin.ModelAdmin):
     """Suppressions are sticky: staff add them, and lift only non-objections, with a reason."""
 
     form = SuppressionAddForm
     list_display = ("email", "reason", "source", "expires_at", "created_at", "created_by")
     list_filter = ("reason",)
     search_fields = ("email",)
+    search_email_fields = ("email",)
+    search_help_text = "A whole email address."
     ordering = ("-pk",)
     list_select_related = ("created_by",)
     actions = ("lift",)

@@ -3,12 +3,12 @@
 Each section is a fixed number of queries, however long the contact's history.
 """
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import conditional_escape
 
 from crm import admin_hooks
+from crm.admin.pagination import BigListPaginator
 from crm.models import Activity, ConsentEntry, Contact, Deal, LifecycleStageChange
 from crm.selectors import consent_by_topic, contact_timeline, suppressions_active_for
 
@@ -49,7 +49,8 @@ def contact_page_context(request: HttpRequest, contact: Contact) -> dict:
 
 
 def _timeline(request: HttpRequest, contact: Contact) -> dict:
-    page = Paginator(contact_timeline(contact=contact), TIMELINE_PAGE_SIZE).get_page(
+    # Capped count: a contact with a million page views still opens at once.
+    page = BigListPaginator(contact_timeline(contact=contact), TIMELINE_PAGE_SIZE).get_page(
         request.GET.get(TIMELINE_PAGE_PARAM)
     )
     return {

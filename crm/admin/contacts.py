@@ -4,10 +4,11 @@ from django import forms
 from django.contrib import admin
 
 from crm import admin_hooks
-from crm.admin.base import OwnerFieldMixin, adopt, searchable_fields
+from crm.admin.base import BigTableMixin, OwnerFieldMixin, adopt, searchable_fields
 from crm.admin.contact_page import contact_page_context
-from crm.admin.filters import ConsentFilter, SegmentFilter, SuppressedFilter
+from crm.admin.filters import ConsentFilter, CountryFilter, SegmentFilter, SuppressedFilter
 from crm.admin.privacy import erase_contacts, export_contact_data, unsubscribe_contacts_from_all
+from crm.admin.search import contact_ids_matching
 from crm.emails import normalise_email
 from crm.imports import ContactImportExportMixin
 from crm.models import Contact, Note, Task
@@ -84,11 +85,8 @@ class NoteInline(ServiceInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(ContactImportExportMixin, admin.ModelAdmin):
+class ContactAdmin(ContactImportExportMixin, BigTableMixin, admin.ModelAdmin):
     form = ContactAdminForm
-    # A big table (as BigTableMixin): no unfiltered count, no facet counts.
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     change_form_template = "admin/crm/contact/change_form.html"
     actions = (export_contact_data, unsubscribe_contacts_from_all, erase_contacts)
 
@@ -110,13 +108,19 @@ class ContactAdmin(ContactImportExportMixin, admin.ModelAdmin):
     list_filter = (
         "lifecycle_stage",
         "owner",
-        "country",
+        CountryFilter,
         ConsentFilter,
         SuppressedFilter,
         SegmentFilter,
         "source",
     )
+    # Searched by get_search_results (crm/admin/search.py), which an index answers.
     search_fields = ("email", "first_name", "last_name", "company__name", "=external_id")
+    search_help_text = (
+        "A whole email address finds that contact; other words match inside the email, "
+        "first or last name or company name (one or two letters: the start of a name), "
+        "or the external id exactly."
+    )
     # Newest first on the primary key index; created_at has no index of its own.
     ordering = ("-pk",)
     list_select_related = ("company", "lifecycle_stage", "owner")
@@ -155,6 +159,12 @@ class ContactAdmin(ContactImportExportMixin, admin.ModelAdmin):
     @admin.display(description="name", ordering="last_name")
     def name(self, contact: Contact) -> str:
         return contact.full_name
+
+    def get_search_results(self, request, queryset, search_term):
+        contact_ids = contact_ids_matching(search_term)
+        if contact_ids is None:
+            return queryset, False
+        return queryset.filter(pk__in=contact_ids), False
 
     def get_autocomplete_fields(self, request):
         return searchable_fields(request, super().get_autocomplete_fields(request))

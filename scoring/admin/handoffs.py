@@ -21,6 +21,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
+from crm.admin.pagination import BigListMixin
+from crm.admin.search import ContactSearchMixin
 from scoring.admin.rules import validation_message
 from scoring.models import Handoff
 from scoring.selectors import handoff_recent_close_reasons, handoff_report
@@ -131,7 +133,7 @@ class SlaFilter(admin.SimpleListFilter):
 
 
 @admin.register(Handoff)
-class HandoffAdmin(admin.ModelAdmin):
+class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
     list_display = (
         "contact_column",
         "status",
@@ -143,6 +145,7 @@ class HandoffAdmin(admin.ModelAdmin):
         "sla_column",
     )
     list_filter = (QueueFilter, AssigneeFilter, SlaFilter, "status", "rule", "owner")
+    # Searched by ContactSearchMixin: the contact list's indexed search, by contact.
     search_fields = (
         "=contact__email",
         "contact__first_name",

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from crm.admin.base import BigTableMixin, ReadOnlyMixin
+from crm.admin.search import IndexedSearchMixin
 from scoring.conditions import condition_problems
 from scoring.models import (
     DemoRoutingRule,
@@ -194,10 +195,12 @@ class DemoRoutingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScoreChange)
-class ScoreChangeAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class ScoreChangeAdmin(IndexedSearchMixin, ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
     list_display = ("occurred_at", "contact", "rule", "part", "reason", "points", "activity")
     list_filter = ("part", "reason", "rule")
     search_fields = ("=contact__email", "=rule__key")
+    search_contact_field = "contact"
+    search_exact_fields = ("rule__key",)
     ordering = ("-pk",)
     list_select_related = ("contact", "rule", "activity")
     raw_id_fields = ("contact", "activity", "reverses")
