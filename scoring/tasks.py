@@ -1,6 +1,7 @@
 """django-q2 entry points: fetch, guard, call one service, return a short outcome."""
 
 import datetime
+from collections import Counter
 
 from django.db.models import Q
 from django.utils import timezone
@@ -19,8 +20,14 @@ FIT_REFRESH_LOOKBACK_MINUTES = 20
 FIT_REFRESH_CHUNK = 500
 
 
+def notify_handoff_owners_task(handoff_pks: list[int]) -> str:
+    """Email the owners of new handoffs, one task per transaction (each email once)."""
+    outcomes = Counter(handoff_notify_owner(handoff_id=int(pk)) for pk in handoff_pks)
+    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+
+
 def notify_handoff_owner_task(handoff_pk: int) -> str:
-    """Email the owner of a new handoff (once, however often the task runs)."""
+    """Email the owner of one handoff: kept for tasks queued before the batched task."""
     return handoff_notify_owner(handoff_id=int(handoff_pk))
 
 

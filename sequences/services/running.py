@@ -11,14 +11,13 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from functools import partial
 
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
+from crm.tasks_queue import enqueue_once_on_commit
 from sequences.models import Enrollment, Sequence
 from sequences.selectors import enrollments_due_q
 from sequences.services.enrollments import enrollment_end, enrollment_event_add
@@ -27,6 +26,7 @@ State = Enrollment.State
 LEASE = datetime.timedelta(minutes=5)
 MAX_STEPS_PER_RUN = 50
 DEFAULT_BATCH = 200
+RUN_TASK = "sequences.tasks.run_enrollments_task"
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,12 @@ def worker_id() -> str:
 
 
 def enqueue_run(pks: list[int]) -> None:
-    """Run these enrollments in one task once the current transaction commits."""
-    if pks:
-        task = partial(async_task, "sequences.tasks.run_enrollments_task", sorted(set(pks)))
-        transaction.on_commit(task)
+    """Run these enrollments once the current transaction commits, in one task per batch.
+
+    Every call in the same transaction adds to the same task (crm.tasks_queue), so a
+    transaction that enrolls through many service calls still queues one run.
+    """
+    enqueue_once_on_commit(RUN_TASK, pks, chunk_size=DEFAULT_BATCH)
 
 
 def enrollments_run_due(
