@@ -11,13 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, Max, Q, Sum, Value, When
+from django.db.models import Max, Q, Sum
 from django.db.models.functions import Abs
 from django.utils import timezone
 
 from crm.models import Activity, Contact
 from crm.selectors import contact_ids_objected
 from crm.services.activities import NOT_ENGAGEMENT_KINDS
+from crm.set_updates import column_add
 from scoring.conditions import activity_matches, contact_matches
 from scoring.models import Handoff, ScoreChange, ScoringRule
 from scoring.selectors import RuleBook, rule_book_load
@@ -109,9 +110,9 @@ def _record(
 
 
 def _contacts_load(contact_ids: set[int]) -> dict[int, Contact]:
-    return Contact.objects.select_related("company", "owner", "company__owner").in_bulk(
-        list(contact_ids)
-    )
+    # One query whatever the batch size (in_bulk splits at SQLite's old 999-parameter limit).
+    contacts = Contact.objects.select_related("company", "owner", "company__owner")
+    return {contact.pk: contact for contact in contacts.filter(pk__in=list(contact_ids))}
 
 
 # --- Engagement ------------------------------------------------------------------------------
@@ -320,21 +321,12 @@ def _fit_points_held(contact_ids: list[int]) -> dict[int, dict[int, int]]:
 
 
 def _contact_scores_add(changes: list[ScoreChange]) -> dict[int, int]:
-    """Add each contact's net change to Contact.lead_score in one UPDATE ... CASE."""
+    """Add each contact's net change to Contact.lead_score in one UPDATE ... FROM (VALUES)."""
     deltas: dict[int, int] = defaultdict(int)
     for change in changes:
         deltas[change.contact_id] += change.points
-    moved = {pk: delta for pk, delta in deltas.items() if delta}
-    if moved:
-        # F() makes the addition happen in the database, so concurrent batches add up.
-        Contact.objects.filter(pk__in=moved).update(
-            lead_score=F("lead_score")
-            + Case(
-                *(When(pk=pk, then=Value(delta)) for pk, delta in moved.items()),
-                default=Value(0),
-                output_field=IntegerField(),
-            )
-        )
+    # Added in the database (lead_score + v.value), so concurrent batches add up.
+    column_add(Contact, "lead_score", deltas)
     return dict(deltas)
 
 
