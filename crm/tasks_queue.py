@@ -23,6 +23,7 @@ transaction, or every savepoint that added to it, rolled back) the ids are dropp
 from collections.abc import Iterable
 
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Max, Min
 
 #: Ids per queued task unless the caller says otherwise: small enough that one task
 #: always finishes inside Q_TIMEOUT, large enough that a batch is a handful of tasks.
@@ -96,6 +97,25 @@ def enqueue_once_on_commit(
         collection = pending[func_path] = _Collection(func_path, chunk_size, using)
     collection.ids.update(ids)
     collection.register()
+
+
+def contact_id_ranges(*, chunk_size: int) -> list[tuple[int, int]]:
+    """Inclusive contact id ranges covering every contact, `chunk_size` ids wide.
+
+    For periodic work over all contacts: one task (or transaction) per range keeps each
+    bounded at any table size; two index look-ups find the ends, whatever the gaps.
+    """
+    from crm.models import Contact
+
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be 1 or more")
+    bounds = Contact.objects.aggregate(first=Min("pk"), last=Max("pk"))
+    if bounds["first"] is None:
+        return []
+    return [
+        (start, min(start + chunk_size - 1, bounds["last"]))
+        for start in range(bounds["first"], bounds["last"] + 1, chunk_size)
+    ]
 
 
 def _pending(using: str) -> dict[str, _Collection]:

@@ -15,7 +15,7 @@ from django.db.models import Max, Q, Sum
 from django.db.models.functions import Abs
 from django.utils import timezone
 
-from crm.models import Activity, Contact
+from crm.models import Activity, Company, Contact
 from crm.selectors import contact_ids_objected
 from crm.services.activities import NOT_ENGAGEMENT_KINDS
 from crm.set_updates import column_add
@@ -31,6 +31,8 @@ from scoring.services.handoffs import (
 Reason = ScoreChange.Reason
 Part = ScoreChange.Part
 MATCH_REASONS = (Reason.ACTIVITY, Reason.CAPPED)
+#: Contacts per transaction when fit is re-checked for many.
+FIT_REFRESH_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,51 @@ def fit_scores_refresh(
     contacts = _contacts_load(set(contact_ids))
     changes = _fit_changes(rules.fit, contacts.values(), now)
     return _record(changes, contacts, activities=[], now=now)
+
+
+@dataclass(frozen=True)
+class FitRefresh:
+    """What a fit refresh over many contacts did."""
+
+    contacts_checked: int = 0
+    contacts_changed: int = 0
+
+    def __add__(self, other: "FitRefresh") -> "FitRefresh":
+        return FitRefresh(
+            self.contacts_checked + other.contacts_checked,
+            self.contacts_changed + other.contacts_changed,
+        )
+
+
+def fit_scores_refresh_changed(*, since: datetime.datetime) -> FitRefresh:
+    """Re-check fit for contacts edited since `since`, or whose company was.
+
+    Two index-friendly reads (contacts by updated_at; contacts of the companies edited,
+    by company_id) instead of one OR across the join, which read all contacts every time.
+    """
+    if not rule_book_load().has_fit_rules:
+        return FitRefresh()
+    changed = set(Contact.objects.filter(updated_at__gte=since).values_list("pk", flat=True))
+    companies = Company.objects.filter(updated_at__gte=since).values("pk")
+    changed.update(Contact.objects.filter(company_id__in=companies).values_list("pk", flat=True))
+    return _fit_refresh_chunked(sorted(changed))
+
+
+def fit_scores_refresh_range(*, first_contact_id: int, last_contact_id: int) -> FitRefresh:
+    """Re-check fit for every contact with an id in [first, last] (after fit rules changed)."""
+    if not rule_book_load().has_fit_rules:
+        return FitRefresh()
+    ids = Contact.objects.filter(pk__gte=first_contact_id, pk__lte=last_contact_id)
+    return _fit_refresh_chunked(list(ids.order_by("pk").values_list("pk", flat=True)))
+
+
+def _fit_refresh_chunked(contact_ids: list[int]) -> FitRefresh:
+    result = FitRefresh()
+    for start in range(0, len(contact_ids), FIT_REFRESH_CHUNK):
+        chunk = contact_ids[start : start + FIT_REFRESH_CHUNK]
+        changed = fit_scores_refresh(contact_ids=chunk).contacts_changed
+        result += FitRefresh(contacts_checked=len(chunk), contacts_changed=changed)
+    return result
 
 
 def _record(
