@@ -1,32 +1,59 @@
 """django-q2 entry points: fetch, guard, call one service, return a short outcome."""
 
 import datetime
+from collections import Counter
 
-from django.db.models import Q
 from django.utils import timezone
+from django_q.tasks import async_task
 
-from crm.models import Contact
+from crm.tasks_queue import contact_id_ranges
 from scoring.services import (
-    fit_scores_refresh,
+    fit_scores_refresh_changed,
+    fit_scores_refresh_range,
     handoff_notify_owner,
     handoff_sla_check,
-    score_decay_apply,
+    handoffs_rearm,
+    score_decay_apply_range,
+    score_decay_ranges,
 )
 
 #: The fit refresh looks back a little further than it runs, so no change slips between runs.
 FIT_REFRESH_EVERY_MINUTES = 15
 FIT_REFRESH_LOOKBACK_MINUTES = 20
-FIT_REFRESH_CHUNK = 500
+#: Contacts per task when every contact is re-checked (a rule changed).
+FIT_RANGE_CONTACTS = 20_000
+FIT_RANGE_TASK = "scoring.tasks.refresh_fit_scores_range_task"
+DECAY_RANGE_TASK = "scoring.tasks.apply_score_decay_range_task"
+
+
+def notify_handoff_owners_task(handoff_pks: list[int]) -> str:
+    """Email the owners of new handoffs, one task per transaction (each email once)."""
+    outcomes = Counter(handoff_notify_owner(handoff_id=int(pk)) for pk in handoff_pks)
+    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
 
 
 def notify_handoff_owner_task(handoff_pk: int) -> str:
-    """Email the owner of a new handoff (once, however often the task runs)."""
+    """Email the owner of one handoff: kept for tasks queued before the batched task."""
     return handoff_notify_owner(handoff_id=int(handoff_pk))
 
 
 def apply_score_decay_task() -> str:
-    """Halve and expire old engagement points for all contacts."""
-    result = score_decay_apply()
+    """Fan score decay out: one task per range of contact ids, so each ends well in time.
+
+    Re-arms handoffs first (one query), the safety net for scores lowered elsewhere.
+    """
+    rearmed = handoffs_rearm()
+    ranges = score_decay_ranges()
+    for first, last in ranges:
+        async_task(DECAY_RANGE_TASK, first, last)
+    return f"queued {len(ranges)} decay ranges, {rearmed} re-armed"
+
+
+def apply_score_decay_range_task(first_contact_id: int, last_contact_id: int) -> str:
+    """Halve and expire old engagement points of contacts with ids in [first, last]."""
+    result = score_decay_apply_range(
+        first_contact_id=int(first_contact_id), last_contact_id=int(last_contact_id)
+    )
     return f"{result.rows} decay rows, {result.contacts} contacts, {result.rearmed} re-armed"
 
 
@@ -38,24 +65,21 @@ def check_handoff_sla_task() -> str:
 def refresh_fit_scores_task(lookback_minutes: int = FIT_REFRESH_LOOKBACK_MINUTES) -> str:
     """Re-check fit rules for contacts whose profile or company changed recently."""
     since = timezone.now() - datetime.timedelta(minutes=int(lookback_minutes))
-    contacts = Contact.objects.filter(Q(updated_at__gte=since) | Q(company__updated_at__gte=since))
-    return _refresh(contacts)
+    result = fit_scores_refresh_changed(since=since)
+    return f"{result.contacts_checked} checked, {result.contacts_changed} contacts' fit changed"
 
 
 def refresh_all_fit_scores_task() -> str:
-    """Re-check fit rules for every contact (after fit rules changed)."""
-    return _refresh(Contact.objects.all())
+    """Re-check fit rules for every contact (after fit rules changed): one task per range."""
+    ranges = contact_id_ranges(chunk_size=FIT_RANGE_CONTACTS)
+    for first, last in ranges:
+        async_task(FIT_RANGE_TASK, first, last)
+    return f"queued {len(ranges)} fit refresh ranges"
 
 
-def _refresh(contacts) -> str:
-    ids = contacts.order_by("pk").values_list("pk", flat=True)
-    changed = 0
-    chunk: list[int] = []
-    for pk in ids.iterator(chunk_size=FIT_REFRESH_CHUNK):
-        chunk.append(pk)
-        if len(chunk) == FIT_REFRESH_CHUNK:
-            changed += fit_scores_refresh(contact_ids=chunk).contacts_changed
-            chunk = []
-    if chunk:
-        changed += fit_scores_refresh(contact_ids=chunk).contacts_changed
-    return f"{changed} contacts' fit changed"
+def refresh_fit_scores_range_task(first_contact_id: int, last_contact_id: int) -> str:
+    """Re-check fit rules for contacts with ids in [first, last]."""
+    result = fit_scores_refresh_range(
+        first_contact_id=int(first_contact_id), last_contact_id=int(last_contact_id)
+    )
+    return f"{result.contacts_checked} checked, {result.contacts_changed} contacts' fit changed"

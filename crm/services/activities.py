@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, F, Value, When
-from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from crm.models import Activity, Contact, slug_key_validator
+from crm.set_updates import column_greatest
 from crm.signals import activities_recorded
 
 K = Activity.Kind
@@ -171,7 +170,7 @@ def _insert(rows: list[Activity | None]) -> list[Activity]:
 
 
 def _touch_last_engaged(activities: list[Activity]) -> None:
-    """Move each engaged contact's last_engaged_at forward, in one UPDATE."""
+    """Move each engaged contact's last_engaged_at forward, in one UPDATE ... FROM (VALUES)."""
     latest: dict[int, datetime.datetime] = {}
     for activity in activities:
         if activity.contact_id is None or not _is_engagement(activity):
@@ -179,15 +178,7 @@ def _touch_last_engaged(activities: list[Activity]) -> None:
         current = latest.get(activity.contact_id)
         if current is None or activity.occurred_at > current:
             latest[activity.contact_id] = activity.occurred_at
-    if not latest:
-        return
-    newest = Case(
-        *(When(pk=pk, then=Value(at)) for pk, at in latest.items()),
-        output_field=DateTimeField(),
-    )
-    Contact.objects.filter(pk__in=latest).update(
-        last_engaged_at=Greatest(Coalesce(F("last_engaged_at"), newest), newest)
-    )
+    column_greatest(Contact, "last_engaged_at", latest)
 
 
 def _is_engagement(activity: Activity) -> bool:

@@ -18,6 +18,7 @@ from crm.services import (
     lifecycle_stage_change,
     task_create,
 )
+from crm.tasks_queue import enqueue_once_on_commit
 from scoring.models import Handoff, HandoffRule
 from scoring.selectors import (
     SignalSeen,
@@ -26,13 +27,14 @@ from scoring.selectors import (
     score_parts,
     score_reasons,
 )
-from scoring.services.queue import enqueue_on_commit
 from scoring.services.routing import contact_route, demo_segment_routes
 from scoring.services.side_effects import scoring_side_effects
 
 logger = logging.getLogger(__name__)
 
-NOTIFY_OWNER_TASK = "scoring.tasks.notify_handoff_owner_task"
+NOTIFY_OWNERS_TASK = "scoring.tasks.notify_handoff_owners_task"
+#: Owner emails per notification task: each is its own SMTP/ESP call.
+NOTIFY_CHUNK = 50
 DEMO_TASK_SOURCE = "scoring: demo request"
 DEMO_TASK_DUE = datetime.timedelta(hours=1)
 Status = Handoff.Status
@@ -158,7 +160,7 @@ def handoff_open(
                 "owner_id": handoff.owner_id,
             },
         )
-    enqueue_on_commit(NOTIFY_OWNER_TASK, handoff.pk)
+    enqueue_once_on_commit(NOTIFY_OWNERS_TASK, [handoff.pk], chunk_size=NOTIFY_CHUNK)
     logger.info("handoff %s opened for contact %s by rule %s", handoff.pk, contact.pk, rule.key)
     return handoff
 
@@ -449,5 +451,5 @@ def handoff_reassign(
     locked.save(
         update_fields=["owner", "routed_by", "status", "claimed_at", "notified_at", "sla_due_at"]
     )
-    enqueue_on_commit(NOTIFY_OWNER_TASK, locked.pk)
+    enqueue_once_on_commit(NOTIFY_OWNERS_TASK, [locked.pk], chunk_size=NOTIFY_CHUNK)
     return locked

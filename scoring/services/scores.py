@@ -11,13 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, Max, Q, Sum, Value, When
+from django.db.models import Max, Q, Sum
 from django.db.models.functions import Abs
 from django.utils import timezone
 
-from crm.models import Activity, Contact
+from crm.models import Activity, Company, Contact
 from crm.selectors import contact_ids_objected
 from crm.services.activities import NOT_ENGAGEMENT_KINDS
+from crm.set_updates import column_add
 from scoring.conditions import activity_matches, contact_matches
 from scoring.models import Handoff, ScoreChange, ScoringRule
 from scoring.selectors import RuleBook, rule_book_load
@@ -30,6 +31,8 @@ from scoring.services.handoffs import (
 Reason = ScoreChange.Reason
 Part = ScoreChange.Part
 MATCH_REASONS = (Reason.ACTIVITY, Reason.CAPPED)
+#: Contacts per transaction when fit is re-checked for many.
+FIT_REFRESH_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,51 @@ def fit_scores_refresh(
     return _record(changes, contacts, activities=[], now=now)
 
 
+@dataclass(frozen=True)
+class FitRefresh:
+    """What a fit refresh over many contacts did."""
+
+    contacts_checked: int = 0
+    contacts_changed: int = 0
+
+    def __add__(self, other: "FitRefresh") -> "FitRefresh":
+        return FitRefresh(
+            self.contacts_checked + other.contacts_checked,
+            self.contacts_changed + other.contacts_changed,
+        )
+
+
+def fit_scores_refresh_changed(*, since: datetime.datetime) -> FitRefresh:
+    """Re-check fit for contacts edited since `since`, or whose company was.
+
+    Two index-friendly reads (contacts by updated_at; contacts of the companies edited,
+    by company_id) instead of one OR across the join, which read all contacts every time.
+    """
+    if not rule_book_load().has_fit_rules:
+        return FitRefresh()
+    changed = set(Contact.objects.filter(updated_at__gte=since).values_list("pk", flat=True))
+    companies = Company.objects.filter(updated_at__gte=since).values("pk")
+    changed.update(Contact.objects.filter(company_id__in=companies).values_list("pk", flat=True))
+    return _fit_refresh_chunked(sorted(changed))
+
+
+def fit_scores_refresh_range(*, first_contact_id: int, last_contact_id: int) -> FitRefresh:
+    """Re-check fit for every contact with an id in [first, last] (after fit rules changed)."""
+    if not rule_book_load().has_fit_rules:
+        return FitRefresh()
+    ids = Contact.objects.filter(pk__gte=first_contact_id, pk__lte=last_contact_id)
+    return _fit_refresh_chunked(list(ids.order_by("pk").values_list("pk", flat=True)))
+
+
+def _fit_refresh_chunked(contact_ids: list[int]) -> FitRefresh:
+    result = FitRefresh()
+    for start in range(0, len(contact_ids), FIT_REFRESH_CHUNK):
+        chunk = contact_ids[start : start + FIT_REFRESH_CHUNK]
+        changed = fit_scores_refresh(contact_ids=chunk).contacts_changed
+        result += FitRefresh(contacts_checked=len(chunk), contacts_changed=changed)
+    return result
+
+
 def _record(
     changes: list[ScoreChange],
     contacts: dict[int, Contact],
@@ -109,9 +157,9 @@ def _record(
 
 
 def _contacts_load(contact_ids: set[int]) -> dict[int, Contact]:
-    return Contact.objects.select_related("company", "owner", "company__owner").in_bulk(
-        list(contact_ids)
-    )
+    # One query whatever the batch size (in_bulk splits at SQLite's old 999-parameter limit).
+    contacts = Contact.objects.select_related("company", "owner", "company__owner")
+    return {contact.pk: contact for contact in contacts.filter(pk__in=list(contact_ids))}
 
 
 # --- Engagement ------------------------------------------------------------------------------
@@ -320,21 +368,12 @@ def _fit_points_held(contact_ids: list[int]) -> dict[int, dict[int, int]]:
 
 
 def _contact_scores_add(changes: list[ScoreChange]) -> dict[int, int]:
-    """Add each contact's net change to Contact.lead_score in one UPDATE ... CASE."""
+    """Add each contact's net change to Contact.lead_score in one UPDATE ... FROM (VALUES)."""
     deltas: dict[int, int] = defaultdict(int)
     for change in changes:
         deltas[change.contact_id] += change.points
-    moved = {pk: delta for pk, delta in deltas.items() if delta}
-    if moved:
-        # F() makes the addition happen in the database, so concurrent batches add up.
-        Contact.objects.filter(pk__in=moved).update(
-            lead_score=F("lead_score")
-            + Case(
-                *(When(pk=pk, then=Value(delta)) for pk, delta in moved.items()),
-                default=Value(0),
-                output_field=IntegerField(),
-            )
-        )
+    # Added in the database (lead_score + v.value), so concurrent batches add up.
+    column_add(Contact, "lead_score", deltas)
     return dict(deltas)
 
 

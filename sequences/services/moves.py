@@ -6,13 +6,11 @@ parts (sending.py, steps.py, enrollments.py) and they import only this: no impor
 
 import datetime
 from dataclasses import dataclass, field
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
-from django_q.tasks import async_task
 
+from crm.tasks_queue import enqueue_once_on_commit
 from sequences.models import Enrollment
 
 State = Enrollment.State
@@ -81,8 +79,15 @@ class Move:
         return cls(action="end", state=state, reason=reason, event=state)
 
 
+RUN_TASK = "sequences.tasks.run_enrollments_task"
+#: Enrollments per queued run task (the run claims them in one batch).
+RUN_BATCH = 200
+
+
 def enqueue_run(pks: list[int]) -> None:
-    """Run these enrollments in one task once the current transaction commits."""
-    if pks:
-        task = partial(async_task, "sequences.tasks.run_enrollments_task", sorted(set(pks)))
-        transaction.on_commit(task)
+    """Run these enrollments once the current transaction commits, in one task per batch.
+
+    Every call in the same transaction adds to the same task (crm.tasks_queue), so a
+    transaction that enrolls through many service calls still queues one run.
+    """
+    enqueue_once_on_commit(RUN_TASK, pks, chunk_size=RUN_BATCH)

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from scoring.models import ScoreChange
-from scoring.services import score_decay_apply
+from scoring.services import decay, score_decay_apply, score_decay_apply_range, score_decay_ranges
 from scoring.tasks import apply_score_decay_task
 from tests.factories import ContactFactory
 from tests.scoring.conftest import engagement_rule, fit_rule, record, score_of
@@ -107,4 +107,62 @@ def test_decay_task_reports_what_it_did(contact, clock):
 
     outcome = apply_score_decay_task()
 
-    assert outcome == "1 decay rows, 1 contacts, 0 re-armed"
+    assert outcome == "queued 1 decay ranges, 0 re-armed"
+    assert score_of(contact) == 0
+
+
+def test_the_decay_task_fans_out_one_task_per_contact_range(clock, monkeypatch):
+    monkeypatch.setattr(decay, "CHUNK_CONTACTS", 2)
+    engagement_rule("pricing", points=10, expire_after_days=7)
+    people = ContactFactory.create_batch(5)
+    for person in people:
+        record(person)
+    clock.advance(days=8)
+
+    outcome = apply_score_decay_task()
+
+    assert outcome == "queued 3 decay ranges, 0 re-armed"
+    assert {score_of(person) for person in people} == {0}
+
+
+def test_without_decaying_rules_no_range_is_queued(contact, clock):
+    engagement_rule("pricing", points=10)
+    record(contact)
+
+    assert apply_score_decay_task() == "queued 0 decay ranges, 0 re-armed"
+
+
+def test_ranges_give_the_same_result_as_one_pass_in_the_same_queries_each(clock):
+    engagement_rule("pricing", points=10, halve_after_days=7, expire_after_days=30)
+    people = ContactFactory.create_batch(6)
+    for person in people:
+        record(person, times=2)
+    clock.advance(days=8)
+    ranges = score_decay_ranges(chunk_size=2)
+
+    counts = []
+    for first, last in ranges:
+        with CaptureQueriesContext(connection) as queries:
+            score_decay_apply_range(first_contact_id=first, last_contact_id=last)
+        counts.append(len(queries.captured_queries))
+
+    assert len(ranges) == 3
+    assert len(set(counts)) == 1
+    assert {score_of(person) for person in people} == {10}  # 2 x 10, each halved
+    assert ScoreChange.objects.filter(reason="decay").count() == 12
+
+
+def test_an_interrupted_run_resumes_without_decaying_twice(clock):
+    engagement_rule("pricing", points=10, expire_after_days=7)
+    first, second = ContactFactory.create_batch(2)
+    record(first)
+    record(second)
+    clock.advance(days=8)
+    # A run that stopped after its first range (the worker died, the task timed out)...
+    score_decay_apply_range(first_contact_id=first.pk, last_contact_id=first.pk)
+
+    result = score_decay_apply()  # ...and the next run
+
+    assert (result.rows, result.contacts) == (1, 1)
+    assert (score_of(first), score_of(second)) == (0, 0)
+    assert ScoreChange.objects.filter(reason="decay").count() == 2
