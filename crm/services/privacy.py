@@ -57,6 +57,12 @@ def contact_export(*, contact: Contact) -> dict:
             .order_by("occurred_at", "pk")
             .values(*CONSENT_FIELDS)
         ),
+        # What the ledger adds up to now, per topic (the projection reads use).
+        "current_consent": list(
+            CurrentConsent.objects.filter(contact=contact)
+            .order_by("topic__key")
+            .values("topic__key", "is_granted", "occurred_at")
+        ),
         # Every suppression of the address, ended ones too, and every lift of one.
         "suppressions": list(
             Suppression.objects.filter(email_hash=hashed)

@@ -134,6 +134,7 @@ def test_the_export_holds_esp_events_memberships_system_mail_and_suppression_his
 EXPORTED_RELATIONS = {
     "crm.Activity": ("activities",),
     "crm.ConsentEntry": ("consent_ledger",),
+    "crm.CurrentConsent": ("current_consent",),
     "crm.ContactPreference": ("preferences",),
     "crm.Deal": ("deals",),
     "crm.LifecycleStageChange": ("lifecycle_stage_changes",),
