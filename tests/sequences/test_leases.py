@@ -21,7 +21,13 @@ pytestmark = pytest.mark.django_db
 
 def seed(sequence, count: int) -> list[int]:
     contacts = Contact.objects.bulk_create(
-        Contact(email=f"lease{n}@example.com", country="DE", time_zone="Europe/Berlin")
+        Contact(
+            email=f"lease{n}@example.com",
+            country="DE",
+            time_zone="Europe/Berlin",
+            vouched_at=START,
+            vouched_by=Contact.VouchedBy.STAFF,
+        )
         for n in range(count)
     )
     ConsentEntry.objects.bulk_create(
