@@ -29,8 +29,8 @@ from tests.sequences.esp_stub import EspStub
 ROOT = Path(__file__).resolve().parents[2]
 CONTACTS = 40
 STEPS = ("hello", "follow")
-#: The whole run must settle within this (the test as a whole stays under ~2 minutes).
-SETTLE_SECONDS = 100
+#: An upper bound for a loaded machine; a normal run settles in about a minute.
+SETTLE_SECONDS = 150
 TICKER = """
 import time, django
 django.setup()
