@@ -51,7 +51,7 @@ MAX_SEND_ATTEMPTS = 5
 DEFAULT_RETRY_BASE_SECONDS = 60
 #: An enrollment waiting on an `unknown` email looks again this often; resolving the
 #: row (ledger.py) wakes it at once.
-UNKNOWN_RECHECK = datetime.timedelta(hours=1)
+UNKNOWN_RECHECK = datetime.timedelta(hours=6)
 #: Gate reasons that mean "this contact must not get this sequence's mail": leave it.
 DEFER_OR_CONTINUE = frozenset({"frequency_cap", "low_engagement_throttle", "quiet_hours"})
 

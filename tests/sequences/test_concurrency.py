@@ -64,7 +64,7 @@ def _work(errors: list) -> None:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_workers_send_each_step_exactly_once(settings):
+def test_concurrent_workers_send_each_step_exactly_once(settings, default_rows):
     settings.EMAIL_BACKEND = "tests.sequences.backends.GuardedBackend"
     backends.HANDED.clear()
     backends.VIOLATIONS.clear()
@@ -136,11 +136,9 @@ def _work_through(pks: list[int], errors: list) -> None:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_two_sequences_sending_to_one_contact_at_once_respect_a_cap_of_one(settings):
+def test_two_sequences_sending_to_one_contact_at_once_respect_a_cap_of_one(settings, default_rows):
     """Finding 25: the cap needs a per-contact serialisation point (the contact row lock)."""
     settings.SEQUENCES_FREQUENCY_CAP = 1
-    # A transactional test after another finds the migrations' rows flushed.
-    ConsentTopic.objects.get_or_create(key="newsletter", defaults={"name": "Newsletter"})
     first = build_sequence([email_step("hello", on_frequency_cap="skip")], trigger=None)
     second = build_sequence([email_step("hello", on_frequency_cap="skip")], trigger=None)
     first_pks, second_pks = _seed_two_sequences(first, second)

@@ -80,7 +80,7 @@ def test_a_request_that_may_have_reached_the_esp_is_unknown_and_never_resent(
     enrollment = enroll(consenting_contact, clock)
 
     run(clock)
-    clock.advance(hours=2)
+    clock.advance(hours=7)  # past the re-check: still waiting, still not resent
     run(clock)
 
     row = OutboundMessage.objects.get()

@@ -29,8 +29,8 @@ from tests.sequences.esp_stub import EspStub
 ROOT = Path(__file__).resolve().parents[2]
 CONTACTS = 40
 STEPS = ("hello", "follow")
-#: The whole run must settle within this (the test as a whole stays under ~2 minutes).
-SETTLE_SECONDS = 100
+#: An upper bound for a loaded machine; a normal run settles in about a minute.
+SETTLE_SECONDS = 150
 TICKER = """
 import time, django
 django.setup()
@@ -66,7 +66,7 @@ def plan(recipient: str, attempt: int) -> str:
 
 
 def seed() -> None:
-    topic, _ = ConsentTopic.objects.get_or_create(key="newsletter", defaults={"name": "News"})
+    topic = ConsentTopic.objects.get(key="newsletter")
     sequence = build_sequence(
         [email_step(STEPS[0]), email_step(STEPS[1])], trigger=None, on_send_failure="continue"
     )
@@ -184,7 +184,7 @@ def settled() -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_crashes_and_a_failing_esp_lose_nothing_and_send_nothing_twice(tmp_path):
+def test_crashes_and_a_failing_esp_lose_nothing_and_send_nothing_twice(tmp_path, default_rows):
     seed()
     stub = EspStub(plan=plan, slow_seconds=4)  # not listening: connections are refused
     env = environment(stub)

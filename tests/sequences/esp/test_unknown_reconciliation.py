@@ -54,7 +54,7 @@ def assert_waits_on_hello(enrollment):
 def test_an_unknown_email_holds_its_enrollment_instead_of_moving_on(unknown_send, clock):
     enrollment, _ = unknown_send()
 
-    clock.advance(hours=3)
+    clock.advance(hours=7)  # past the re-check
     run(clock)
 
     assert_waits_on_hello(enrollment)
