@@ -195,6 +195,16 @@ def scripted_esp(settings):
     backends.SCRIPT.clear()
 
 
+def test_an_owner_without_a_valid_address_does_not_keep_the_alert_from_the_others():
+    SequenceFactory(status=Sequence.Status.ACTIVE, owner=UserFactory(email="owner@example.com"))
+    SequenceFactory(status=Sequence.Status.ACTIVE, owner=UserFactory(email="not-an-address"))
+
+    outcome = breaker_alert_send(trip=CircuitBreakerTripFactory())
+
+    assert outcome == "alerted 1 invalid address, 1 sent"
+    assert [message.to for message in mail.outbox] == [["owner@example.com"]]
+
+
 def test_a_refused_handoff_notice_rolls_back_its_claim_and_its_ledger_row(scripted_esp):
     scripted_esp.SCRIPT["seller@nextstep.test"] = ["503"]
     handoff = HandoffFactory(owner=UserFactory(email="seller@nextstep.test"))

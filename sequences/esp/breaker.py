@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
@@ -204,6 +205,11 @@ def _alert_owners(kind: str, key: str, subject: str, body: str, ids: dict) -> st
             ).status
         except SystemEmailFailed:
             status = "failed"
+        except ValidationError:
+            # An owner's address that is no address: retrying cannot help, and the others
+            # still get the alert.
+            logger.warning("%s: an owner's address is not valid; not alerted", kind)
+            status = "invalid address"
         outcomes[status] = outcomes.get(status, 0) + 1
     if outcomes.get("failed"):
         # Raise so django-q2 records the task as failed; a re-run mails only those the

@@ -17,9 +17,11 @@ from crm.models import ConsentTopic, Contact, Suppression
 from crm.services import contact_erase, contact_export, opt_in_request_send, suppression_add
 from sequences.esp.processing import esp_events_process
 from sequences.models import EspEvent, OutboundMessage
+from sequences.privacy import esp_events_forget_erased
 from tests.factories import (
     ConsentEntryFactory,
     ContactFactory,
+    EspEventFactory,
     OutboundMessageFactory,
     SegmentMembershipFactory,
     SuppressionLiftFactory,
@@ -163,3 +165,18 @@ def test_every_model_holding_contact_rows_is_in_the_export(person):
         for key in path:
             section = section[key]
         assert section is not None
+
+
+def test_processing_forgets_erased_recipients_in_two_queries_per_batch(
+    django_assert_max_num_queries,
+):
+    suppression_add(email="gone@example.com", reason=Suppression.Reason.ERASED, source="test")
+    events = EspEventFactory.create_batch(40) + EspEventFactory.create_batch(
+        10, recipient="gone@example.com"
+    )
+
+    with django_assert_max_num_queries(2):
+        forgotten = esp_events_forget_erased(events)
+
+    assert forgotten == 10
+    assert EspEvent.objects.filter(recipient="").count() == 10
