@@ -11,11 +11,9 @@ start, and leave the rest to a follow-up task, so a timeout kill strands little 
 
 import time
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django_q.tasks import async_task
 
-from sequences.esp.breaker import breaker_alert_recipients
+from sequences.esp.breaker import unknown_alert_send
 from sequences.esp.reconcile import unknown_messages_reconcile
 from sequences.models import UnknownMessagesAlert
 from sequences.services import (
@@ -83,19 +81,4 @@ def reconcile_unknown_messages_task() -> str:
 def alert_unknown_messages_task(alert_pk: int) -> str:
     """Email the owners of active marketing sequences about the day's unknown emails."""
     alert = UnknownMessagesAlert.objects.get(pk=alert_pk)
-    recipients = breaker_alert_recipients()
-    if not recipients:
-        return "no sequence owners to alert"
-    send_mail(
-        subject=f"{alert.count} sequence emails in an unknown state",
-        message=(
-            f"{alert.count} emails (threshold {alert.threshold}) were handed to the ESP "
-            f"without an answer, so nobody knows whether they went out. They are never "
-            f"resent automatically, and their enrollments wait on them. Resolve them in the "
-            f"send ledger (sent, failed, or resend when the ESP did not get them): "
-            f"{settings.SITE_URL}/admin/sequences/outboundmessage/?state__exact=unknown"
-        ),
-        from_email=None,
-        recipient_list=recipients,
-    )
-    return f"alerted {len(recipients)}"
+    return unknown_alert_send(alert=alert)

@@ -50,6 +50,7 @@ class SystemEmailKind(models.TextChoices):
     BREAKER_ALERT = "breaker_alert", "Circuit breaker alert"
     COMPLAINT_ALERT = "complaint_alert", "Complaint rate warning"
     TEMPLATE_TEST = "template_test", "Template test send"
+    UNKNOWN_ALERT = "unknown_alert", "Unknown emails alert"
 
 
 @dataclass(frozen=True)

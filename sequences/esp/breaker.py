@@ -25,6 +25,7 @@ from sequences.models import (
     EspEvent,
     OutboundMessage,
     Sequence,
+    UnknownMessagesAlert,
 )
 
 logger = logging.getLogger(__name__)
@@ -183,6 +184,21 @@ def complaint_alert_send(*, alert: ComplaintRateAlert) -> str:
     )
     return _alert_owners(
         SystemEmailKind.COMPLAINT_ALERT, f"alert:{alert.pk}", subject, body, {"alert_id": alert.pk}
+    )
+
+
+def unknown_alert_send(*, alert: UnknownMessagesAlert) -> str:
+    """Tell the owners that emails are in an unknown state; once per alert and owner."""
+    subject = f"{alert.count} sequence emails in an unknown state"
+    body = (
+        f"{alert.count} emails (threshold {alert.threshold}) were handed to the ESP "
+        f"without an answer, so nobody knows whether they went out. They are never "
+        f"resent automatically, and their enrollments wait on them. Resolve them in the "
+        f"send ledger (sent, failed, or resend when the ESP did not get them): "
+        f"{settings.SITE_URL}/admin/sequences/outboundmessage/?state__exact=unknown"
+    )
+    return _alert_owners(
+        SystemEmailKind.UNKNOWN_ALERT, f"unknown:{alert.pk}", subject, body, {"alert_id": alert.pk}
     )
 
 
