@@ -3,8 +3,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
+from crm.api.schema_view import CachedSchemaView
 from crm.api.views import ApiNotFoundView, tracking_snippet
 from sequences.webhooks import esp_tracking_urls
 
@@ -16,7 +17,7 @@ admin.site.index_title = "Customers, signals and sequences"
 api_v1 = [
     path("", include("crm.api.urls")),
     path("", include("scoring.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="api-schema"),
+    path("schema/", CachedSchemaView.as_view(authentication_classes=[]), name="api-schema"),
     path(
         "docs/",
         SpectacularSwaggerView.as_view(authentication_classes=[], url_name="api-schema"),
