@@ -146,3 +146,19 @@ def test_a_body_over_the_limit_is_a_json_413(client, settings, path):
 
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("0065-09-02T05:46:41-17:18", 200),  # an offset PostgreSQL refuses: compared in UTC
+        ("2025-01-31T00:00:00+14:00", 200),
+        ("0001-01-01T00:00:00+05:00", 400),  # before year 1 in UTC
+        ("yesterday", 400),
+    ],
+)
+def test_updated_since_is_compared_in_utc_or_refused(client, value, status):
+    response = client.get("/api/v1/companies/", {"updated_since": value})
+
+    assert response.status_code == status
