@@ -7,6 +7,7 @@ ops engineer can act on.
 
 import json
 import os
+import re
 from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
@@ -141,3 +142,11 @@ def anymail_settings(environ: Mapping[str, str] = os.environ) -> dict[str, objec
         for name, value in environ.items()
         if name.startswith(ANYMAIL_PREFIX) and len(name) > len(ANYMAIL_PREFIX)
     }
+
+
+def webhook_esps_for(email_backend: str) -> list[str]:
+    """The ESP whose webhooks to mount for this EMAIL_BACKEND: anymail's ESP, else none."""
+    match = re.fullmatch(r"anymail\.backends\.(\w+)\.EmailBackend", email_backend)
+    if match is None or match[1] in ("console", "test"):
+        return []
+    return [match[1]]

@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import anymail_settings, env_bool, env_int, env_list
+from config.env import anymail_settings, env_bool, env_int, env_list, webhook_esps_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -172,6 +172,9 @@ X_FRAME_OPTIONS = "DENY"
 # ANYMAIL_POSTMARK_API_URL for a sandbox, ANYMAIL_WEBHOOK_SECRET).
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "anymail.backends.console.EmailBackend")
 ANYMAIL = anymail_settings()
+# The ESPs whose tracking webhook is mounted at /anymail/<esp>/tracking/: by default the
+# one EMAIL_BACKEND sends through (none for the console and test backends).
+ESP_WEBHOOKS = env_list("ESP_WEBHOOKS", webhook_esps_for(EMAIL_BACKEND))
 # SNS topics whose SES events we accept (sequences/esp/sns.py); anymail checks none.
 SES_SNS_TOPIC_ARNS = env_list("SES_SNS_TOPIC_ARNS", [])
 SES_SNS_VERIFY_SIGNATURES = env_bool("SES_SNS_VERIFY_SIGNATURES", True)
@@ -279,6 +282,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.ApiKeyRateThrottle"],
     "EXCEPTION_HANDLER": "crm.api.errors.api_exception_handler",
 }
+# The largest request body the API takes (a 1,000-event batch fits easily). Django reads
+# every body through DATA_UPLOAD_MAX_MEMORY_SIZE, DRF's JSON parser included, so the two
+# are one number: otherwise a batch under the documented limit gets Django's HTML 400.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # Custom event kinds a public browser key may send besides page behaviour (comma list,
 # e.g. "video_played,pricing_calculated"). Business events always need a server key.
 API_BROWSER_EVENT_KINDS = env_list("API_BROWSER_EVENT_KINDS", [])

@@ -6,6 +6,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("SITE_URL", "https://nextstep.test")
 os.environ.setdefault("POSTAL_ADDRESS", "Nextstep GmbH, Example Street 1, 10115 Berlin, Germany")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# The ESPs whose webhooks the tests post recorded payloads to.
+os.environ.setdefault("ESP_WEBHOOKS", "postmark,mailgun,sendgrid,amazon_ses")
 
 from config.settings import *  # noqa: F403
 from config.settings import Q_CLUSTER

@@ -1,11 +1,13 @@
 """Top-level URLs: the admin, the API, the tracking snippet, ESP webhooks."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
+from crm.api.schema_view import CachedSchemaView
 from crm.api.views import ApiNotFoundView, tracking_snippet
-from sequences.esp.sns import TopicCheckedSesTrackingView
+from sequences.webhooks import esp_tracking_urls
 
 admin.site.site_header = "Nextstep"
 admin.site.site_title = "Nextstep"
@@ -15,7 +17,7 @@ admin.site.index_title = "Customers, signals and sequences"
 api_v1 = [
     path("", include("crm.api.urls")),
     path("", include("scoring.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="api-schema"),
+    path("schema/", CachedSchemaView.as_view(authentication_classes=[]), name="api-schema"),
     path(
         "docs/",
         SpectacularSwaggerView.as_view(authentication_classes=[], url_name="api-schema"),
@@ -29,12 +31,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("t/nextstep.js", tracking_snippet, name="tracking-snippet"),
-    # Ahead of anymail's URLs: the same SES path, plus the expected-topic check.
-    path(
-        "anymail/amazon_ses/tracking/",
-        TopicCheckedSesTrackingView.as_view(),
-        name="amazon_ses_topic_checked_tracking",
-    ),
-    path("anymail/", include("anymail.urls")),
+    # Only the configured ESP's tracking webhook (ESP_WEBHOOKS); no inbound mail.
+    path("anymail/", include(esp_tracking_urls(settings.ESP_WEBHOOKS))),
     path("", include("crm.public.urls")),
 ]

@@ -130,6 +130,8 @@ class ContactAdmin(ContactImportExportMixin, BigTableMixin, admin.ModelAdmin):
         "lifecycle_stage_changed_at",
         "lead_score",
         "last_engaged_at",
+        "vouched_by",
+        "vouched_at",
         "created_at",
         "updated_at",
     )
@@ -153,6 +155,8 @@ class ContactAdmin(ContactImportExportMixin, BigTableMixin, admin.ModelAdmin):
             {"fields": ("country", "country_source", "time_zone", "language")},
         ),
         ("First touch", {"fields": FIRST_TOUCH_FIELDS}),
+        # Who vouched for the address: until someone trusted did, no email goes to it.
+        ("Trust", {"fields": ("vouched_by", "vouched_at")}),
         ("More", {"fields": ("external_id", "properties", "created_at", "updated_at")}),
     )
 

@@ -5,8 +5,11 @@ so a bad value is a 400 naming the parameter on every list, never a 500 from the
 database (an id past 64 bits) nor silently ignored (an empty date).
 """
 
+import datetime
+
 import django_filters
 from django import forms
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -44,9 +47,23 @@ class ScoreFilter(django_filters.NumberFilter):
     field_class = ScoreField
 
 
+class SinceField(IsoDateTimeField):
+    def clean(self, value):
+        moment = super().clean(value)
+        if moment is None:
+            return None
+        # In UTC: PostgreSQL refuses offsets past ±15:59 that ISO 8601 text may carry.
+        try:
+            return moment.astimezone(datetime.UTC)
+        except OverflowError:
+            raise forms.ValidationError("This date is out of range.") from None
+
+
 @extend_schema_field(OpenApiTypes.DATETIME)
 class SinceFilter(django_filters.IsoDateTimeFilter):
-    """A lower bound on a timestamp, ISO 8601."""
+    """A lower bound on a timestamp, ISO 8601, compared in UTC."""
+
+    field_class = SinceField
 
 
 class ApiFilterSet(django_filters.FilterSet):

@@ -12,6 +12,7 @@ ERROR_DESCRIPTIONS = {
     "401": "No API key, or an unknown or revoked one (error: key_unknown, key_revoked).",
     "403": "This key may not do this: a browser key outside its limits or origins.",
     "404": "No such object.",
+    "413": "The request body is over the limit (API_MAX_BODY_BYTES, 10 MB by default).",
     "429": "The key's rate limit is used up; retry after `retry_after` seconds.",
 }
 
@@ -43,6 +44,8 @@ class ApiAutoSchema(AutoSchema):
         codes = ["401", "403", "429"]
         if self.method in WRITE_METHODS or not is_detail:
             codes.append("400")  # bad fields, or bad filter values on lists
+        if self.method in WRITE_METHODS:
+            codes.append("413")
         if is_detail:
             codes.append("404")
         return codes

@@ -4,6 +4,7 @@ import functools
 import hashlib
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
 from django.views.decorators.http import condition, require_GET
@@ -67,9 +68,6 @@ from crm.services import (
 )
 from crm.services.events import EventOutcome, EventStatus, events_ingest
 from crm.services.identity import contact_identify, visitor_identify
-
-#: 1,000 events of a few KB each fit easily; anything bigger is a mistake or abuse.
-MAX_EVENTS_BODY_BYTES = 10 * 1024 * 1024
 
 SNIPPET_PATH = Path(__file__).resolve().parent.parent / "static" / "crm" / "nextstep.js"
 #: Sites embed the snippet on every page: let browsers and CDNs keep it for an hour.
@@ -166,12 +164,13 @@ def vouched_by(api_key: ApiKey) -> str:
 
 
 def refuse_large_body(request) -> None:
-    # DRF's JSON parser reads the stream without Django's DATA_UPLOAD_MAX_MEMORY_SIZE check.
+    # Checked before the body is read; bodies of other endpoints are refused the same
+    # way as they are read (RequestDataTooBig, crm.api.errors).
     header = request.META.get("CONTENT_LENGTH") or "0"
     length = int(header) if header.isdigit() else 0
-    if length > MAX_EVENTS_BODY_BYTES:
+    if length > settings.API_MAX_BODY_BYTES:
         raise PayloadTooLarge(
-            f"The request body is {length:,} bytes; the limit is {MAX_EVENTS_BODY_BYTES:,}."
+            f"The request body is {length:,} bytes; the limit is {settings.API_MAX_BODY_BYTES:,}."
         )
 
 

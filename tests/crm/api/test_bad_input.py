@@ -117,3 +117,48 @@ def test_the_schema_says_what_the_api_accepts(client):
     identify = schema["paths"]["/api/v1/identify/"]["post"]
     assert identify["requestBody"]["required"] is True
     assert "202" in identify["responses"]
+
+
+# --- Finding 7: body size -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_batch_under_the_documented_limit_is_recorded(client):
+    # About 2.7 MB: over Django's default 2.5 MB, well under the API's 10 MB.
+    events = [
+        {"type": "page_viewed", "anonymous_id": f"v-{n}", "properties": {"pad": "x" * 2600}}
+        for n in range(1000)
+    ]
+
+    response = client.post("/api/v1/events/", {"events": events}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["recorded"] == 1000
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/events/", "/api/v1/identify/", "/api/v1/contacts/"])
+def test_a_body_over_the_limit_is_a_json_413(client, settings, path):
+    settings.API_MAX_BODY_BYTES = settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"email": "ada@example.com", "type": "page_viewed", "properties": {"pad": "x" * 2000}}
+
+    response = client.post(path, body, format="json")
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("0065-09-02T05:46:41-17:18", 200),  # an offset PostgreSQL refuses: compared in UTC
+        ("2025-01-31T00:00:00+14:00", 200),
+        ("0001-01-01T00:00:00+05:00", 400),  # before year 1 in UTC
+        ("yesterday", 400),
+    ],
+)
+def test_updated_since_is_compared_in_utc_or_refused(client, value, status):
+    response = client.get("/api/v1/companies/", {"updated_since": value})
+
+    assert response.status_code == status

@@ -1,7 +1,14 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import yaml
 from django.core.management import call_command
+from django.test import Client
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
+
+from crm.api.schema_view import CachedSchemaView
 
 ENDPOINTS = {
     "/api/v1/events/": {"post"},
@@ -67,3 +74,31 @@ def test_interactive_docs_load_swagger_from_our_own_static_files():
 
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs
     assert "cdn" not in docs.lower()
+
+
+# --- Finding 9: concurrent first requests ---------------------------------------------------
+
+
+def test_concurrent_first_requests_all_get_the_same_schema_built_once(monkeypatch):
+    CachedSchemaView._built.clear()
+    original = SchemaGenerator.get_schema
+    built = []
+
+    def counting_get_schema(self, *args, **kwargs):
+        built.append(threading.get_ident())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counting_get_schema)
+    start = threading.Barrier(8)
+
+    def fetch(_):
+        start.wait()  # every thread asks at the same moment, as a fresh gunicorn worker's would
+        response = Client().get("/api/v1/schema/?format=json")
+        return response.status_code, response.content
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(fetch, range(8)))
+
+    assert {status for status, _ in answers} == {200}
+    assert len({body for _, body in answers}) == 1
+    assert len(built) == 1

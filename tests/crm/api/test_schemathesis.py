@@ -20,7 +20,9 @@ attribute), so each operation's Hypothesis strategy is driven here with @given.
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -43,6 +45,17 @@ FUZZ = settings(
     phases=[Phase.explicit, Phase.generate],  # report the first failure, unshrunk, quickly
     database=None,
 )
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Do what Django's test Client does around each request: the WSGI handler's signals
+    would close the test's database connection mid-transaction (PostgreSQL)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -9,11 +9,21 @@ from django.apps import apps
 from django.core import mail
 from django.utils import timezone
 
+from crm.links import OptInRequest
 from crm.models import Activity, Contact
+from crm.services import Visitor
+from crm.services.preferences import opt_in_confirm
 from sequences.gate import evaluate
 from sequences.models import Enrollment, OutboundMessage
 from tests.crm.api.conftest import client_for
-from tests.factories import ContactFactory, EmailTemplateFactory
+from tests.crm.test_admin import _new_contact_data
+from tests.crm.test_imports import import_file
+from tests.factories import (
+    ConsentTextFactory,
+    ConsentTopicFactory,
+    ContactFactory,
+    EmailTemplateFactory,
+)
 from tests.sequences.conftest import build_sequence, email_step
 
 EVENTS = "/api/v1/events/"
@@ -265,3 +275,47 @@ def test_the_migration_vouches_contacts_from_trusted_sources_only(server_key, br
 
     vouched = set(Contact.objects.filter(vouched_by="existing").values_list("pk", flat=True))
     assert vouched == {staff.pk, by_server.pk, server_created.pk}
+
+
+# --- Each trusted path vouches ---------------------------------------------------------------
+
+
+def test_a_confirmed_sign_up_vouches_for_the_address():
+    request = OptInRequest(
+        email="new@example.com", topic_key="newsletter", consent_text_id=None, first_name=""
+    )
+
+    opt_in_confirm(request=request, visitor=Visitor())
+
+    assert Contact.objects.get(email="new@example.com").vouched_by == Contact.VouchedBy.SIGN_UP
+
+
+def test_staff_adding_a_contact_vouch_for_it(client, superuser):
+    client.force_login(superuser)
+
+    client.post("/admin/crm/contact/add/", _new_contact_data(email="ann@example.com"))
+
+    assert Contact.objects.get(email="ann@example.com").vouched_by == Contact.VouchedBy.STAFF
+
+
+@pytest.mark.parametrize(("with_consent", "vouched_by"), [(True, "import"), (False, "")])
+def test_an_import_vouches_only_when_staff_state_consent(
+    client, marketer, with_consent, vouched_by
+):
+    topic = ConsentTopicFactory(key="webinars")
+    ConsentTextFactory(topic=topic, version=1, text="Email me about webinars.")
+    client.force_login(marketer)
+    options = {"consent_topic": topic.pk, "consent_confirmed": "on"} if with_consent else {}
+
+    import_file(client, "email\nann@example.com\n", **options)
+
+    assert Contact.objects.get(email="ann@example.com").vouched_by == vouched_by
+
+
+def test_a_server_key_changing_a_contact_vouches_for_it(server_client):
+    contact = ContactFactory(vouched_at=None, vouched_by="")
+
+    server_client.patch(f"/api/v1/contacts/{contact.pk}/", {"job_title": "CTO"}, format="json")
+
+    contact.refresh_from_db()
+    assert contact.vouched_by == Contact.VouchedBy.SERVER_KEY
