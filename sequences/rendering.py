@@ -322,7 +322,7 @@ def _render_email(template, data: dict) -> RenderedEmail:
     missing = tuple(dict.fromkeys(name for source in sources for name in _missing(source, data)))
     subject = _render(template.subject, data, autoescape=False).replace("\n", " ").strip()
     preheader = _render(template.preheader, data, autoescape=False)
-    body = _render(template.html, data, autoescape=True)
+    body = neutralise_script_urls(_render(template.html, data, autoescape=True))
     html = _with_preheader(body, preheader)
     text = _render(template.text, data, autoescape=False) if template.text else text_from_html(body)
     return RenderedEmail(subject=subject, html=html, text=text, missing=missing)
@@ -412,6 +412,33 @@ def _blocks(template, data: dict) -> dict[str, str]:
             _render(block.get("html", ""), data, autoescape=True) if shown else ""
         )
     return rendered
+
+
+URL_ATTRIBUTE = re.compile(
+    r"""(?P<name>\b(?:href|src|action|formaction|background|poster|xlink:href)\s*=\s*)"""
+    r"""(?P<value>"[^"]*"|'[^']*'|[^\s>]+)""",
+    re.IGNORECASE,
+)
+SCRIPT_SCHEMES = ("javascript:", "vbscript:", "data:")
+
+
+def neutralise_script_urls(html: str) -> str:
+    """Replace javascript:, vbscript: and data: URLs in link and source attributes with "#".
+
+    Autoescaping stops data breaking out of an attribute, not a whole value such as
+    `javascript:…` landing in `href="{{ contact.properties.website }}"`. No email needs
+    a script URL, so they are removed wherever they come from.
+    """
+
+    def clean(match: re.Match) -> str:
+        value = match.group("value")
+        text = html_lib.unescape(value.strip("\"'"))
+        compact = "".join(ch for ch in text if ch.isprintable() and not ch.isspace()).lower()
+        if compact.startswith(SCRIPT_SCHEMES):
+            return f'{match.group("name")}"#"'
+        return match.group(0)
+
+    return URL_ATTRIBUTE.sub(clean, html)
 
 
 def _with_preheader(body: str, preheader: str) -> str:
