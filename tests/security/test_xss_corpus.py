@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from crm.models import ApiKey, ConsentEntry, ConsentTopic, Contact
 from crm.services import api_key_create, consent_text_publish
 from sequences.models import EspEvent
+from tests.crm.test_admin import changeform_data
 from tests.factories import EmailTemplateFactory
 from tests.security.corpus import CONTEXTS, INERT_BY_DESIGN, injected, xss_payloads
 
@@ -34,7 +35,7 @@ WEBHOOK_SECRET = "hook:s3cret"
 @pytest.fixture(autouse=True)
 def open_limits(settings):
     cache.clear()
-    settings.PUBLIC_RATE_LIMITS = {name: 10_000 for name in settings.PUBLIC_RATE_LIMITS}
+    settings.PUBLIC_RATE_LIMITS = dict.fromkeys(settings.PUBLIC_RATE_LIMITS, 10_000)
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET}
     yield
     cache.clear()
@@ -74,7 +75,7 @@ def test_the_corpus_is_big_enough_and_the_detector_sees_each_payload_live():
 
 
 def feed_api(client: APIClient) -> None:
-    for n, (marker, payload) in enumerate(PAYLOADS):
+    for n, (_marker, payload) in enumerate(PAYLOADS):
         email = f"api{n}@example.com"
         client.post(
             "/api/v1/contacts/",
@@ -201,7 +202,6 @@ def test_sign_up_csv_import_and_notes_are_escaped_on_the_contact_pages(staff):
     for contact, (_marker, payload) in zip(contacts, PAYLOADS * 2, strict=True):
         url = reverse("admin:crm_contact_change", args=[contact.pk])
         form_page = staff.get(url, secure=True)
-        from tests.crm.test_admin import changeform_data
 
         data = changeform_data(form_page)
         data.update({"notes-TOTAL_FORMS": "1", "notes-0-body": payload})
@@ -277,7 +277,7 @@ def test_script_urls_never_reach_an_email(link):
     from sequences.rendering import render_email
 
     template = EmailTemplateFactory.build(
-        html='<a href="{{ site }}">site</a><img src=\'{{ site }}\'><a href={{ site }}>x</a>'
+        html="<a href=\"{{ site }}\">site</a><img src='{{ site }}'><a href={{ site }}>x</a>"
     )
 
     rendered = render_email(template, {"site": link})
