@@ -310,6 +310,12 @@ def render_email(template, data: dict, *, budget: RenderBudget | None = None) ->
         rendered = _render_email(template, data)
         _current_budget().check()
         return rendered
+    except UnsafeTemplate:
+        raise
+    except Exception as exc:
+        # A filter given a value it cannot take (e.g. floatformat:"99999999") raises from
+        # deep inside Django; the message fails, the worker does not.
+        raise UnsafeTemplate(f"The template cannot be rendered: {type(exc).__name__}.") from exc
     finally:
         _BUDGET.reset(reset)
 
@@ -365,7 +371,12 @@ class _ProbeContext(dict):
 
 
 def render_budget_error(template) -> str:
-    """Why the template could go over the render budget with worst-case data; "" if it cannot."""
+    """Why the template cannot be sent: it fails with no data, or could go over budget."""
+    try:
+        # With no data every variable is empty: what fails now fails for everyone.
+        render_email(template, {})
+    except UnsafeTemplate as exc:
+        return str(exc)
     try:
         render_email(template, _ProbeContext())
     except RenderBudgetExceeded as exc:
@@ -375,7 +386,9 @@ def render_budget_error(template) -> str:
             "or shorter values."
         )
     except UnsafeTemplate:
-        return ""  # compile errors are reported on their own field
+        # Worst-case text where real data may hold lists ({% for k, v in … %}) can fail
+        # in ways real data never does: only the budget is judged here.
+        return ""
     return ""
 
 
