@@ -349,17 +349,21 @@ class _ProbeText(str):
     them; iterating yields plain one-character strings, as a real text would.
     """
 
-    def __new__(cls):
-        return super().__new__(cls, "x" * PROBE_TEXT_CHARS)
+    def __new__(cls, size: int = PROBE_TEXT_CHARS):
+        return super().__new__(cls, "x" * size)
 
     def __getitem__(self, key):
         if isinstance(key, str):
-            return _ProbeText()
+            return _ProbeText(len(self))
         return super().__getitem__(key)
 
 
 class _ProbeContext(dict):
-    """A context in which every name exists and holds a worst-case _ProbeText."""
+    """A context in which every name exists and holds a _ProbeText of one size."""
+
+    def __init__(self, size: int = PROBE_TEXT_CHARS):
+        super().__init__()
+        self.size = size
 
     def __contains__(self, key) -> bool:
         return True
@@ -367,14 +371,19 @@ class _ProbeContext(dict):
     def __getitem__(self, key):
         if dict.__contains__(self, key):
             return dict.__getitem__(self, key)
-        return _ProbeText()
+        return _ProbeText(self.size)
+
+    def __copy__(self):
+        duplicate = _ProbeContext(self.size)
+        duplicate.update(self)
+        return duplicate
 
 
 def render_budget_error(template) -> str:
     """Why the template cannot be sent: it fails with no data, or could go over budget."""
     try:
-        # With no data every variable is empty: what fails now fails for everyone.
-        render_email(template, {})
+        # Every variable present but empty: what fails now fails for everyone.
+        render_email(template, _ProbeContext(0))
     except UnsafeTemplate as exc:
         return str(exc)
     try:
