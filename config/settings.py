@@ -315,3 +315,19 @@ AXES_RESET_ON_SUCCESS = True
 # The same client address as the public rate limits (TRUSTED_PROXY_COUNT/TRUSTED_PROXIES).
 AXES_CLIENT_IP_CALLABLE = "crm.client_ip.client_ip_for_axes"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+
+# --- Quiet hours: "off" and a check of the format (docs/sequences.md) ---------------
+# SEQUENCES_QUIET_HOURS=off (or none, or empty) turns quiet hours off: an empty window,
+# which the send gate never finds "now" inside. Anything else must be HH:MM-HH:MM.
+if SEQUENCES_QUIET_HOURS.strip().lower() in {"off", "none", "no", "0", ""}:
+    SEQUENCES_QUIET_HOURS = "00:00-00:00"
+else:
+    try:
+        _start, _end = (
+            datetime.time.fromisoformat(part.strip()) for part in SEQUENCES_QUIET_HOURS.split("-")
+        )
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"SEQUENCES_QUIET_HOURS={SEQUENCES_QUIET_HOURS!r}: use HH:MM-HH:MM (e.g. "
+            "21:00-08:00, in each contact's own time zone) or off."
+        ) from None
