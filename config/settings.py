@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import anymail_settings, env_bool, env_int, env_list, webhook_esps_for
@@ -375,3 +376,57 @@ AXES_RESET_ON_SUCCESS = True
 # The same client address as the public rate limits (TRUSTED_PROXY_COUNT/TRUSTED_PROXIES).
 AXES_CLIENT_IP_CALLABLE = "crm.client_ip.client_ip_for_axes"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+
+# --- Quiet hours: "off" and a check of the format (docs/sequences.md) ---------------
+# SEQUENCES_QUIET_HOURS=off (or none, or empty) turns quiet hours off: an empty window,
+# which the send gate never finds "now" inside. Anything else must be HH:MM-HH:MM.
+if SEQUENCES_QUIET_HOURS.strip().lower() in {"off", "none", "no", "0", ""}:
+    SEQUENCES_QUIET_HOURS = "00:00-00:00"
+else:
+    try:
+        _start, _end = (
+            datetime.time.fromisoformat(part.strip()) for part in SEQUENCES_QUIET_HOURS.split("-")
+        )
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"SEQUENCES_QUIET_HOURS={SEQUENCES_QUIET_HOURS!r}: use HH:MM-HH:MM (e.g. "
+            "21:00-08:00, in each contact's own time zone) or off."
+        ) from None
+
+# --- Content-Security-Policy (django-csp; docs/security.md) -------------------------
+# Scripts only from our own origin or carrying this response's nonce: an injected
+# <script> or onerror= never runs. Styles may be inline (the admin and our pages use
+# style attributes; CSS cannot run code), images may come from any https origin (an
+# email preview shows the email's images). CSP_REPORT_ONLY=1 reports instead of blocking.
+INSTALLED_APPS += ["csp"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("csp.context_processors.nonce")
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": [
+            "'self'",
+            NONCE,
+            # django-import-export's export page has one inline handler,
+            # onchange="onSelectToggleChange(event)": allowed by its hash, nothing else.
+            "'unsafe-hashes'",
+            "'sha256-wid4zL8fR53ZYy1ljOepzR77Dn6vWUUxuNnnWWBP3I8='",
+        ],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP

@@ -40,6 +40,8 @@ class OptInRequest:
     topic_key: str
     consent_text_id: int | None
     first_name: str
+    #: Inferred from the visitor's browser (an IANA name, validated), or "".
+    time_zone: str = ""
 
 
 def unsubscribe_token(contact, topic=None) -> str:
@@ -87,6 +89,7 @@ def opt_in_token(request: OptInRequest) -> str:
         "t": request.topic_key,
         "x": request.consent_text_id,
         "n": request.first_name,
+        "z": request.time_zone,
     }
     return signing.dumps(payload, salt=OPT_IN_SALT, compress=True)
 
@@ -108,6 +111,7 @@ def opt_in_token_read(token: str) -> OptInRequest | None:
         topic_key=str(payload.get("t", "")),
         consent_text_id=text_id if isinstance(text_id, int) else None,
         first_name=str(payload.get("n", "")),
+        time_zone=str(payload.get("z", "")),
     )
 
 

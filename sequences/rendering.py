@@ -310,6 +310,12 @@ def render_email(template, data: dict, *, budget: RenderBudget | None = None) ->
         rendered = _render_email(template, data)
         _current_budget().check()
         return rendered
+    except UnsafeTemplate:
+        raise
+    except Exception as exc:
+        # A filter given a value it cannot take (e.g. floatformat:"99999999") raises from
+        # deep inside Django; the message fails, the worker does not.
+        raise UnsafeTemplate(f"The template cannot be rendered: {type(exc).__name__}.") from exc
     finally:
         _BUDGET.reset(reset)
 
@@ -322,7 +328,7 @@ def _render_email(template, data: dict) -> RenderedEmail:
     missing = tuple(dict.fromkeys(name for source in sources for name in _missing(source, data)))
     subject = _render(template.subject, data, autoescape=False).replace("\n", " ").strip()
     preheader = _render(template.preheader, data, autoescape=False)
-    body = _render(template.html, data, autoescape=True)
+    body = neutralise_script_urls(_render(template.html, data, autoescape=True))
     html = _with_preheader(body, preheader)
     text = _render(template.text, data, autoescape=False) if template.text else text_from_html(body)
     return RenderedEmail(subject=subject, html=html, text=text, missing=missing)
@@ -343,17 +349,21 @@ class _ProbeText(str):
     them; iterating yields plain one-character strings, as a real text would.
     """
 
-    def __new__(cls):
-        return super().__new__(cls, "x" * PROBE_TEXT_CHARS)
+    def __new__(cls, size: int = PROBE_TEXT_CHARS):
+        return super().__new__(cls, "x" * size)
 
     def __getitem__(self, key):
         if isinstance(key, str):
-            return _ProbeText()
+            return _ProbeText(len(self))
         return super().__getitem__(key)
 
 
 class _ProbeContext(dict):
-    """A context in which every name exists and holds a worst-case _ProbeText."""
+    """A context in which every name exists and holds a _ProbeText of one size."""
+
+    def __init__(self, size: int = PROBE_TEXT_CHARS):
+        super().__init__()
+        self.size = size
 
     def __contains__(self, key) -> bool:
         return True
@@ -361,11 +371,21 @@ class _ProbeContext(dict):
     def __getitem__(self, key):
         if dict.__contains__(self, key):
             return dict.__getitem__(self, key)
-        return _ProbeText()
+        return _ProbeText(self.size)
+
+    def __copy__(self):
+        duplicate = _ProbeContext(self.size)
+        duplicate.update(self)
+        return duplicate
 
 
 def render_budget_error(template) -> str:
-    """Why the template could go over the render budget with worst-case data; "" if it cannot."""
+    """Why the template cannot be sent: it fails with no data, or could go over budget."""
+    try:
+        # Every variable present but empty: what fails now fails for everyone.
+        render_email(template, _ProbeContext(0))
+    except UnsafeTemplate as exc:
+        return str(exc)
     try:
         render_email(template, _ProbeContext())
     except RenderBudgetExceeded as exc:
@@ -375,7 +395,9 @@ def render_budget_error(template) -> str:
             "or shorter values."
         )
     except UnsafeTemplate:
-        return ""  # compile errors are reported on their own field
+        # Worst-case text where real data may hold lists ({% for k, v in … %}) can fail
+        # in ways real data never does: only the budget is judged here.
+        return ""
     return ""
 
 
@@ -412,6 +434,33 @@ def _blocks(template, data: dict) -> dict[str, str]:
             _render(block.get("html", ""), data, autoescape=True) if shown else ""
         )
     return rendered
+
+
+URL_ATTRIBUTE = re.compile(
+    r"""(?P<name>\b(?:href|src|action|formaction|background|poster|xlink:href)\s*=\s*)"""
+    r"""(?P<value>"[^"]*"|'[^']*'|[^\s>]+)""",
+    re.IGNORECASE,
+)
+SCRIPT_SCHEMES = ("javascript:", "vbscript:", "data:")
+
+
+def neutralise_script_urls(html: str) -> str:
+    """Replace javascript:, vbscript: and data: URLs in link and source attributes with "#".
+
+    Autoescaping stops data breaking out of an attribute, not a whole value such as
+    `javascript:…` landing in `href="{{ contact.properties.website }}"`. No email needs
+    a script URL, so they are removed wherever they come from.
+    """
+
+    def clean(match: re.Match) -> str:
+        value = match.group("value")
+        text = html_lib.unescape(value.strip("\"'"))
+        compact = "".join(ch for ch in text if ch.isprintable() and not ch.isspace()).lower()
+        if compact.startswith(SCRIPT_SCHEMES):
+            return f'{match.group("name")}"#"'
+        return match.group(0)
+
+    return URL_ATTRIBUTE.sub(clean, html)
 
 
 def _with_preheader(body: str, preheader: str) -> str:

@@ -2,7 +2,13 @@
 
 from django import forms
 
-from crm.models import ConsentTopic
+from crm.models import ConsentTopic, time_zone_names
+
+
+def inferred_time_zone(value: str | None) -> str:
+    """A browser-reported IANA time zone name if it is a real one, else ""."""
+    value = (value or "").strip()
+    return value if value in time_zone_names() else ""
 
 
 class PreferencesForm(forms.Form):
@@ -25,6 +31,12 @@ class SignUpForm(forms.Form):
     topic = forms.SlugField(max_length=50, widget=forms.HiddenInput)
     #: A honeypot: people never see it, form-filling bots do. Filled in → nothing is sent.
     website = forms.CharField(required=False, widget=forms.HiddenInput)
+    #: Filled by crm/static/crm/timezone.js from Intl.DateTimeFormat(); people never see it.
+    time_zone = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_time_zone(self) -> str:
+        # Inferred, not typed: an unknown value is dropped, never an error for the person.
+        return inferred_time_zone(self.cleaned_data.get("time_zone"))
 
     def clean_topic(self) -> ConsentTopic:
         topic = ConsentTopic.objects.filter(key=self.cleaned_data["topic"], is_active=True).first()

@@ -19,7 +19,7 @@ from crm.links import (
     unsubscribe_token_read,
 )
 from crm.models import ConsentEntry, ConsentText, ConsentTopic, Contact
-from crm.public.forms import PreferencesForm, SignUpForm
+from crm.public.forms import PreferencesForm, SignUpForm, inferred_time_zone
 from crm.public.ratelimit import rate_limited
 from crm.services import (
     Visitor,
@@ -78,6 +78,7 @@ def subscribe(request):
                 email=form.cleaned_data["email"],
                 topic=form.cleaned_data["topic"],
                 first_name=form.cleaned_data["first_name"],
+                time_zone=form.cleaned_data["time_zone"],
             )
         # The same answer whether the address is new, known, suppressed or a bot's.
         return render(request, "public/subscribe_sent.html")
@@ -99,7 +100,11 @@ def subscribe_confirm(request, token: str):
     if topic is None:
         raise Http404
     if request.method == "POST":
-        entry = opt_in_confirm(request=pending, visitor=_visitor(request))
+        entry = opt_in_confirm(
+            request=pending,
+            visitor=_visitor(request),
+            time_zone=inferred_time_zone(request.POST.get("time_zone")),
+        )
         if entry is None:
             raise Http404
         return render(request, "public/subscribe_confirmed.html", {"topic": topic})

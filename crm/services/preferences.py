@@ -129,7 +129,9 @@ def contact_pause(*, contact: Contact, days: int) -> ContactPreference:
     return preference
 
 
-def opt_in_request_send(*, email: str, topic: ConsentTopic, first_name: str = "") -> bool:
+def opt_in_request_send(
+    *, email: str, topic: ConsentTopic, first_name: str = "", time_zone: str = ""
+) -> bool:
     """Mail a confirmation link for a sign-up; nothing is stored until it is confirmed.
 
     Returns whether a mail went out. The caller answers the same either way, so the
@@ -142,6 +144,7 @@ def opt_in_request_send(*, email: str, topic: ConsentTopic, first_name: str = ""
         topic_key=topic.key,
         consent_text_id=text.pk if text else None,
         first_name=first_name,
+        time_zone=time_zone,
     )
     context = {"topic": topic, "consent_text": text, "confirm_url": opt_in_confirm_url(request)}
     try:
@@ -161,8 +164,14 @@ def opt_in_request_send(*, email: str, topic: ConsentTopic, first_name: str = ""
 
 
 @transaction.atomic
-def opt_in_confirm(*, request: OptInRequest, visitor: Visitor) -> ConsentEntry | None:
-    """Create or find the contact and grant consent with the wording they were shown."""
+def opt_in_confirm(
+    *, request: OptInRequest, visitor: Visitor, time_zone: str = ""
+) -> ConsentEntry | None:
+    """Create or find the contact and grant consent with the wording they were shown.
+
+    `time_zone` (or the one inferred at sign-up) fills the contact's time zone only when
+    it has none, so quiet hours follow the person's clock instead of UTC.
+    """
     topic = ConsentTopic.objects.filter(key=request.topic_key, is_active=True).first()
     if topic is None:
         return None
@@ -176,6 +185,11 @@ def opt_in_confirm(*, request: OptInRequest, visitor: Visitor) -> ConsentEntry |
         # The person proved the address is theirs by following the link we mailed.
         vouched_by=Contact.VouchedBy.SIGN_UP,
     ).contact
+    inferred = time_zone or request.time_zone
+    if inferred and not contact.time_zone:
+        # Conditional: never overwrites a zone someone set meanwhile.
+        Contact.objects.filter(pk=contact.pk, time_zone="").update(time_zone=inferred)
+        contact.time_zone = inferred
     text = ConsentText.objects.filter(pk=request.consent_text_id, topic=topic).first()
     # A confirmed opt-in is the person's own, proven consent: it lifts their "unsubscribed
     # from all" and the inactivity sunset (only those), citing this very entry.

@@ -6,6 +6,8 @@ exist is enough for change and delete: the admin checks permissions before it lo
 the object up (403 without, a redirect with).
 """
 
+import re
+
 from django.contrib import admin
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -94,8 +96,6 @@ def api_routes() -> list[str]:
 
 
 def _sample(path: str) -> str:
-    import re
-
     path = re.sub(r"<int:\w+>|\(\?P<\w+>[^)]*\)", "1", path)
     path = re.sub(r"<(slug|str|path):\w+>|<\w+>", "sample", path)
     return path.replace("\\.", ".")

@@ -12,6 +12,7 @@ from sequences.rendering import (
     MAX_LOOP_ITERATIONS,
     RenderBudget,
     RenderBudgetExceeded,
+    UnsafeTemplate,
     render_email,
 )
 from sequences.services import enrollment_create
@@ -139,3 +140,19 @@ def test_a_send_over_budget_fails_that_message_to_the_failure_path(
     # The worker moved on: the next step still went out.
     assert OutboundMessage.objects.get(step="next").state == OutboundMessage.State.SENT
     assert Enrollment.objects.get().state in {"completed", "active"}
+
+
+def test_a_filter_that_raises_fails_the_render_not_the_worker():
+    template = EmailTemplateFactory.build(html='{{ 1|floatformat:"99999999" }}')
+
+    with pytest.raises(UnsafeTemplate, match="cannot be rendered"):
+        render_email(template, {})
+
+
+def test_variables_as_filter_arguments_still_save():
+    template = EmailTemplateFactory.build(
+        html=EmailTemplateFactory.html
+        + "{{ contact.company.name|default:contact.first_name|default:'you' }}"
+    )
+
+    template.full_clean()
