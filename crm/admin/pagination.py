@@ -90,7 +90,7 @@ class BigListPaginator(Paginator):
         try:
             return super().validate_number(number)
         except EmptyPage:
-            if self.count_is_exact:
+            if self.count_is_exact or int(number) < 1:
                 raise
             return int(number)
 

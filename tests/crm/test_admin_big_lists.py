@@ -13,6 +13,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.filters import AllValuesFieldListFilter
 from django.contrib.admin.utils import get_fields_from_path
+from django.core.paginator import EmptyPage
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -108,6 +109,16 @@ def test_a_page_past_the_capped_count_shows_the_rows_that_exist(admin_client_, m
 
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == 2
+
+
+@pytest.mark.django_db
+def test_a_page_number_below_one_is_still_refused(small_cap):
+    ContactFactory.create_batch(7)
+    paginator = BigListPaginator(Contact.objects.order_by("pk"), 2)
+    assert paginator.count == 6 and not paginator.count_is_exact
+
+    with pytest.raises(EmptyPage):
+        paginator.page(0)
 
 
 def _contact_admin():
