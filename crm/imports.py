@@ -15,6 +15,8 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
+from operator import attrgetter
 
 from django import forms
 from django.contrib import messages
@@ -67,6 +69,16 @@ PLAIN_COLUMNS = (
     "external_id",
 )
 TAG_SEPARATORS = re.compile(r"[,;]")
+#: Export cells read straight from the contact, skipping import-export's per-cell
+#: machinery (field lookup, dehydrate method search, widget) that cost a millisecond a
+#: row at 1M contacts. Each renders exactly as the resource's field would (tested).
+FAST_EXPORT_CELLS = {
+    **{name: attrgetter(name) for name in (*PLAIN_COLUMNS, "email", "country", "source")},
+    "company": lambda contact: contact.company.name if contact.company_id else "",
+    "company_domain": lambda contact: contact.company.domain if contact.company_id else "",
+    "lifecycle_stage": attrgetter("lifecycle_stage_id"),
+    "owner": lambda contact: contact.owner.get_username() if contact.owner_id else "",
+}
 
 IMPORT_HELP_TEXT = (
     "A CSV file with a header row. <b>email</b> is required; the other columns Nextstep "
@@ -324,6 +336,15 @@ class ContactResource(resources.ModelResource):
         # adds a COUNT and skips or repeats rows unless the ordering is total.
         return queryset.iterator(chunk_size=self.get_chunk_size())
 
+    def export_rows(self, queryset: QuerySet, selected_fields=None):
+        """The export's rows, one at a time, as export_resource() would render them."""
+        getters = [
+            FAST_EXPORT_CELLS.get(field.column_name) or partial(self.export_field, field)
+            for field in self.get_export_fields(selected_fields)
+        ]
+        for contact in self.iter_queryset(self.filter_export(queryset)):
+            yield [get(contact) for get in getters]
+
     def dehydrate_owner(self, contact: Contact) -> str:
         return contact.owner.get_username() if contact.owner_id else ""
 
@@ -512,10 +533,7 @@ class ContactImportExportMixin(ImportExportMixin):
             **self.get_export_resource_kwargs(request, export_form=export_form)
         )
         fields = self.get_export_resource_fields_from_form(export_form)
-        rows = (
-            resource.export_resource(contact, selected_fields=fields)
-            for contact in resource.iter_queryset(resource.filter_export(queryset))
-        )
+        rows = resource.export_rows(queryset, selected_fields=fields)
         response = StreamingHttpResponse(
             csv_stream(resource.get_export_headers(selected_fields=fields), rows),
             content_type="text/csv; charset=utf-8",

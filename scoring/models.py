@@ -392,6 +392,9 @@ class Handoff(models.Model):
             models.Index(fields=["owner", "status"]),
             models.Index(fields=["rule", "status"]),
             models.Index(fields=["contact", "-created_at"]),
+            # The queue's order (most urgent first), read a page at a time for any status
+            # filter; status IN (...) on the index above needs a sort of every open row.
+            models.Index(fields=["sla_due_at", "id"], name="handoff_queue_order_idx"),
         ]
 
     def __str__(self):

@@ -8,7 +8,7 @@ from crm.admin.base import BigTableMixin, OwnerFieldMixin, adopt, searchable_fie
 from crm.admin.contact_page import contact_page_context
 from crm.admin.filters import ConsentFilter, CountryFilter, SegmentFilter, SuppressedFilter
 from crm.admin.privacy import erase_contacts, export_contact_data, unsubscribe_contacts_from_all
-from crm.admin.search import contact_ids_matching
+from crm.admin.search import contact_search_condition
 from crm.emails import normalise_email
 from crm.imports import ContactImportExportMixin
 from crm.models import Contact, Note, Task
@@ -165,10 +165,10 @@ class ContactAdmin(ContactImportExportMixin, BigTableMixin, admin.ModelAdmin):
         return contact.full_name
 
     def get_search_results(self, request, queryset, search_term):
-        contact_ids = contact_ids_matching(search_term)
-        if contact_ids is None:
+        condition = contact_search_condition(search_term)
+        if condition is None:
             return queryset, False
-        return queryset.filter(pk__in=contact_ids), False
+        return queryset.filter(condition), False
 
     def get_autocomplete_fields(self, request):
         return searchable_fields(request, super().get_autocomplete_fields(request))

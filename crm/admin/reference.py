@@ -3,7 +3,8 @@
 from django import forms
 from django.contrib import admin
 
-from crm.admin.base import OwnerFieldMixin
+from crm.admin.base import BigTableMixin, OwnerFieldMixin
+from crm.admin.filters import CountryFilter
 from crm.models import Company, LifecycleStage, Tag
 
 
@@ -24,10 +25,10 @@ class CompanyAdminForm(forms.ModelForm):
 
 
 @admin.register(Company)
-class CompanyAdmin(OwnerFieldMixin, admin.ModelAdmin):
+class CompanyAdmin(OwnerFieldMixin, BigTableMixin, admin.ModelAdmin):
     form = CompanyAdminForm
     list_display = ("name", "domain", "country", "size", "industry", "owner")
-    list_filter = ("size", "country", "owner")
+    list_filter = ("size", CountryFilter, "owner")
     search_fields = ("name", "domain")
     ordering = ("name",)
     list_select_related = ("owner",)

@@ -8,8 +8,9 @@ included, which no index serves: searching contacts scanned the whole table. Her
 - any other word matches inside email, first name, last name and company name
   (PostgreSQL: the trigram GIN indexes of migration crm 0NNN_search_indexes serve
   `UPPER(col) LIKE '%word%'`; words of one or two letters match the start of a
-  name instead, which the same indexes serve), each column in its own subquery
-  joined by UNION on the primary key, so no OR spans a join;
+  name instead, which the same indexes serve). The matching companies are looked up
+  first and enter as a list of ids, so every condition is on the contact table and
+  no OR spans a join (a word matching very many companies uses a UNION on pk);
 - the external id matches exactly.
 
 Several words must all match, as in Django's search.
@@ -29,6 +30,8 @@ from crm.models import Company, Contact
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Shorter words match the start of a name: a trigram index needs three characters.
 MIN_CONTAINS_LENGTH = 3
+#: A word naming more companies than this searches them by subquery, not by id list.
+COMPANY_LIMIT = 500
 
 
 def looks_like_email(term: str) -> bool:
@@ -48,33 +51,48 @@ def search_words(term: str) -> list[str]:
 
 def contact_ids_matching(term: str) -> QuerySet | None:
     """Primary keys of the contacts a search term finds, as a subquery; None for no term."""
+    condition = contact_search_condition(term)
+    if condition is None:
+        return None
+    return Contact.objects.filter(condition).order_by().values("pk")
+
+
+def contact_search_condition(term: str) -> Q | None:
+    """A condition on Contact rows for a search term; None for no term."""
     term = term.strip()
     if not term:
         return None
     if looks_like_email(term):
-        return Contact.objects.filter(email=term).values("pk")
-    ids = None
+        return Q(email=term)
+    condition = Q()
     for word in search_words(term):
-        word_ids = _contact_ids_matching_word(word)
-        ids = word_ids if ids is None else ids.filter(pk__in=word_ids)
-    return ids
+        condition &= _word_condition(word)
+    return condition
 
 
-def _contact_ids_matching_word(word: str) -> QuerySet:
+def _word_condition(word: str) -> Q:
+    """Contacts whose email, name, external id or company name match one word.
+
+    Every part is a condition on the contact table itself, so PostgreSQL can OR their
+    index scans (BitmapOr) or, for a common word, walk the newest contacts and stop at
+    a page. The company's name is looked up first (its own trigram index), and its ids
+    enter as a list; a word naming more than COMPANY_LIMIT companies uses a UNION of
+    subqueries instead, which an OR across the join would defeat.
+    """
     lookup = "icontains" if len(word) >= MIN_CONTAINS_LENGTH else "istartswith"
-    # Email, first and last name are columns of one table: PostgreSQL ORs their index
-    # scans (BitmapOr). The company's name is another table: a separate arm of the UNION.
-    own_columns = Contact.objects.filter(
+    own_columns = (
         Q(**{f"email__{lookup}": word})
         | Q(**{f"first_name__{lookup}": word})
         | Q(**{f"last_name__{lookup}": word})
         | Q(external_id=word)
     )
-    # Compound statements refuse ORDER BY in their parts, and the model orders by default.
-    own_columns = own_columns.order_by().values("pk")
-    companies = Company.objects.filter(**{f"name__{lookup}": word}).values("pk")
-    by_company = Contact.objects.filter(company__in=companies).order_by().values("pk")
-    return Contact.objects.filter(pk__in=own_columns.union(by_company)).values("pk")
+    companies = Company.objects.filter(**{f"name__{lookup}": word}).order_by()
+    company_ids = list(companies.values_list("pk", flat=True)[: COMPANY_LIMIT + 1])
+    if len(company_ids) <= COMPANY_LIMIT:
+        return own_columns | Q(company_id__in=company_ids) if company_ids else own_columns
+    by_own_columns = Contact.objects.filter(own_columns).order_by().values("pk")
+    by_company = Contact.objects.filter(company__in=companies.values("pk")).order_by()
+    return Q(pk__in=by_own_columns.union(by_company.values("pk")))
 
 
 class IndexedSearchMixin:

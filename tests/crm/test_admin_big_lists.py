@@ -13,11 +13,13 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.filters import AllValuesFieldListFilter
 from django.contrib.admin.utils import get_fields_from_path
+from django.core.paginator import EmptyPage
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.admin import search
 from crm.admin.pagination import BigListPaginator, table_row_estimate
 from crm.admin.search import looks_like_email
 from crm.models import Activity, ConsentTopic, Contact, Suppression
@@ -107,6 +109,16 @@ def test_a_page_past_the_capped_count_shows_the_rows_that_exist(admin_client_, m
 
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == 2
+
+
+@pytest.mark.django_db
+def test_a_page_number_below_one_is_still_refused(small_cap):
+    ContactFactory.create_batch(7)
+    paginator = BigListPaginator(Contact.objects.order_by("pk"), 2)
+    assert paginator.count == 6 and not paginator.count_is_exact
+
+    with pytest.raises(EmptyPage):
+        paginator.page(0)
 
 
 def _contact_admin():
@@ -321,9 +333,20 @@ def test_contact_search_ors_no_condition_across_the_company_join(admin_client_, 
     for query in searches:
         # SQLite: "crm_company"."name" LIKE; PostgreSQL: UPPER("crm_company"."name"::text) LIKE
         assert not re.search(r'"crm_company"\."name"(::text\))? LIKE', query), (
-            "the company is searched in a subquery, not across the join"
+            "the company is searched on its own, not across the join"
         )
-        assert "UNION" in query
+
+
+@pytest.mark.django_db
+def test_a_word_naming_very_many_companies_searches_them_by_union(
+    admin_client_, people, monkeypatch
+):
+    monkeypatch.setattr(search, "COMPANY_LIMIT", 0)
+
+    response, sql = _sql(admin_client_, CONTACTS, {"q": "rocket"})
+
+    assert _listed(response) == {"bob@other.example"}
+    assert any("UNION" in query for query in sql)
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from crm.imports import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS
+from crm.imports import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS, ContactResource
 from crm.models import Activity, Company, ConsentEntry, Contact
 from crm.services import consent_withdraw
 from tests.factories import (
@@ -370,3 +370,26 @@ def test_export_of_50_contacts_takes_a_bounded_number_of_queries(
     assert len(rows) == 50
     assert rows[0]["tags"] == "vip,webinar"
     assert rows[0]["owner"] == owner.username
+
+
+@pytest.mark.django_db
+def test_the_fast_export_renders_each_cell_as_the_resource_does():
+    owner = UserFactory()
+    for index, name in enumerate(["=Ann", "Bob"]):
+        contact = ContactFactory(
+            first_name=name,
+            company=CompanyFactory(domain=f"c{index}.example") if index else None,
+            owner=owner if index else None,
+            properties={"b": 1, "a": [2]} if index else {},
+            lead_score=-5,
+            source="form",
+            country="DE",
+        )
+        contact.tags.add(TagFactory(name=f"tag{index}"), TagFactory(name="zz"))
+    resource = ContactResource()
+    queryset = Contact.objects.order_by("pk")
+
+    fast = list(resource.export_rows(queryset))
+
+    assert fast == [resource.export_resource(contact) for contact in queryset]
+    assert fast[1][resource.get_export_headers().index("owner")] == owner.username
