@@ -1,5 +1,7 @@
 """Fixtures shared by every test: real database, inline django-q2, anymail's test backend."""
 
+import importlib
+
 import pytest
 from django.core import mail
 
@@ -33,3 +35,24 @@ def salesperson(db):
 @pytest.fixture
 def success_manager(db):
     return UserFactory(username="success", groups=["Customer success"])
+
+
+@pytest.fixture
+def default_rows(transactional_db):
+    """The stages and topics the data migration creates, for transactional tests.
+
+    Another transactional test's teardown flushes every table, migration rows included;
+    serialized_rollback cannot restore them (the consent ledger refuses updates).
+    The migration's function is idempotent (get_or_create), so it simply runs again.
+    """
+    from django.apps import apps
+
+    migration = importlib.import_module("crm.migrations.0002_default_stages_and_topics")
+    migration.create_defaults(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _default_rows_for_live_servers(request):
+    """Browser tests run on live_server, a transactional test: give them the default rows too."""
+    if "live_server" in request.fixturenames:
+        request.getfixturevalue("default_rows")

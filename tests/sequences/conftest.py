@@ -1,7 +1,6 @@
 """Sequence test helpers: a frozen clock, a consenting contact, sequences built step by step."""
 
 import datetime
-import importlib
 from unittest import mock
 
 import pytest
@@ -36,20 +35,6 @@ def clock():
     frozen = Clock(START)
     with mock.patch("django.utils.timezone.now", lambda: frozen.now):
         yield frozen
-
-
-@pytest.fixture
-def default_rows(transactional_db):
-    """The stages and topics the data migration creates, for transactional tests.
-
-    Another transactional test's teardown flushes every table, migration rows included;
-    serialized_rollback cannot restore them (the consent ledger refuses updates).
-    The migration's function is idempotent (get_or_create), so it simply runs again.
-    """
-    from django.apps import apps
-
-    migration = importlib.import_module("crm.migrations.0002_default_stages_and_topics")
-    migration.create_defaults(apps, None)
 
 
 @pytest.fixture
