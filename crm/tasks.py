@@ -3,12 +3,18 @@
 import datetime
 import logging
 
+from django.conf import settings
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from crm.models import Contact, Segment, Suppression
 from crm.segments.compiler import SegmentCompileError
-from crm.services.segments import EVALUATE_TASK, segment_evaluate, segment_memberships_refresh
+from crm.services.segments import (
+    EVALUATE_TASK,
+    MembershipChanges,
+    segment_evaluate,
+    segment_memberships_refresh,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +34,33 @@ def refresh_segment_memberships_task(contact_ids: list[int]) -> str:
     return f"{changes.entered} entered, {changes.exited} exited"
 
 
-def evaluate_segment_task(segment_pk: int) -> str:
-    """Fully evaluate one segment (after it was created or its definition changed)."""
+def evaluate_segment_task(
+    segment_pk: int, resume_at: int | None = None, entered: int = 0, exited: int = 0
+) -> str:
+    """Fully evaluate one segment (after it was created or its definition changed).
+
+    A big segment is evaluated in parts that each use at most half the task timeout:
+    each part queues the next one with where to resume and what changed so far.
+    """
     segment = Segment.objects.filter(pk=int(segment_pk)).first()
     if segment is None:
         return "segment deleted"
     try:
-        evaluation = segment_evaluate(segment=segment)
+        evaluation = segment_evaluate(
+            segment=segment,
+            resume_at=resume_at,
+            time_budget=datetime.timedelta(seconds=settings.Q_CLUSTER["timeout"] / 2),
+            carried=MembershipChanges(int(entered), int(exited)),
+        )
     except SegmentCompileError as error:
         # It names something deleted since it was saved; the admin shows the same problem.
         logger.warning("Segment %s cannot be evaluated: %s", segment.pk, error)
         return f"cannot evaluate: {error}"
+    if evaluation.resume_at is not None:
+        async_task(
+            EVALUATE_TASK, segment.pk, evaluation.resume_at, evaluation.entered, evaluation.exited
+        )
+        return f"continues from contact {evaluation.resume_at}"
     return (
         f"{evaluation.member_count} members, {evaluation.entered} entered, "
         f"{evaluation.exited} exited"

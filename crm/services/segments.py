@@ -77,6 +77,8 @@ class SegmentEvaluation:
     entered: int
     exited: int
     duration_ms: int
+    #: Set when the time budget ran out: continue from this contact id (nothing counted yet).
+    resume_at: int | None = None
 
 
 # --- Saving segments ------------------------------------------------------------------------
@@ -158,18 +160,39 @@ def segment_memberships_refresh(
 
 
 def segment_evaluate(
-    *, segment: Segment, now: datetime.datetime | None = None
+    *,
+    segment: Segment,
+    now: datetime.datetime | None = None,
+    resume_at: int | None = None,
+    time_budget: datetime.timedelta | None = None,
+    carried: MembershipChanges | None = None,
 ) -> SegmentEvaluation:
-    """Check every contact against the segment; record entries, exits and the count."""
+    """Check every contact against the segment; record entries, exits and the count.
+
+    With a time budget, stops between two ranges once it is spent and returns where to
+    resume (`resume_at`), so a task never outlives its timeout; `carried` adds what
+    earlier parts of the same evaluation changed to the count history.
+    """
     now = now or timezone.now()
     started = time.perf_counter()
     initial = segment.last_evaluated_at is None
     # Compiled once for every range (and a definition that no longer compiles fails here).
     condition = compile_segment(segment, context=CompileContext(now=now))
     bounds = Contact.objects.aggregate(lowest=Min("pk"), highest=Max("pk"))
-    changes = MembershipChanges()
+    changes = carried or MembershipChanges()
     if bounds["lowest"] is not None:
-        for lowest in range(bounds["lowest"], bounds["highest"] + 1, EVALUATE_RANGE_SIZE):
+        first = max(bounds["lowest"], resume_at or bounds["lowest"])
+        for lowest in range(first, bounds["highest"] + 1, EVALUATE_RANGE_SIZE):
+            spent = time.perf_counter() - started
+            if time_budget is not None and lowest > first and spent > time_budget.total_seconds():
+                return SegmentEvaluation(
+                    segment.pk,
+                    segment.member_count,
+                    changes.entered,
+                    changes.exited,
+                    round(spent * 1000),
+                    resume_at=lowest,
+                )
             contact_range = (lowest, lowest + EVALUATE_RANGE_SIZE)
             changes += _evaluate_range(segment, condition, contact_range, now, initial=initial)
     duration_ms = round((time.perf_counter() - started) * 1000)

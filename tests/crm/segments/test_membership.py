@@ -1,5 +1,6 @@
 """Membership tracking: touched contacts re-checked on commit, entries and exits recorded once."""
 
+import datetime
 from unittest import mock
 
 import pytest
@@ -12,6 +13,7 @@ from crm.segment_selectors import segment_members
 from crm.services import ActivityInput, activity_record, activity_record_batch, contact_update
 from crm.services import segments as segments_service
 from crm.services.segments import (
+    MembershipChanges,
     segment_create,
     segment_evaluate,
     segment_memberships_refresh,
@@ -365,3 +367,41 @@ def test_a_full_evaluation_costs_the_same_queries_for_more_members(create):
         return len(captured)
 
     assert queries_for(3) == queries_for(30)
+
+
+def test_an_evaluation_out_of_time_stops_between_ranges_and_resumes(create, monkeypatch):
+    people = ContactFactory.create_batch(5, lifecycle_stage_id="new_lead")
+    monkeypatch.setattr(segments_service, "EVALUATE_RANGE_SIZE", 2)
+    segment = SegmentFactory(
+        key="leads", definition=group(cond("lifecycle_stage", "in", ["new_lead"]))
+    )
+
+    first = segment_evaluate(segment=segment, time_budget=datetime.timedelta(0))
+
+    assert first.resume_at == people[0].pk + 2  # one range done, then out of time
+    assert segment_members(segment=segment).count() == 2
+    segment.refresh_from_db()
+    assert segment.last_evaluated_at is None  # not counted until the end
+    rest = segment_evaluate(
+        segment=segment, resume_at=first.resume_at, carried=MembershipChanges(first.entered, 0)
+    )
+    assert rest.resume_at is None
+    assert (rest.member_count, rest.entered) == (5, 5)
+    assert Activity.objects.filter(kind="segment_entered", properties__initial=True).count() == 5
+
+
+def test_the_evaluation_task_queues_its_own_continuation(monkeypatch, settings):
+    people = ContactFactory.create_batch(5, lifecycle_stage_id="new_lead")
+    monkeypatch.setattr(segments_service, "EVALUATE_RANGE_SIZE", 2)
+    monkeypatch.setitem(settings.Q_CLUSTER, "timeout", 0)
+    segment = SegmentFactory(
+        key="leads", definition=group(cond("lifecycle_stage", "in", ["new_lead"]))
+    )
+
+    outcome = evaluate_segment_task(segment.pk)  # django-q2 runs the continuations at once
+
+    assert outcome == f"continues from contact {people[0].pk + 2}"
+    segment.refresh_from_db()
+    assert segment.member_count == 5
+    [snapshot] = SegmentCountSnapshot.objects.filter(segment=segment)
+    assert (snapshot.member_count, snapshot.entered) == (5, 5)
