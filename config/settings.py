@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "crm",
     "scoring",
     "sequences",
+    "config",
 ]
 
 MIDDLEWARE = [
