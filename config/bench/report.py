@@ -87,8 +87,36 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines + (["", "notes:", *notes] if notes else []))
 
 
+def markdown(figures: list[Figure], info: dict) -> str:
+    """The results as a Markdown table, as docs/performance.md shows them."""
+    lines = [
+        f"`{info.get('command', '')}` — {info.get('engine', '')} + {info.get('broker', '')} "
+        f"broker, {info.get('date', '')}, commit {info.get('commit', '')}",
+        "",
+        "| scenario | figure | contacts | value | unit | target | baseline | met |",
+        "|---|---|---:|---:|---|---|---:|---|",
+    ]
+    for f in figures:
+        if f.unit == "queries":
+            continue  # shown beside the page's time
+        queries = next((q.value for q in figures if q.figure == f"{f.figure}.queries"), None)
+        value = _number(f.value) + (f" ({queries:.0f} queries)" if queries is not None else "")
+        met = {True: "yes", False: "**no**", None: ""}[f.passed]
+        target = f.target.replace("<", "&lt;") if f.target else ""
+        note = f" ({f.note})" if f.note else ""
+        lines.append(
+            f"| {f.name} | {f.figure} | {f.size:,} | {value}{note} | {f.unit} | {target} "
+            f"| {_number(f.baseline) if f.baseline else ''} | {met} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def chart(figures: list[Figure], path: str) -> None:
-    """Draw every figure measured at more than one size against the size (log-log)."""
+    """Draw every figure measured at more than one size against the size (log-log).
+
+    One run measures segments at several sizes; figures from several runs (JSON files
+    of different scales) can be passed together to draw the other curves too.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,7 +130,10 @@ def chart(figures: list[Figure], path: str) -> None:
     panels = [
         ("segment count", lambda k: k[0] == "segment" and k[1].endswith(".count")),
         ("segment first evaluation", lambda k: k[0] == "segment" and k[1].endswith(".evaluate")),
-        ("other figures", lambda k: k[0] != "segment" and len(curves[k]) > 1),
+        (
+            "other figures measured at several sizes",
+            lambda k: k[0] != "segment" and len(curves[k]) > 1,
+        ),
     ]
     panels = [(title, [k for k in curves if test(k)]) for title, test in panels]
     panels = [(title, keys) for title, keys in panels if keys]
@@ -118,6 +149,6 @@ def chart(figures: list[Figure], path: str) -> None:
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=7)
-    fig.tight_layout()
+    fig.subplots_adjust(bottom=0.15, wspace=0.3)
     fig.savefig(path, dpi=110)
     pyplot.close(fig)

@@ -76,6 +76,11 @@ class Runner:
                 databases.drop(clone)
         return figures
 
+    def build_only(self) -> None:
+        for size, _scenarios in self.plan():
+            with tempfile.TemporaryDirectory(prefix="nextstep-bench-") as workdir:
+                self.ensure(size, workdir)
+
     def ensure(self, size: str, workdir: str) -> databases.BenchDatabase:
         """The cached data set of this size, built first when missing or stale."""
         cache = databases.cached(self.user, size)

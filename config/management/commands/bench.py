@@ -4,6 +4,7 @@ import shlex
 import sys
 import traceback
 from importlib import import_module
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
@@ -28,7 +29,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", metavar="FILE", help="Write every figure as JSON.")
         parser.add_argument("--chart", metavar="FILE.png", help="Draw the scaling curves.")
+        parser.add_argument("--markdown", metavar="FILE", help="Write the table as Markdown.")
         parser.add_argument("--rebuild", action="store_true", help="Rebuild the data set.")
+        parser.add_argument(
+            "--build-only", action="store_true", help="Build (or check) the data sets, run nothing."
+        )
         # Internal: the orchestrator re-runs this command inside the bench database.
         parser.add_argument("--inside", choices=["build", "run"], help=argparse_hidden())
         parser.add_argument("--size", choices=list(SIZES), help=argparse_hidden())
@@ -51,16 +56,21 @@ class Command(BaseCommand):
 
     def orchestrate(self, options, only):
         from config.bench import runner
-        from config.bench.report import chart, table
+        from config.bench.report import chart, markdown, table
 
         scale = SCALES[options["scale"]]
         run = runner.Runner(scale, only, options["rebuild"], self.say)
+        if options["build_only"]:
+            return run.build_only()
         figures = run.run()
         self.stdout.write(table(figures))
         info = runner.meta(scale, "manage.py bench " + shlex.join(sys.argv[2:]))
         if options["json"]:
             runner.write_json(options["json"], figures, info)
             self.say(f"wrote {options['json']}")
+        if options["markdown"]:
+            Path(options["markdown"]).write_text(markdown(figures, info))
+            self.say(f"wrote {options['markdown']}")
         if options["chart"]:
             chart(figures, options["chart"])
             self.say(f"drew {options['chart']}")

@@ -20,10 +20,10 @@ def emit(**values) -> None:
 
 
 class Command(BaseCommand):
-    help = "Internal: one job of `manage.py bench` (send, evaluate, periodic, export)."
+    help = "Internal: one job of `manage.py bench` (send, evaluate, periodic, import, export)."
 
     def add_arguments(self, parser):
-        parser.add_argument("job", choices=["send", "evaluate", "periodic", "export"])
+        parser.add_argument("job", choices=["send", "evaluate", "periodic", "export", "import_csv"])
         parser.add_argument("args", nargs="*", help="The job's arguments.")
 
     def handle(self, *args, job, **options):
@@ -65,6 +65,18 @@ class Command(BaseCommand):
             started = time.perf_counter()
             outcome = import_string(func)()
             emit(item=func, seconds=time.perf_counter() - started, outcome=str(outcome)[:200])
+
+    def import_csv(self, username: str, rows: str) -> None:
+        """The admin's CSV import of `rows` new contacts (config.bench.scenarios.csv_import)."""
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+
+        from config.bench.scenarios.csv_import import import_csv
+
+        emit(item=rows, started=True)
+        client = Client()
+        client.force_login(get_user_model().objects.get(username=username))
+        emit(item=rows, **import_csv(client, int(rows)))
 
     def export(self, username: str, query: str) -> None:
         """POST the contact changelist's CSV export as a logged-in superuser."""
