@@ -201,6 +201,39 @@ class Generator:
 
 def generate(contacts: int, activities_per_contact: int, progress) -> None:
     Generator(contacts, activities_per_contact).run(progress)
+    ledgers_written()
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def ledgers_written() -> None:
+    """Called after ledger rows (consent entries, score changes) were written raw.
+
+    Nothing to do today: current consent and scores are read from the ledgers. A
+    projection kept beside a ledger (e.g. current consent) must be rebuilt from it
+    here, or the bench measures an empty projection (docs/performance.md).
+    """
+
+
+def sendable_contacts(count: int, *, tag: str, time_zone: str) -> list[Contact]:
+    """`count` new contacts who consent to the newsletter, written raw (fast at any scale)."""
+    topic = ConsentTopic.objects.get(key="newsletter")
+    text = ConsentText.objects.filter(topic=topic).order_by("-version").first()
+    first = next_id(Contact)
+    emails = [f"bench-{tag}-{first + i}@example.com" for i in range(count)]
+    engaged = NOW - DAY
+    with transaction.atomic():
+        Writer(Contact, ["id", "email", "first_name", "time_zone", "source", "last_engaged_at",
+                         "created_at", "updated_at"]).write(
+            (first + i, email, "Bench", time_zone, "api", engaged, NOW - 30 * DAY, NOW)
+            for i, email in enumerate(emails)
+        )  # fmt: skip
+        Writer(ConsentEntry, COLUMNS["consent"][1]).write(
+            (first + i, topic.pk, True, email, "form", "bench", text.pk if text else None,
+             NOW - 29 * DAY, NOW - 29 * DAY)
+            for i, email in enumerate(emails)
+        )  # fmt: skip
+        reset_sequences([Contact])
+    ledgers_written()
+    return list(Contact.objects.filter(pk__gte=first, pk__lt=first + count).order_by("pk"))

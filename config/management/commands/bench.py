@@ -30,6 +30,11 @@ class Command(BaseCommand):
         parser.add_argument("--json", metavar="FILE", help="Write every figure as JSON.")
         parser.add_argument("--chart", metavar="FILE.png", help="Draw the scaling curves.")
         parser.add_argument("--markdown", metavar="FILE", help="Write the table as Markdown.")
+        parser.add_argument(
+            "--chart-from",
+            metavar="JSON[,JSON]",
+            help="Run nothing: draw --chart from earlier --json files (e.g. quick, 100k and 1m).",
+        )
         parser.add_argument("--rebuild", action="store_true", help="Rebuild the data set.")
         parser.add_argument(
             "--build-only", action="store_true", help="Build (or check) the data sets, run nothing."
@@ -56,8 +61,15 @@ class Command(BaseCommand):
 
     def orchestrate(self, options, only):
         from config.bench import runner
-        from config.bench.report import chart, markdown, table
+        from config.bench.report import chart, from_json, markdown, table
 
+        if options["chart_from"]:
+            if not options["chart"]:
+                raise CommandError("--chart-from needs --chart FILE.png to draw into.")
+            figures = [f for name in options["chart_from"].split(",") for f in from_json(
+                Path(name).read_text())]  # fmt: skip
+            chart(figures, options["chart"])
+            return self.say(f"drew {options['chart']}")
         scale = SCALES[options["scale"]]
         run = runner.Runner(scale, only, options["rebuild"], self.say)
         if options["build_only"]:
