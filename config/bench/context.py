@@ -31,6 +31,10 @@ class Context:
             name=name, figure=figure, unit=unit, value=value, size=self.contacts, **kwargs
         )
         self.figures.append(item)
+        # Printed as measured, so a long run shows (and keeps in its log) what it has so far.
+        verdict = {True: "met", False: "MISSED", None: ""}[item.passed]
+        shown = "-" if item.value is None else f"{item.value:g}"
+        self.say(f"  {name} {figure} = {shown} {unit} {item.target} {verdict} {item.note}".rstrip())
         return item
 
     def say(self, text: str) -> None:
