@@ -57,7 +57,8 @@ class Runner:
             plan += [
                 (size, ["segment"]) for size in self.scale.segment_sizes if size != self.scale.size
             ]
-        return sorted(plan, key=lambda item: databases_size_order(item[0]))
+        # The scale's own data set first: a long run cut short still has its main figures.
+        return plan[:1] + sorted(plan[1:], key=lambda item: databases_size_order(item[0]))
 
     def run(self) -> list[Figure]:
         figures: list[Figure] = []
