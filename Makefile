@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast lint check-deploy install install-dev web worker migrate seed clean
+.PHONY: run test test-fast lint check-deploy install install-dev web worker migrate seed clean bench
 
 # Local mode: DEBUG on, SQLite, the ORM broker, emails printed to the console.
 run: export DEBUG = 1
@@ -39,6 +39,14 @@ check-deploy:
 	ALLOWED_HOSTS=crm.example.com SITE_URL=https://crm.example.com SECURE_HSTS_PRELOAD=1 \
 	ANYMAIL_WEBHOOK_SECRET=user:pass POSTAL_ADDRESS="Example Ltd, 1 Street, City" \
 	$(PY) manage.py check --deploy --fail-level WARNING
+
+# Performance: its own data set in a separate database (docs/performance.md).
+# `make bench SCALE=100k`, with DATABASE_URL / REDIS_URL as for the app.
+SCALE ?= quick
+bench: export DEBUG ?= 1
+bench: install-dev
+	@mkdir -p .local
+	$(PY) manage.py bench --scale $(SCALE) --json .local/bench-$(SCALE).json --chart .local/bench-$(SCALE).png
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "crm",
     "scoring",
     "sequences",
+    "config",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,73 @@
+"""webhook: Postmark delivery events through anymail's real tracking view (basic auth,
+parsing, our tracking receiver, the inbox), then the inbox processed by its task.
+
+ack: time of each POST. events/s: posts / their total time. inbox: events processed
+per second by `process_esp_events_task`, called until nothing is pending.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import time
+import uuid
+
+from django.conf import settings
+from django.test import Client
+
+from config.bench.context import Context, percentile
+from config.bench.scenarios.common import per_second
+from sequences.esp.tasks import process_esp_events_task
+from sequences.models import EspEvent, OutboundMessage
+
+URL = "/anymail/postmark/tracking/"
+
+
+def run(ctx: Context) -> None:
+    count = ctx.scale.webhook_events
+    sent = list(
+        OutboundMessage.objects.exclude(esp_message_id="").values_list(
+            "esp_message_id", "contact__email"
+        )[:count]
+    )
+    while len(sent) < count:
+        sent.append((str(uuid.uuid4()), f"unknown-{len(sent)}@example.com"))
+    secret = base64.b64encode(settings.BENCH_WEBHOOK_SECRET.encode()).decode()
+    client = Client(HTTP_AUTHORIZATION=f"Basic {secret}")
+    acks = []
+    for message_id, email in sent:
+        body = json.dumps(_delivery(message_id, email or "erased@example.com"))
+        began = time.perf_counter()
+        response = client.post(URL, body, "application/json")
+        acks.append((time.perf_counter() - began) * 1000)
+        assert response.status_code == 200, response.content[:300]
+    ctx.add("webhook", "ack.p50", "ms", percentile(acks, 0.5))
+    ctx.add("webhook", "ack.p99", "ms", percentile(acks, 0.99), target="< 100")
+    ctx.add(
+        "webhook", "accepted", "events/s", per_second(count, sum(acks) / 1000), target=">= 2000"
+    )
+    pending = EspEvent.objects.filter(processed_at__isnull=True)
+    before, began = pending.count(), time.perf_counter()
+    deadline = time.time() + ctx.scale.budget
+    while pending.exists() and time.time() < deadline:
+        process_esp_events_task()
+    left = pending.count()
+    note = f"cut off: {left} still pending" if left else ""
+    rate = per_second(before - left, time.perf_counter() - began)
+    ctx.add("webhook", "inbox_processed", "events/s", rate, note=note)
+
+
+def _delivery(message_id: str, email: str) -> dict:
+    at = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "RecordType": "Delivery",
+        "ServerID": 23,
+        "MessageStream": "outbound",
+        "MessageID": message_id,
+        "Recipient": email,
+        "Tag": "",
+        "DeliveredAt": at,
+        "Details": "Test delivery webhook details",
+        "Metadata": {},
+    }

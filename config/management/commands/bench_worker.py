@@ -1,0 +1,110 @@
+"""`manage.py bench_worker JOB ...`: one time-boxed job of a bench run (internal).
+
+Runs only under config.bench.settings, in the bench's own database. Prints one JSON
+object per line, flushed, so a job cut off by its time box still reports what it did.
+"""
+
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
+
+
+def emit(**values) -> None:
+    print(json.dumps(values), flush=True)
+
+
+class Command(BaseCommand):
+    help = "Internal: one job of `manage.py bench` (send, evaluate, periodic, import, export)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("job", choices=["send", "evaluate", "periodic", "export", "import_csv"])
+        parser.add_argument("args", nargs="*", help="The job's arguments.")
+
+    def handle(self, *args, job, **options):
+        if not getattr(settings, "BENCH_DIR", ""):
+            raise CommandError("bench_worker runs only inside `manage.py bench`.")
+        getattr(self, job)(*args)
+
+    def send(self, go_file: str, until: str) -> None:
+        """Wait for the start signal, then sweep due enrollments until none is left."""
+        from sequences.tasks import run_due_enrollments_task
+
+        Path(f"{go_file}.ready.{os.getpid()}").touch()
+        while not Path(go_file).exists():
+            time.sleep(0.005)
+        mail_log = Path(settings.BENCH_MAIL_LOG)
+        idle = 0
+        while time.time() < float(until) and idle < 2:
+            before = mail_log.stat().st_size if mail_log.exists() else 0
+            outcome = run_due_enrollments_task()
+            after = mail_log.stat().st_size if mail_log.exists() else 0
+            idle = idle + 1 if after == before else 0
+        emit(outcome=outcome)
+
+    def evaluate(self, *segment_pks: str) -> None:
+        """Each segment's first full evaluation, one after the other."""
+        from crm.models import Segment
+        from crm.services.segments import segment_evaluate
+
+        for pk in segment_pks:
+            emit(item=pk, started=True)
+            started = time.perf_counter()
+            result = segment_evaluate(segment=Segment.objects.get(pk=int(pk)))
+            emit(item=pk, members=result.member_count, seconds=time.perf_counter() - started)
+
+    def periodic(self, *funcs: str) -> None:
+        """Each periodic task's function, one after the other."""
+        for func in funcs:
+            emit(item=func, started=True)
+            started = time.perf_counter()
+            outcome = import_string(func)()
+            emit(item=func, seconds=time.perf_counter() - started, outcome=str(outcome)[:200])
+
+    def import_csv(self, username: str, rows: str) -> None:
+        """The admin's CSV import of `rows` new contacts (config.bench.scenarios.csv_import)."""
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+
+        from config.bench.scenarios.csv_import import import_csv
+
+        emit(item=rows, started=True)
+        client = Client()
+        client.force_login(get_user_model().objects.get(username=username))
+        emit(item=rows, **import_csv(client, int(rows)))
+
+    def export(self, username: str, query: str) -> None:
+        """POST the contact changelist's CSV export as a logged-in superuser."""
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+        from django.urls import reverse
+
+        from crm.imports import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS
+
+        emit(item=query, started=True)
+        client = Client()
+        client.force_login(get_user_model().objects.get(username=username))
+        data = {"format": "0", "resource": "0"}
+        data.update({f"contactresource_{c}": "on" for c in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS})
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        response = client.post(reverse("admin:crm_contact_export") + query, data)
+        first = time.perf_counter() - started
+        lines = 0
+        chunks = response.streaming_content if response.streaming else [response.content]
+        for chunk in chunks:
+            lines += chunk.count(b"\n")
+        emit(
+            item=query,
+            status=response.status_code,
+            rows=max(lines - 1, 0),
+            seconds=time.perf_counter() - started,
+            first_byte=first,
+            streaming=bool(response.streaming),
+            memory_mb=(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,
+        )

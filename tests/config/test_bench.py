@@ -1,0 +1,106 @@
+"""`manage.py bench`: the whole command at its tiny scale, and the pieces that keep it safe.
+
+No assertion here is about speed: the bench reports timings, tests only check that it
+runs every scenario and reports every figure in the documented shape.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from config.bench import databases
+from config.bench.report import Figure, meets, table
+from config.bench.scales import SCENARIOS
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELDS = {"name", "figure", "unit", "value", "baseline", "ratio", "size", "target", "passed"}
+
+
+def test_bench_at_tiny_scale_runs_every_scenario_and_writes_the_json(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DEBUG": "1",
+    }
+    env.pop("REDIS_URL", None)  # the ORM broker in the bench's own file: nothing shared
+    out = tmp_path / "bench.json"
+    chart = tmp_path / "chart.png"
+    command = [sys.executable, "manage.py", "bench", "--scale", "tiny", "--json", str(out)]
+
+    done = subprocess.run(
+        [*command, "--chart", str(chart)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    report = json.loads(out.read_text())
+    figures = report["figures"]
+    assert {figure["name"] for figure in figures} == set(SCENARIOS)
+    assert all(set(figure) >= FIELDS for figure in figures)
+    assert not [f for f in figures if f["figure"] == "crashed"]
+    assert report["meta"]["engine"] == "sqlite"
+    assert chart.stat().st_size > 0
+    assert "scenario" in done.stdout and "latency" in done.stdout
+    # The user's database was never touched; the cached data set and no clone remain.
+    assert not (tmp_path / "db.sqlite3").exists()
+    assert (tmp_path / "db_bench_tiny.sqlite3").exists()
+    assert not (tmp_path / "db_bench_tiny_run.sqlite3").exists()
+
+
+def test_bench_databases_are_never_the_users():
+    user = databases.user_database("postgres://postgres@127.0.0.1:5433/nextstep")
+    cache = databases.cached(user, "100k")
+    clone = databases.run_copy(cache)
+
+    assert (cache.name, clone.name) == ("nextstep_bench_100k", "nextstep_bench_100k_run")
+    assert clone.url == "postgres://postgres@127.0.0.1:5433/nextstep_bench_100k_run"
+
+
+def test_bench_sqlite_files_sit_beside_the_users_file(tmp_path):
+    user = databases.user_database(f"sqlite:///{tmp_path}/db.sqlite3")
+
+    assert databases.cached(user, "quick").name == str(tmp_path / "db_bench_quick.sqlite3")
+
+
+def test_unknown_scenario_is_a_clear_error():
+    with pytest.raises(CommandError, match="Unknown scenario.*Known: latency"):
+        call_command("bench", "--only", "latencyy")
+
+
+def test_bench_settings_refuse_a_database_that_is_not_the_bench_one(tmp_path):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.bench.settings", "DEBUG": "1",
+           "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"}  # fmt: skip
+    env.pop("NEXTSTEP_BENCH_DATABASE_URL", None)
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode != 0
+    assert "only for bench databases" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "target", "expected"),
+    [
+        (10_000, ">= 10000", True),
+        (9_999, ">= 10000", False),
+        (99, "< 100", True),
+        (100, "< 100", False),
+    ],
+)
+def test_targets_read_as_written(value, target, expected):
+    assert meets(value, target) is expected
+
+
+def test_a_missed_target_is_reported_not_raised():
+    figure = Figure(name="send", figure="workers_1", unit="msgs/s", value=5, size=300,
+                    target=">= 1000", baseline=50)  # fmt: skip
+
+    assert (figure.passed, figure.ratio) == (False, 0.1)
+    assert "NO" in table([figure])
