@@ -14,6 +14,7 @@ from django.utils import timezone
 from crm.emails import email_hash
 from crm.models import (
     Activity,
+    ApiKey,
     ConsentEntry,
     ConsentTopic,
     Contact,
@@ -127,3 +128,16 @@ def contact_paused_until(*, contact: Contact) -> datetime.datetime | None:
         .values_list("paused_until", flat=True)
         .first()
     )
+
+
+def activity_sources_from_browser_keys(sources: Iterable[str]) -> set[str]:
+    """Which of these activity sources are browser keys: public input, never email content.
+
+    One query for a whole batch. A browser key's source is `api:<prefix>` like a server
+    key's (ApiKey.source_label), so the key's kind decides.
+    """
+    prefixes = {source.removeprefix("api:") for source in sources if source.startswith("api:")}
+    if not prefixes:
+        return set()
+    keys = ApiKey.objects.filter(kind=ApiKey.Kind.BROWSER, prefix__in=prefixes)
+    return {key.source_label for key in keys.only("prefix")}

@@ -13,6 +13,7 @@ from django.db.models import Case, CharField, DateTimeField, JSONField, Value, W
 from django.utils import timezone
 
 from crm.models import Activity, Contact
+from crm.selectors import activity_sources_from_browser_keys
 from sequences.conditions import activity_matches, contact_facts
 from sequences.models import Enrollment, Sequence, Trigger
 from sequences.services.enrollments import (
@@ -184,6 +185,9 @@ def _enroll(activities, live, changes, contact_ids, now) -> list[Enrollment]:
         (sequence for sequence, _ in matches.values()), contacts.keys()
     )
     still_live = {(e.contact_id, e.sequence_id) for e in live if e.pk not in changes.ended}
+    # What a browser key sent is public input: it may start a sequence for a known
+    # contact, but its properties never reach an email (DESIGN.md invariant 8).
+    public = activity_sources_from_browser_keys({a.source for _, a in matches.values()})
     new = []
     for (contact_id, sequence_id), (sequence, activity) in matches.items():
         contact = contacts[contact_id]
@@ -200,10 +204,17 @@ def _enroll(activities, live, changes, contact_ids, now) -> list[Enrollment]:
                 contact=contact,
                 sequence=sequence,
                 now=now,
-                trigger_properties={"kind": activity.kind, **(activity.properties or {})},
+                trigger_properties=_trigger_properties(activity, public),
             )
         )
     return enrollments_bulk_save(new, now)
+
+
+def _trigger_properties(activity: Activity, public_sources: set[str]) -> dict:
+    """What an email may show of the activity that started the enrollment (`trigger.*`)."""
+    if activity.source in public_sources:
+        return {"kind": activity.kind}
+    return {"kind": activity.kind, **(activity.properties or {})}
 
 
 def _active_triggers() -> list[Trigger]:
