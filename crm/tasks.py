@@ -8,6 +8,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from crm.models import Contact, Segment, Suppression
+from crm.receivers import REFRESH_CHUNK, REFRESH_TASK
 from crm.segments.compiler import SegmentCompileError
 from crm.services.segments import (
     EVALUATE_TASK,
@@ -81,7 +82,11 @@ def evaluate_segments_task() -> str:
 def refresh_recently_changed_contacts_task(
     lookback_minutes: int = RECENTLY_CHANGED_LOOKBACK_MINUTES,
 ) -> str:
-    """Re-check contacts edited or suppressed lately; those changes record no activity."""
+    """Re-check contacts edited or suppressed lately; those changes record no activity.
+
+    The contacts are found with two indexed reads and handed to the per-batch refresh
+    task in chunks (as many as an import touched), so this sweep itself stays small.
+    """
     if not Segment.objects.exists():
         return "no segments"
     since = timezone.now() - datetime.timedelta(minutes=int(lookback_minutes))
@@ -90,5 +95,7 @@ def refresh_recently_changed_contacts_task(
     changed.update(
         Contact.objects.filter(email__in=suppressed.values("email")).values_list("pk", flat=True)
     )
-    changes = segment_memberships_refresh(contact_ids=changed)
-    return f"{len(changed)} contacts, {changes.entered} entered, {changes.exited} exited"
+    ids = sorted(changed)
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        async_task(REFRESH_TASK, ids[start : start + REFRESH_CHUNK])
+    return f"{len(ids)} contacts queued for a segment refresh"

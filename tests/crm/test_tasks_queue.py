@@ -9,6 +9,7 @@ from django_q.models import Success
 from django_q.signals import pre_enqueue
 from django_q.tasks import async_task
 
+from crm import tasks as crm_tasks
 from crm.models import Activity
 from crm.receivers import REFRESH_TASK
 from crm.services import activity_record
@@ -140,3 +141,16 @@ def test_a_successful_task_leaves_no_result_row():
     async_task("math.floor", 1.5)
 
     assert Success.objects.count() == 0
+
+
+def test_the_changed_contacts_sweep_hands_out_bounded_refresh_tasks(monkeypatch, enqueued):
+    monkeypatch.setattr(crm_tasks, "REFRESH_CHUNK", 2)
+    SegmentFactory()
+    contacts = ContactFactory.create_batch(5)
+
+    outcome = crm_tasks.refresh_recently_changed_contacts_task()
+
+    refreshes = [args[0] for func, args in enqueued if func == REFRESH_TASK]
+    assert outcome == "5 contacts queued for a segment refresh"
+    assert [len(ids) for ids in refreshes] == [2, 2, 1]
+    assert sorted(pk for ids in refreshes for pk in ids) == sorted(c.pk for c in contacts)
