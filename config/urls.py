@@ -15,6 +15,7 @@ admin.site.index_title = "Customers, signals and sequences"
 api_v1 = [
     path("", include("crm.api.urls")),
     path("", include("scoring.api.urls")),
+    path("", include("sequences.api.urls")),
     path("schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="api-schema"),
     path(
         "docs/",
