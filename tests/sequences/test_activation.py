@@ -225,3 +225,14 @@ def test_transactional_sequences_mention_no_quiet_hours(db):
     sequence = draft(is_transactional=True, key="receipts")
 
     assert sequence_activation_review(sequence=sequence).quiet_hours == ""
+
+
+def test_an_active_sequence_offers_pause_and_a_new_version(marketer_client):
+    sequence = build_sequence([email_step("hello")])
+
+    change = marketer_client.get(reverse("admin:sequences_sequence_change", args=[sequence.pk]))
+    page = marketer_client.get(url("activate", sequence))
+
+    assert url("pause", sequence) in change.content.decode()
+    assert url("resume", sequence) not in change.content.decode()
+    assert "publishes the current steps as a new version" in page.content.decode()

@@ -1,11 +1,12 @@
 """GET /api/v1/sequences/ and POST /api/v1/sequences/{key}/enroll/ (server keys only)."""
 
 import pytest
+from django.core import mail
 
 from sequences.models import Enrollment, Sequence
 from sequences.services import sequence_pause
-from tests.factories import ContactFactory, SegmentFactory
-from tests.sequences.conftest import build_sequence, email_step
+from tests.factories import ConsentEntryFactory, ContactFactory, SegmentFactory
+from tests.sequences.conftest import build_sequence, email_step, run
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +140,21 @@ def test_the_schema_documents_both_operations(client, db):
     assert "get" in schema["paths"]["/api/v1/sequences/"]
     enroll = schema["paths"]["/api/v1/sequences/{key}/enroll/"]["post"]
     assert {"201", "400", "403", "404", "409"} <= set(enroll["responses"])
+
+
+def test_an_api_enrollment_still_passes_the_send_gate(server_client, clock, newsletter):
+    build_sequence([email_step("hello")], key="welcome")
+    no_consent = ContactFactory(country="DE")
+    consented = ContactFactory(country="DE")
+    ConsentEntryFactory(contact=consented, topic=newsletter)
+
+    for contact in (no_consent, consented):
+        response = server_client.post(
+            ENROLL.format("welcome"), {"contact": contact.pk}, format="json", secure=True
+        )
+        assert response.status_code == 201
+    run(clock)
+
+    assert [message.to for message in mail.outbox] == [[consented.email]]
+    refused = Enrollment.objects.get(contact=no_consent)
+    assert (refused.state, refused.reason) == ("exited", "denied:no_consent")
