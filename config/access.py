@@ -126,7 +126,10 @@ ADMIN_VIEWS: dict[str, tuple[str, ...]] = {
     "scoring_handoff_act": ("Sales", "superuser"),
     "sequences_deliverability": ("Sales", "Marketing", "Customer success", "superuser"),
     "sequences_emailtemplate_preview": ("Sales", "Marketing", "Customer success", "superuser"),
+    "sequences_sequence_activate": ("Marketing", "superuser"),
     "sequences_sequence_install_playbook": ("Marketing", "superuser"),
+    "sequences_sequence_pause": ("Marketing", "superuser"),
+    "sequences_sequence_resume": ("Marketing", "superuser"),
     "sequences_sequence_import_yaml": ("Marketing", "superuser"),
 }
 
@@ -155,6 +158,8 @@ API_ROUTES = (
     "/api/v1/schema/",
     "/api/v1/segments/",
     "/api/v1/segments/sample/members/",
+    "/api/v1/sequences/",
+    "/api/v1/sequences/1/enroll/",
 )
 API_PUBLIC = ("/api/v1/docs/", "/api/v1/schema/")
 

@@ -17,6 +17,7 @@ admin.site.index_title = "Customers, signals and sequences"
 api_v1 = [
     path("", include("crm.api.urls")),
     path("", include("scoring.api.urls")),
+    path("", include("sequences.api.urls")),
     path("schema/", CachedSchemaView.as_view(authentication_classes=[]), name="api-schema"),
     path(
         "docs/",

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -32,6 +32,7 @@ from sequences.review import sequence_findings, template_findings
 from sequences.services import (
     outbound_resolve,
     sequence_activate,
+    sequence_activation_review,
     sequence_archive,
     sequence_pause,
     sequence_resume,
@@ -47,6 +48,27 @@ def import_summary(report) -> str:
         for name, summary in report.sections.items()
     ]
     return "Imported (sequences stay drafts until activated). " + "; ".join(parts)
+
+
+#: The status changes made on their own confirm pages (activate reviews first).
+STATUS_CHANGES = {
+    "activate": sequence_activate,
+    "pause": sequence_pause,
+    "resume": sequence_resume,
+}
+STATUS_WORDS = {"activate": "activated", "pause": "paused", "resume": "resumed"}
+
+
+def _may_change(sequence: Sequence, verb: str, review) -> bool:
+    """May this status change be offered now (activate: also no blockers in the review)?"""
+    if verb == "pause":
+        return sequence.status == Sequence.Status.ACTIVE
+    if verb == "resume":
+        return sequence.status == Sequence.Status.PAUSED
+    # Activating an active sequence publishes its edited steps as a new version.
+    if sequence.status == Sequence.Status.ARCHIVED:
+        return False
+    return review is None or review.can_activate
 
 
 def findings_html(findings) -> str:
@@ -110,6 +132,7 @@ class SequenceAdmin(admin.ModelAdmin):
     inlines = (TriggerInline, StepInline)
     actions = ("activate", "pause", "resume", "archive", "export_yaml")
     change_list_template = "admin/sequences/sequence/change_list.html"
+    change_form_template = "admin/sequences/sequence/change_form.html"
     fieldsets = (
         (None, {"fields": ("name", "key", "owner", "description", "status", "current_version")}),
         (
@@ -142,8 +165,9 @@ class SequenceAdmin(admin.ModelAdmin):
     )
 
     def get_readonly_fields(self, request, obj=None):
-        # Status changes go through the actions, which review and version.
-        return (*self.readonly_fields, "status") if obj else self.readonly_fields
+        # Status changes only through the Activate / Pause / Resume pages, which review and
+        # version; a new sequence is always a draft.
+        return (*self.readonly_fields, "status")
 
     @admin.display(description="Findings")
     def review(self, obj):
@@ -160,25 +184,29 @@ class SequenceAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{sequence}: {verb}.", messages.SUCCESS)
 
-    @admin.action(description="Activate (review, then publish the steps)", permissions=["change"])
+    def _to_confirm_page(self, request, queryset, verb: str):
+        # One sequence at a time: each change is shown (review, who enters) before it is made.
+        if queryset.count() != 1:
+            self.message_user(
+                request,
+                f"Choose one sequence to {verb}: its page shows what will happen first.",
+                messages.WARNING,
+            )
+            return None
+        url = reverse(f"admin:sequences_sequence_{verb}", args=[queryset.get().pk])
+        return HttpResponseRedirect(url)
+
+    @admin.action(description="Activate… (review, then confirm)", permissions=["change"])
     def activate(self, request, queryset):
-        for sequence in queryset:
-            try:
-                version = sequence_activate(sequence=sequence, user=request.user)
-            except ValidationError as exc:
-                self.message_user(
-                    request, f"{sequence}: not activated: {'; '.join(exc.messages)}", messages.ERROR
-                )
-            else:
-                self.message_user(request, f"{sequence}: active, version {version.number}.")
+        return self._to_confirm_page(request, queryset, "activate")
 
-    @admin.action(description="Pause (hold contacts in place)", permissions=["change"])
+    @admin.action(description="Pause… (hold contacts in place)", permissions=["change"])
     def pause(self, request, queryset):
-        self._each(request, queryset, sequence_pause, "paused")
+        return self._to_confirm_page(request, queryset, "pause")
 
-    @admin.action(description="Resume", permissions=["change"])
+    @admin.action(description="Resume…", permissions=["change"])
     def resume(self, request, queryset):
-        self._each(request, queryset, sequence_resume, "resumed")
+        return self._to_confirm_page(request, queryset, "resume")
 
     @admin.action(description="Archive", permissions=["change"])
     def archive(self, request, queryset):
@@ -195,11 +223,68 @@ class SequenceAdmin(admin.ModelAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view(self.install_playbook_view)
         import_view = self.admin_site.admin_view(self.import_yaml_view)
+        status_urls = [
+            path(
+                f"<path:object_id>/{verb}/",
+                self.admin_site.admin_view(self.status_view),
+                {"verb": verb},
+                name=f"sequences_sequence_{verb}",
+            )
+            for verb in STATUS_CHANGES
+        ]
         return [
             path("install-playbook/", view, name="sequences_sequence_install_playbook"),
             path("import-yaml/", import_view, name="sequences_sequence_import_yaml"),
+            *status_urls,
             *super().get_urls(),
         ]
+
+    def status_view(self, request, object_id, verb):
+        """Activate, pause or resume: GET shows what will happen, POST does it."""
+        sequence = self.get_object(request, object_id)
+        if sequence is None:
+            raise Http404("No such sequence.")
+        if not self.has_change_permission(request, sequence):
+            raise PermissionDenied
+        change_url = reverse("admin:sequences_sequence_change", args=[sequence.pk])
+        review = sequence_activation_review(sequence=sequence) if verb == "activate" else None
+        if request.method == "POST":
+            try:
+                if verb == "activate":
+                    version = sequence_activate(sequence=sequence, user=request.user)
+                    done = f"“{sequence}” is active, version {version.number}."
+                else:
+                    STATUS_CHANGES[verb](sequence=sequence)
+                    done = f"“{sequence}” is {STATUS_WORDS[verb]}."
+            except ValidationError as exc:
+                self.message_user(
+                    request,
+                    f"“{sequence}” was not {STATUS_WORDS[verb]}: {'; '.join(exc.messages)}",
+                    messages.ERROR,
+                )
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{verb.capitalize()} “{sequence}”",
+            "opts": self.model._meta,
+            "original": sequence,
+            "verb": verb,
+            "review": review,
+            "allowed": _may_change(sequence, verb, review),
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/sequences/sequence/status_change.html", context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk and self.has_change_permission(request, obj):
+            context["status_actions"] = [
+                (verb.capitalize(), reverse(f"admin:sequences_sequence_{verb}", args=[obj.pk]))
+                for verb in STATUS_CHANGES
+                if _may_change(obj, verb, None)
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def import_yaml_view(self, request):
         if not (self.has_add_permission(request) and self.has_change_permission(request)):

@@ -14,7 +14,9 @@ from sequences.services.ledger import (
 from sequences.services.matching import enrollments_react
 from sequences.services.running import RunResult, enrollments_run_due
 from sequences.services.sequences import (
+    ActivationReview,
     sequence_activate,
+    sequence_activation_review,
     sequence_archive,
     sequence_pause,
     sequence_resume,
@@ -24,6 +26,7 @@ from sequences.services.sequences import (
 from sequences.services.variants import variant_winners_decide
 
 __all__ = [
+    "ActivationReview",
     "RunResult",
     "date_triggers_enroll",
     "enrollment_create",
@@ -34,6 +37,7 @@ __all__ = [
     "outbound_reconcile",
     "outbound_resolve",
     "sequence_activate",
+    "sequence_activation_review",
     "sequence_archive",
     "sequence_pause",
     "sequence_resume",

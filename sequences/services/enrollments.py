@@ -138,14 +138,23 @@ def enrollment_create(
     """Enroll one contact by hand (admin or API), applying re-enrollment policy and audience."""
     now = now or timezone.now()
     if sequence.status != Sequence.Status.ACTIVE or sequence.current_version is None:
-        raise ValidationError("Only an active sequence can take new contacts.")
+        raise ValidationError(
+            "Only an active sequence can take new contacts.", code="sequence_inactive"
+        )
     previous = Enrollment.objects.filter(contact=contact, sequence=sequence).first()
+    if previous is not None and previous.is_live:
+        raise ValidationError("The contact is already in this sequence.", code="already_enrolled")
     if not reenrollment_allows(sequence, previous, now):
-        raise ValidationError("The re-enrollment policy does not allow this contact in again.")
+        raise ValidationError(
+            "The re-enrollment policy does not allow this contact in again.",
+            code="reenrollment_refused",
+        )
     if not audience_admits(sequence, contact_facts(contact)) or not audience_segment_admits(
         sequence, contact.pk
     ):
-        raise ValidationError("The contact is outside this sequence's audience.")
+        raise ValidationError(
+            "The contact is outside this sequence's audience.", code="outside_audience"
+        )
     enrollment = enrollment_build(
         contact=contact, sequence=sequence, now=now, trigger_properties=trigger_properties or {}
     )
@@ -153,7 +162,9 @@ def enrollment_create(
         with transaction.atomic():
             enrollment.save()
     except IntegrityError as exc:
-        raise ValidationError("The contact is already in this sequence.") from exc
+        raise ValidationError(
+            "The contact is already in this sequence.", code="already_enrolled"
+        ) from exc
     enrollment_event_add(enrollment=enrollment, kind="entered", reason=source, now=now)
     enqueue_run([enrollment.pk])
     return enrollment

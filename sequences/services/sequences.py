@@ -1,13 +1,19 @@
-"""Sequence lifecycle: activate (a new version), pause, resume, archive; previews and tests."""
+"""Sequence lifecycle: review, activate (a new version), pause, resume, archive; previews."""
 
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 
+from crm.segment_selectors import segment_contacts, segment_current_memberships
+from crm.segments.compiler import SegmentCompileError
 from crm.services.mail import SystemEmailFailed, SystemEmailKind, system_email_send
-from sequences.models import EmailTemplate, Sequence, SequenceVersion
+from sequences.models import EmailTemplate, Sequence, SequenceVersion, Step, Trigger
 from sequences.rendering import RenderedEmail, render_email
-from sequences.review import review_errors, sequence_findings
+from sequences.review import Finding, review_errors, sequence_findings
 
 Status = Sequence.Status
 
@@ -24,6 +30,186 @@ def steps_snapshot(sequence: Sequence) -> list[dict]:
         }
         for step in sequence.steps.select_related("template").order_by("position", "pk")
     ]
+
+
+# --- The activation review --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriggerEntry:
+    """Who one trigger lets in: a count of those entering at activation (None: nobody now)."""
+
+    trigger: str
+    enters_now: int | None
+    explanation: str
+
+
+@dataclass(frozen=True)
+class ActivationReview:
+    """What activating would do: the quality review, who enters now, when the first email goes."""
+
+    sequence: Sequence
+    findings: list[Finding]
+    entries: list[TriggerEntry]
+    first_send: str
+    quiet_hours: str
+
+    @property
+    def blockers(self) -> list[str]:
+        return review_errors(self.findings)
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [finding for finding in self.findings if not finding.is_error]
+
+    @property
+    def enters_now(self) -> int:
+        return sum(entry.enters_now or 0 for entry in self.entries)
+
+    @property
+    def only_future(self) -> bool:
+        return all(entry.enters_now is None for entry in self.entries)
+
+    @property
+    def can_activate(self) -> bool:
+        return not self.blockers and self.sequence.status != Status.ARCHIVED
+
+
+def sequence_activation_review(*, sequence: Sequence) -> ActivationReview:
+    """Review the sequence as it would be published now, without changing anything."""
+    steps = list(sequence.steps.order_by("position", "pk"))
+    quiet = (
+        ""
+        if sequence.is_transactional
+        else (
+            f"Marketing emails are held during quiet hours ({settings.SEQUENCES_QUIET_HOURS} in "
+            "each contact's time zone) and by the frequency cap; the send gate still decides "
+            "every email."
+        )
+    )
+    triggers = sequence.triggers.select_related("segment").order_by("pk")
+    return ActivationReview(
+        sequence=sequence,
+        findings=sequence_findings(sequence),
+        entries=[_trigger_entry(sequence, trigger) for trigger in triggers]
+        or [TriggerEntry("none", None, "No trigger: contacts enter only by hand or the API.")],
+        first_send=_first_send(steps),
+        quiet_hours=quiet,
+    )
+
+
+def _trigger_entry(sequence: Sequence, trigger: Trigger) -> TriggerEntry:
+    label = str(trigger)
+    if trigger.type == Trigger.Type.ACTIVITY:
+        return TriggerEntry(
+            label,
+            None,
+            f"Future behaviour only: a contact enters when a {trigger.activity_kind} activity "
+            "is recorded after activation; nobody enters at activation.",
+        )
+    if trigger.type == Trigger.Type.LIFECYCLE_STAGE:
+        return TriggerEntry(
+            label,
+            None,
+            f"Future behaviour only: contacts who move into the {trigger.lifecycle_stage} stage "
+            "after activation; contacts already in it do not enter.",
+        )
+    if trigger.type == Trigger.Type.DATE_PROPERTY:
+        return TriggerEntry(
+            label,
+            None,
+            f"Each day at the 06:00 run: contacts whose {trigger.date_property} is "
+            f"{trigger.days_before} days away; nobody enters at activation itself.",
+        )
+    if trigger.type == Trigger.Type.SEGMENT_ENTERED and trigger.segment is not None:
+        return _segment_entry(sequence, trigger, label)
+    return TriggerEntry(label, None, "Manual: contacts enter only by hand (admin) or the API.")
+
+
+def _segment_entry(sequence: Sequence, trigger: Trigger, label: str) -> TriggerEntry:
+    segment = trigger.segment
+    future = f"Future behaviour only: contacts who enter segment “{segment}” after activation"
+    if not trigger.include_existing_members:
+        return TriggerEntry(
+            label, None, f"{future}; its {segment.member_count} current members do not enter."
+        )
+    if segment.last_evaluated_at is not None:
+        # Existing members come from the segment's first evaluation (matching.trigger_fires);
+        # that evaluation already happened, so activating now enrolls none of them.
+        return TriggerEntry(
+            label,
+            None,
+            f"{future}. Its {segment.member_count} current members do not enter: "
+            "“include existing members” covers only the segment's first evaluation, "
+            f"which ran on {segment.last_evaluated_at:%Y-%m-%d %H:%M} UTC.",
+        )
+    try:
+        matching = segment_contacts(segment=segment)
+    except SegmentCompileError as exc:
+        return TriggerEntry(label, 0, f"The segment cannot be evaluated: {exc}")
+    if sequence.audience_segment_id:
+        audience = segment_current_memberships(sequence.audience_segment_id)
+        matching = matching.filter(Exists(audience.filter(contact_id=OuterRef("pk"))))
+    count = matching.count()
+    caveat = (
+        " (before the audience conditions, checked for each contact at entry)"
+        if sequence.audience_conditions
+        else ""
+    )
+    return TriggerEntry(
+        label,
+        count,
+        f"The segment's first evaluation will enroll the {count} contacts who match it "
+        f"now{caveat}, then anyone who enters it later.",
+    )
+
+
+def _first_send(steps: list[Step]) -> str:
+    """When the first email step runs after entry, following the steps in order."""
+    waits: list[str] = []
+    for step in steps:
+        config = step.config or {}
+        if step.type == Step.Type.SEND_EMAIL:
+            when = "right after entry" if not waits else "after " + ", then ".join(waits)
+            return f"First email: step {step.key}, {when}."
+        if step.type == Step.Type.WAIT_DURATION:
+            waits.append(_duration_text(_timedelta(config.get("duration"))))
+        elif step.type == Step.Type.WAIT_UNTIL_TIME:
+            waits.append(f"at the next {config.get('time')} in the contact's time zone")
+        elif step.type == Step.Type.WAIT_UNTIL_DATE:
+            waits.append(
+                f"on the date in {config.get('property')} "
+                f"{config.get('offset_days', 0):+d} days at {config.get('time', '09:00')}"
+            )
+        elif step.type == Step.Type.WAIT_FOR_EVENT:
+            event = (config.get("event") or {}).get("activity", "the event")
+            timeout = _duration_text(_timedelta(config.get("timeout")))
+            waits.append(f"when {event} happens or {timeout} pass")
+        elif step.type == Step.Type.BRANCH_IF:
+            return f"The first email depends on the branch at step {step.key}."
+        elif step.type == Step.Type.END:
+            break
+    return "The sequence sends no email."
+
+
+def _timedelta(duration) -> datetime.timedelta:
+    if not isinstance(duration, dict):
+        return datetime.timedelta()
+    units = {unit: duration[unit] for unit in ("days", "hours", "minutes") if unit in duration}
+    try:
+        return datetime.timedelta(**units)
+    except TypeError:
+        return datetime.timedelta()
+
+
+def _duration_text(delay: datetime.timedelta) -> str:
+    hours, seconds = divmod(int(delay.total_seconds()) % 86400, 3600)
+    parts = [(delay.days, "day"), (hours, "hour"), (seconds // 60, "minute")]
+    words = [f"{count} {unit}{'s' if count != 1 else ''}" for count, unit in parts if count]
+    return ", ".join(words) or "0 minutes"
+
+
+# --- Status changes ------------------------------------------------------------------------------
 
 
 @transaction.atomic

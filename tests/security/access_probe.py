@@ -110,7 +110,9 @@ POST_ONLY_VIEWS = frozenset({"crm_contact_process_import", "crm_segment_preview"
 def admin_view_urls() -> dict[str, str]:
     """Each admin view added with get_urls(), as a URL with real objects where it needs one."""
     from tests.factories import EmailTemplateFactory, HandoffFactory, SegmentFactory
+    from tests.sequences.conftest import build_sequence, email_step
 
+    sequence = build_sequence([email_step("hello")], key="probe", activate=False)
     return {
         "crm_contact_import": reverse("admin:crm_contact_import"),
         "crm_contact_process_import": reverse("admin:crm_contact_process_import"),
@@ -127,6 +129,12 @@ def admin_view_urls() -> dict[str, str]:
         ),
         "sequences_sequence_install_playbook": reverse("admin:sequences_sequence_install_playbook"),
         "sequences_sequence_import_yaml": reverse("admin:sequences_sequence_import_yaml"),
+        **{
+            f"sequences_sequence_{verb}": reverse(
+                f"admin:sequences_sequence_{verb}", args=[sequence.pk]
+            )
+            for verb in ("activate", "pause", "resume")
+        },
     }
 
 
