@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from crm.models import ConsentEntry, ConsentTopic, Contact
 from sequences.models import Enrollment, OutboundMessage
@@ -24,7 +25,13 @@ pytestmark = pytest.mark.skipif(
 def _seed(sequence) -> None:
     topic = ConsentTopic.objects.get(key="newsletter")
     contacts = Contact.objects.bulk_create(
-        Contact(email=f"load{n}@example.com", country="DE", time_zone="Europe/Berlin")
+        Contact(
+            email=f"load{n}@example.com",
+            country="DE",
+            time_zone="Europe/Berlin",
+            vouched_at=timezone.now(),
+            vouched_by=Contact.VouchedBy.STAFF,
+        )
         for n in range(ENROLLMENTS)
     )
     ConsentEntry.objects.bulk_create(
@@ -92,7 +99,13 @@ CAPPED_CONTACTS = 150
 def _seed_two_sequences(first, second) -> tuple[list[int], list[int]]:
     topic = ConsentTopic.objects.get(key="newsletter")
     contacts = Contact.objects.bulk_create(
-        Contact(email=f"cap{n}@example.com", country="DE", time_zone="Europe/Berlin")
+        Contact(
+            email=f"cap{n}@example.com",
+            country="DE",
+            time_zone="Europe/Berlin",
+            vouched_at=timezone.now(),
+            vouched_by=Contact.VouchedBy.STAFF,
+        )
         for n in range(CAPPED_CONTACTS)
     )
     ConsentEntry.objects.bulk_create(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from crm.models import ConsentEntry, ConsentTopic, Contact
 from sequences.models import Enrollment, OutboundMessage
@@ -71,7 +72,13 @@ def seed() -> None:
         [email_step(STEPS[0]), email_step(STEPS[1])], trigger=None, on_send_failure="continue"
     )
     contacts = Contact.objects.bulk_create(
-        Contact(email=f"fault{n}@example.com", country="DE", time_zone="UTC")
+        Contact(
+            email=f"fault{n}@example.com",
+            country="DE",
+            time_zone="UTC",
+            vouched_at=timezone.now(),
+            vouched_by=Contact.VouchedBy.STAFF,
+        )
         for n in range(CONTACTS)
     )
     ConsentEntry.objects.bulk_create(
