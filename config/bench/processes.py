@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
+import select
 import signal
 import subprocess
 import sys
@@ -94,32 +94,46 @@ def worker_jobs(job: str, items: list[str], per_item: float, *extra: str) -> dic
     results: dict[str, dict] = {}
     remaining = list(items)
     while remaining:
-        process = manage("bench_worker", job, *extra, *remaining, stdout=subprocess.PIPE, text=True)
-        current, began = None, time.monotonic()
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while True:
-                left = began + per_item - time.monotonic() if current else per_item + 60
-                if left <= 0 or not selector.select(timeout=left):
-                    if current is None or time.monotonic() - began < per_item:
-                        continue
-                    os.killpg(process.pid, signal.SIGKILL)
-                    results[current] = {"cut": time.monotonic() - began}
-                    break
-                line = process.stdout.readline()
-                if not line:
-                    if current is not None:
-                        results[current] = {"failed": True}
-                    break
-                if not line.startswith("{"):
-                    continue
-                data = json.loads(line)
-                if data.get("started"):
-                    current, began = data["item"], time.monotonic()
-                else:
-                    results[data["item"]], current = data, None
+        process = manage("bench_worker", job, *extra, *remaining, stdout=subprocess.PIPE)
+        current, began = _follow(process, results, per_item)
+        if current is not None:
+            os.killpg(process.pid, signal.SIGKILL)
+            results[current] = {"cut": time.monotonic() - began}
         process.wait()
         remaining = [item for item in remaining if item not in results]
-        if process.returncode == 0 and remaining:
-            break  # the worker finished without reporting them: do not loop forever
+        if current is None and remaining:
+            for item in remaining:  # the worker died without reporting them
+                results[item] = {"failed": True}
     return results
+
+
+def _follow(process: subprocess.Popen, results: dict, per_item: float) -> tuple[str | None, float]:
+    """Read the worker's lines until it exits (None) or an item outlives its time box.
+
+    Reads the pipe with os.read, not a buffered reader: select() cannot see lines a
+    buffered reader has already pulled in, and a started line would sit there unseen.
+    """
+    fd, pending = process.stdout.fileno(), b""
+    current, began = None, time.monotonic()
+    while True:
+        left = per_item - (time.monotonic() - began)
+        if current is not None and left <= 0:
+            return current, began
+        ready, _, _ = select.select([fd], [], [], max(left, 0.01) if current else 1.0)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            if current is not None:
+                results[current] = {"failed": True}
+            return None, began
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if not line.startswith(b"{"):
+                continue
+            data = json.loads(line)
+            if data.get("started"):
+                current, began = data["item"], time.monotonic()
+            else:
+                results[data["item"]], current = data, None

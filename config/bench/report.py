@@ -130,14 +130,11 @@ def chart(figures: list[Figure], path: str) -> None:
     panels = [
         ("segment count", lambda k: k[0] == "segment" and k[1].endswith(".count")),
         ("segment first evaluation", lambda k: k[0] == "segment" and k[1].endswith(".evaluate")),
-        (
-            "other figures measured at several sizes",
-            lambda k: k[0] != "segment" and len(curves[k]) > 1,
-        ),
+        ("admin pages", lambda k: k[0] == "admin" and k[2] == "ms" and len(curves[k]) > 1),
     ]
     panels = [(title, [k for k in curves if test(k)]) for title, test in panels]
     panels = [(title, keys) for title, keys in panels if keys]
-    fig, axes = pyplot.subplots(1, max(len(panels), 1), figsize=(6 * max(len(panels), 1), 4.5))
+    fig, axes = pyplot.subplots(1, max(len(panels), 1), figsize=(6 * max(len(panels), 1), 5.5))
     axes = list(axes) if len(panels) > 1 else [axes]
     for axis, (title, keys) in zip(axes, panels, strict=True):
         for key in keys:
@@ -148,7 +145,7 @@ def chart(figures: list[Figure], path: str) -> None:
         axis.set_xlabel("contacts")
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize=7)
+        axis.legend(fontsize=6, loc="upper left")
     fig.subplots_adjust(bottom=0.15, wspace=0.3)
     fig.savefig(path, dpi=110)
     pyplot.close(fig)

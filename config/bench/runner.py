@@ -41,8 +41,9 @@ def child(mode: str, db: databases.BenchDatabase, args: list[str], workdir: str)
 
 
 class Runner:
-    def __init__(self, scale: Scale, only: list[str], rebuild: bool, say):
+    def __init__(self, scale: Scale, only: list[str], rebuild: bool, say, budget=None):
         self.scale, self.only, self.rebuild, self.say = scale, only, rebuild, say
+        self.budget = budget
         self.user = databases.user_database(settings.DATABASE_URL)
         self.failed = False
 
@@ -69,6 +70,7 @@ class Runner:
                 databases.create(clone, template=cache)
                 out = Path(workdir) / "figures.json"
                 args = ["--scale", self.scale.name, "--size", size, "--only", ",".join(scenarios)]
+                args += ["--budget", str(self.budget)] if self.budget else []
                 self.say(f"running {', '.join(scenarios)} on {clone.name}")
                 code = child("run", clone, [*args, "--out", str(out)], workdir)
                 self.failed |= code != 0

@@ -1,5 +1,6 @@
 """`manage.py bench`: measure Nextstep on its own generated data set (docs/performance.md)."""
 
+import dataclasses
 import shlex
 import sys
 import traceback
@@ -37,6 +38,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rebuild", action="store_true", help="Rebuild the data set.")
         parser.add_argument(
+            "--budget",
+            type=float,
+            help="Seconds per time box instead of the scale's (e.g. a shorter look at 1m).",
+        )
+        parser.add_argument(
             "--build-only", action="store_true", help="Build (or check) the data sets, run nothing."
         )
         # Internal: the orchestrator re-runs this command inside the bench database.
@@ -71,7 +77,7 @@ class Command(BaseCommand):
             chart(figures, options["chart"])
             return self.say(f"drew {options['chart']}")
         scale = SCALES[options["scale"]]
-        run = runner.Runner(scale, only, options["rebuild"], self.say)
+        run = runner.Runner(scale, only, options["rebuild"], self.say, options["budget"])
         if options["build_only"]:
             return run.build_only()
         figures = run.run()
@@ -107,7 +113,10 @@ class Command(BaseCommand):
         from config.bench.context import Context
         from config.bench.report import to_json
 
-        context = Context(scale=SCALES[options["scale"]], size=SIZES[options["size"]])
+        scale = SCALES[options["scale"]]
+        if options["budget"]:
+            scale = dataclasses.replace(scale, budget=options["budget"])
+        context = Context(scale=scale, size=SIZES[options["size"]])
         crashed = []
         processes.purge_queue()
         for name in only:
