@@ -430,7 +430,7 @@ class _Importer:
             for contact in updates:
                 contact.updated_at = now
             names = sorted(set().union(*changed.values()) | {"updated_at"})
-            Contact.objects.bulk_update(updates, names, batch_size=500)
+            _update(Contact, updates, names)
         if state.tags:
             self._write_tags(state.tags)
         if state.entries:
@@ -523,6 +523,52 @@ def _insert(model, objects: list) -> None:
                 obj.pk = pk_value
                 obj._state.adding = False
                 obj._state.db = connection.alias
+
+
+def _update(model, objects: list, names: list[str]) -> None:
+    """Write these columns of these objects: one UPDATE … FROM (VALUES …) per ~1,000 rows.
+
+    bulk_update() builds `CASE WHEN pk=… THEN …` for every object and column (Python
+    resolves a Q per object: ~1 ms a row) and the database tests every WHEN for every row;
+    a VALUES list joined on the primary key is one hash or index join (crm.set_updates
+    does the same for one column). SQLite 3.33+ and PostgreSQL run it.
+    """
+    if not objects:
+        return
+    meta = model._meta
+    fields = [meta.get_field(name) for name in names]
+    for obj in objects:  # a company created in this chunk: take its new id
+        if "company" in names and Contact.company.is_cached(obj) and obj.company is not None:
+            obj.company = obj.company
+    adapters = [_adapter(f) for f in fields]
+    quote = connection.ops.quote_name
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    aliases = [f"c{index}" for index in range(len(fields))]
+    if connection.vendor == "postgresql":
+        # VALUES would otherwise guess text for every column.
+        types = [meta.pk.db_type(connection), *(f.db_type(connection) for f in fields)]
+        placeholder = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+    else:
+        placeholder = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    assignments = ", ".join(
+        f"{quote(f.column)} = v.{alias}" for f, alias in zip(fields, aliases, strict=True)
+    )
+    per_statement = max(1, 30000 // (len(fields) + 1))
+    with connection.cursor() as cursor:
+        for start in range(0, len(objects), per_statement):
+            part = objects[start : start + per_statement]
+            params = []
+            for obj in part:
+                params.append(obj.pk)
+                for f, adapt in zip(fields, adapters, strict=True):
+                    value = getattr(obj, f.attname)
+                    params.append(adapt(value) if adapt else value)
+            listed = ", ".join([placeholder] * len(part))
+            cursor.execute(
+                f"WITH v(pk, {', '.join(aliases)}) AS (VALUES {listed}) "
+                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{pk} = v.pk",
+                params,
+            )
 
 
 def _adapter(model_field):

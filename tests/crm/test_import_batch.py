@@ -160,6 +160,8 @@ def test_existing_contacts_merge_and_keep_first_touch_and_stage():
                 "lifecycle_stage": "engaged_lead",
                 "tags": "new",
                 "properties": '{"seats": 3}',
+                "company": "NewCo",
+                "company_domain": "newco.example",
             }
         ),
         source=SOURCE,
@@ -172,6 +174,8 @@ def test_existing_contacts_merge_and_keep_first_touch_and_stage():
     assert contact.properties == {"plan": "pro", "seats": 3}
     assert contact.source == "form" and contact.lifecycle_stage_id == "new_lead"
     assert sorted(contact.tags.values_list("name", flat=True)) == ["new", "old"]
+    assert contact.company.name == "NewCo", "a company created in the same chunk"
+    assert contact.updated_at > contact.created_at
 
 
 @pytest.mark.django_db
