@@ -1,11 +1,12 @@
 """CSV import and export of contacts (django-import-export), routed through crm's services.
 
-Import: every row goes through company_upsert and contact_upsert, so a file follows
-the same rules as the API (email matched trimmed and case-insensitively, non-empty
-values overwrite, tags add, properties merge, first-touch attribution kept). A row
-that fails validation is listed with its spreadsheet row number and the services'
-messages, and the other rows still import. Consent is granted only when the person
-importing picks a topic and confirms it; no column of the file can grant it.
+Import: the whole file goes through crm.services.imports.contacts_import_batch, which
+applies the API's rules (email matched trimmed and case-insensitively, non-empty values
+overwrite, tags add, properties merge, first-touch attribution kept) a chunk of rows at
+a time with a fixed number of queries. A row that fails validation is listed with its
+spreadsheet row number and the reasons, and the other rows still import. Consent is
+granted only when the person importing picks a topic and confirms it; no column of the
+file can grant it.
 
 Export: CSV streamed row by row (crm.spreadsheets.csv_stream), so a million contacts
 export in constant memory, and no cell runs as a formula.
