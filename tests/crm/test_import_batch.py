@@ -251,3 +251,24 @@ def test_a_withdrawal_is_kept_and_its_row_named_while_the_others_are_granted():
     assert [o.status for o in result.outcomes] == ["skip", "skip", "new"]
     assert not CurrentConsent.objects.get(contact=withdrawn, topic=text.topic).is_granted
     assert ConsentEntry.objects.filter(contact=granted).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_import_contacts_command_imports_a_file_and_names_bad_rows(tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    path = tmp_path / "people.csv"
+    path.write_text("Email,First Name,Tags\nann@example.com,Ann,vip\nnot-an-email,Bob,\n")
+    out, err = StringIO(), StringIO()
+
+    call_command("import_contacts", str(path), source=SOURCE, stdout=out, stderr=err)
+
+    assert (
+        "Imported 1 new and 0 updated contacts; 0 unchanged; 1 rows not imported." in out.getvalue()
+    )
+    assert "row 3: email: Enter a valid email address." in err.getvalue()
+    ann = Contact.objects.get()
+    assert (ann.first_name, ann.entry_point, ann.vouched_at) == ("Ann", SOURCE, None)
+    assert list(ann.tags.values_list("name", flat=True)) == ["vip"]
