@@ -10,7 +10,7 @@ import os
 import warnings
 
 from config.settings import *  # noqa: F403
-from config.settings import ANYMAIL, DATABASE_URL, LOGGING, Q_CLUSTER
+from config.settings import ANYMAIL, DATABASE_URL, LOGGING, POSTAL_ADDRESS, Q_CLUSTER, SITE_URL
 
 _expected = os.environ.get("NEXTSTEP_BENCH_DATABASE_URL", "")
 if not _expected or _expected != DATABASE_URL:
@@ -18,6 +18,10 @@ if not _expected or _expected != DATABASE_URL:
     raise RuntimeError("config.bench.settings is only for bench databases (run manage.py bench).")
 
 DEBUG = False
+# With DEBUG off the production checks apply (nextstep.E003/E004): give them what a
+# production site has. Nothing is ever fetched from SITE_URL; it only appears in links.
+POSTAL_ADDRESS = POSTAL_ADDRESS or "Nextstep Bench Ltd, 1 Bench Street, Benchtown"
+SITE_URL = SITE_URL if SITE_URL.startswith("https://") else "https://bench.invalid"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 BENCH_DIR = os.environ["NEXTSTEP_BENCH_DIR"]
 BENCH_TASK_LOG = os.path.join(BENCH_DIR, "tasks.log")
