@@ -56,7 +56,7 @@ LAST = ["Smith", "Mueller", "Jones", "Schmidt", "Brown", "Martin", "Garcia", "Ro
 COLUMNS = {
     "contact": (Contact, ["id", "email", "first_name", "last_name", "company_id", "country",
         "country_source", "time_zone", "lifecycle_stage_id", "source", "owner_id", "lead_score",
-        "last_engaged_at", "created_at", "updated_at"]),
+        "last_engaged_at", "created_at", "updated_at", "vouched_at", "vouched_by"]),
     "company": (Company, ["id", "name", "domain", "country", "created_at", "updated_at"]),
     "activity": (Activity, ["id", "kind", "contact_id", "occurred_at", "recorded_at", "source",
         "properties"]),
@@ -161,7 +161,8 @@ class Generator:
             rows["contact"].append((pk, email, first, last, company, country,
                 "declared" if country else "", ZONES.get(country, ""), stages[n],
                 rng.choice(["form", "guide", "signup", "api", "import", "event"]), owner,
-                score, engaged, created, max(created, engaged or created)))  # fmt: skip
+                score, engaged, created, max(created, engaged or created),
+                created, "existing"))  # fmt: skip
             self._extras(rows, pk, email, company, stages[n], score, created)
         for name in ("contact", "consent", "deal", "suppression", "handoff", "activity", "score"):
             self.writers[name].write(rows[name])
@@ -224,9 +225,11 @@ def sendable_contacts(count: int, *, tag: str, time_zone: str) -> list[Contact]:
     emails = [f"bench-{tag}-{first + i}@example.com" for i in range(count)]
     engaged = NOW - DAY
     with transaction.atomic():
+        # Vouched as a server key would: the send gate refuses unvouched addresses.
         Writer(Contact, ["id", "email", "first_name", "time_zone", "source", "last_engaged_at",
-                         "created_at", "updated_at"]).write(
-            (first + i, email, "Bench", time_zone, "api", engaged, NOW - 30 * DAY, NOW)
+                         "created_at", "updated_at", "vouched_at", "vouched_by"]).write(
+            (first + i, email, "Bench", time_zone, "api", engaged, NOW - 30 * DAY, NOW,
+             NOW - 30 * DAY, "server_key")
             for i, email in enumerate(emails)
         )  # fmt: skip
         Writer(ConsentEntry, COLUMNS["consent"][1]).write(
