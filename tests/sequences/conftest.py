@@ -6,8 +6,8 @@ from unittest import mock
 import pytest
 from django.core import mail
 
-from crm.models import ConsentTopic
-from sequences.models import Sequence, Step, Trigger
+from crm.models import ConsentEntry, ConsentTopic, Contact
+from sequences.models import Enrollment, Sequence, Step, Trigger
 from sequences.services import enrollments_run_due, sequence_activate
 from tests.factories import (
     ConsentEntryFactory,
@@ -125,3 +125,50 @@ def run(clock, **kwargs):
 
 def sent_to(email: str) -> list:
     return [message for message in mail.outbox if email in message.to]
+
+
+def bulk_consenting_contacts(
+    count: int, *, prefix: str, topic: ConsentTopic, at: datetime.datetime, time_zone: str
+) -> list[Contact]:
+    """`count` vouched contacts who granted `topic` at `at`, written in bulk (load tests)."""
+    contacts = Contact.objects.bulk_create(
+        Contact(
+            email=f"{prefix}{n}@example.com",
+            country="DE",
+            time_zone=time_zone,
+            vouched_at=at,
+            vouched_by=Contact.VouchedBy.STAFF,
+        )
+        for n in range(count)
+    )
+    ConsentEntry.objects.bulk_create(
+        ConsentEntry(
+            contact=contact,
+            topic=topic,
+            is_granted=True,
+            email_at_time=contact.email,
+            method="form",
+            source="load test",
+            occurred_at=at,
+        )
+        for contact in contacts
+    )
+    return contacts
+
+
+def bulk_due_enrollments(
+    contacts: list[Contact], sequence: Sequence, *, step: str, at: datetime.datetime
+) -> list[int]:
+    """Enroll each contact at `step`, due at `at`; returns the enrollment ids."""
+    enrollments = Enrollment.objects.bulk_create(
+        Enrollment(
+            contact=contact,
+            sequence=sequence,
+            version=sequence.current_version,
+            current_step=step,
+            due_at=at,
+            enrolled_at=at,
+        )
+        for contact in contacts
+    )
+    return [enrollment.pk for enrollment in enrollments]

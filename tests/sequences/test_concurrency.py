@@ -5,13 +5,17 @@ import threading
 
 import pytest
 from django.db import connection, connections
-from django.utils import timezone
 
-from crm.models import ConsentEntry, ConsentTopic, Contact
 from sequences.models import Enrollment, OutboundMessage
 from sequences.services import enrollments_run_due
 from tests.sequences import backends
-from tests.sequences.conftest import START, build_sequence, email_step
+from tests.sequences.conftest import (
+    START,
+    build_sequence,
+    bulk_consenting_contacts,
+    bulk_due_enrollments,
+    email_step,
+)
 
 WORKERS = 6
 ENROLLMENTS = 1000
@@ -23,40 +27,10 @@ pytestmark = pytest.mark.skipif(
 
 
 def _seed(sequence) -> None:
-    topic = ConsentTopic.objects.get(key="newsletter")
-    contacts = Contact.objects.bulk_create(
-        Contact(
-            email=f"load{n}@example.com",
-            country="DE",
-            time_zone="Europe/Berlin",
-            vouched_at=timezone.now(),
-            vouched_by=Contact.VouchedBy.STAFF,
-        )
-        for n in range(ENROLLMENTS)
+    contacts = bulk_consenting_contacts(
+        ENROLLMENTS, prefix="load", topic=sequence.topic, at=START, time_zone="Europe/Berlin"
     )
-    ConsentEntry.objects.bulk_create(
-        ConsentEntry(
-            contact=c,
-            topic=topic,
-            is_granted=True,
-            email_at_time=c.email,
-            method="form",
-            source="load test",
-            occurred_at=START,
-        )
-        for c in contacts
-    )
-    Enrollment.objects.bulk_create(
-        Enrollment(
-            contact=c,
-            sequence=sequence,
-            version=sequence.current_version,
-            current_step="hello",
-            due_at=START,
-            enrolled_at=START,
-        )
-        for c in contacts
-    )
+    bulk_due_enrollments(contacts, sequence, step="hello", at=START)
 
 
 def _work(errors: list) -> None:
@@ -97,44 +71,13 @@ CAPPED_CONTACTS = 150
 
 
 def _seed_two_sequences(first, second) -> tuple[list[int], list[int]]:
-    topic = ConsentTopic.objects.get(key="newsletter")
-    contacts = Contact.objects.bulk_create(
-        Contact(
-            email=f"cap{n}@example.com",
-            country="DE",
-            time_zone="Europe/Berlin",
-            vouched_at=timezone.now(),
-            vouched_by=Contact.VouchedBy.STAFF,
-        )
-        for n in range(CAPPED_CONTACTS)
+    contacts = bulk_consenting_contacts(
+        CAPPED_CONTACTS, prefix="cap", topic=first.topic, at=START, time_zone="Europe/Berlin"
     )
-    ConsentEntry.objects.bulk_create(
-        ConsentEntry(
-            contact=c,
-            topic=topic,
-            is_granted=True,
-            email_at_time=c.email,
-            method="form",
-            source="cap test",
-            occurred_at=START,
-        )
-        for c in contacts
+    return (
+        bulk_due_enrollments(contacts, first, step="hello", at=START),
+        bulk_due_enrollments(contacts, second, step="hello", at=START),
     )
-    pks = []
-    for sequence in (first, second):
-        enrollments = Enrollment.objects.bulk_create(
-            Enrollment(
-                contact=c,
-                sequence=sequence,
-                version=sequence.current_version,
-                current_step="hello",
-                due_at=START,
-                enrolled_at=START,
-            )
-            for c in contacts
-        )
-        pks.append([e.pk for e in enrollments])
-    return pks[0], pks[1]
 
 
 def _work_through(pks: list[int], errors: list) -> None:

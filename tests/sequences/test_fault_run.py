@@ -22,9 +22,13 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from crm.models import ConsentEntry, ConsentTopic, Contact
 from sequences.models import Enrollment, OutboundMessage
-from tests.sequences.conftest import build_sequence, email_step
+from tests.sequences.conftest import (
+    build_sequence,
+    bulk_consenting_contacts,
+    bulk_due_enrollments,
+    email_step,
+)
 from tests.sequences.esp_stub import EspStub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,44 +71,13 @@ def plan(recipient: str, attempt: int) -> str:
 
 
 def seed() -> None:
-    topic = ConsentTopic.objects.get(key="newsletter")
     sequence = build_sequence(
         [email_step(STEPS[0]), email_step(STEPS[1])], trigger=None, on_send_failure="continue"
     )
-    contacts = Contact.objects.bulk_create(
-        Contact(
-            email=f"fault{n}@example.com",
-            country="DE",
-            time_zone="UTC",
-            vouched_at=timezone.now(),
-            vouched_by=Contact.VouchedBy.STAFF,
-        )
-        for n in range(CONTACTS)
+    contacts = bulk_consenting_contacts(
+        CONTACTS, prefix="fault", topic=sequence.topic, at=timezone.now(), time_zone="UTC"
     )
-    ConsentEntry.objects.bulk_create(
-        ConsentEntry(
-            contact=contact,
-            topic=topic,
-            is_granted=True,
-            email_at_time=contact.email,
-            method="form",
-            source="fault run",
-            occurred_at=contact.created_at,
-        )
-        for contact in contacts
-    )
-    now = sequence.created_at
-    Enrollment.objects.bulk_create(
-        Enrollment(
-            contact=contact,
-            sequence=sequence,
-            version=sequence.current_version,
-            current_step=STEPS[0],
-            due_at=now,
-            enrolled_at=now,
-        )
-        for contact in contacts
-    )
+    bulk_due_enrollments(contacts, sequence, step=STEPS[0], at=sequence.created_at)
 
 
 def environment(stub: EspStub) -> dict[str, str]:

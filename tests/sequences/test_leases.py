@@ -8,52 +8,31 @@ from unittest import mock
 import pytest
 from django.core import mail
 
-from crm.models import ConsentEntry, Contact
 from sequences.models import Enrollment, OutboundMessage
 from sequences.services import enrollments_run_due
 from sequences.services.moves import lease_length, task_budget_seconds
 from sequences.services.running import enrollments_claim
 from sequences.tasks import run_due_enrollments_task, run_enrollments_task
-from tests.sequences.conftest import START, build_sequence, email_step
+from tests.sequences.conftest import (
+    START,
+    build_sequence,
+    bulk_consenting_contacts,
+    bulk_due_enrollments,
+    email_step,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def seed(sequence, count: int) -> list[int]:
-    contacts = Contact.objects.bulk_create(
-        Contact(
-            email=f"lease{n}@example.com",
-            country="DE",
-            time_zone="Europe/Berlin",
-            vouched_at=START,
-            vouched_by=Contact.VouchedBy.STAFF,
-        )
-        for n in range(count)
+    contacts = bulk_consenting_contacts(
+        count,
+        prefix="lease",
+        topic=sequence.topic,
+        at=START - datetime.timedelta(days=1),
+        time_zone="Europe/Berlin",
     )
-    ConsentEntry.objects.bulk_create(
-        ConsentEntry(
-            contact=contact,
-            topic=sequence.topic,
-            is_granted=True,
-            email_at_time=contact.email,
-            method="form",
-            source="test",
-            occurred_at=START - datetime.timedelta(days=1),
-        )
-        for contact in contacts
-    )
-    enrollments = Enrollment.objects.bulk_create(
-        Enrollment(
-            contact=contact,
-            sequence=sequence,
-            version=sequence.current_version,
-            current_step="hello",
-            due_at=START,
-            enrolled_at=START,
-        )
-        for contact in contacts
-    )
-    return [enrollment.pk for enrollment in enrollments]
+    return bulk_due_enrollments(contacts, sequence, step="hello", at=START)
 
 
 class Ticks:
