@@ -32,7 +32,12 @@ from import_export.results import Result, RowResult
 from import_export.signals import post_export
 
 from crm.models import ConsentEntry, ConsentText, ConsentTopic, Contact, Tag
-from crm.services.imports import INVALID, ContactImportRow, contacts_import_batch
+from crm.services.imports import (
+    INVALID,
+    PLAIN_COLUMNS,
+    ContactImportRow,
+    contacts_import_batch,
+)
 from crm.spreadsheets import FormulaEscapedCSV, csv_stream, unescape_formula
 
 logger = logging.getLogger(__name__)
@@ -56,16 +61,6 @@ IMPORT_COLUMNS = (
 )
 #: Columns an export adds for information; an import skips them without comment.
 EXPORT_ONLY_COLUMNS = ("owner", "source", "lead_score", "created_at")
-#: Columns copied to contact_upsert() as they are.
-PLAIN_COLUMNS = (
-    "first_name",
-    "last_name",
-    "phone",
-    "job_title",
-    "time_zone",
-    "language",
-    "external_id",
-)
 TAG_SEPARATORS = re.compile(r"[,;]")
 #: Export cells read straight from the contact, skipping import-export's per-cell
 #: machinery (field lookup, dehydrate method search, widget) that cost a millisecond a

@@ -110,13 +110,7 @@ POSTMARK_REASONS = {
 
 def postmark_suppressions() -> list[AnymailTrackingEvent]:
     """GET /message-streams/{stream}/suppressions/dump (base URL from POSTMARK_API_URL)."""
-    try:
-        token = get_anymail_setting("server_token", esp_name="postmark", kwargs={}, allow_bare=True)
-    except AnymailConfigurationError:
-        raise Unconfigured from None
-    api_url = get_anymail_setting(
-        "api_url", esp_name="postmark", default="https://api.postmarkapp.com/"
-    )
+    token, api_url = _postmark_credentials()
     stream = get_anymail_setting("message_stream", esp_name="postmark", default=None)
     stream = stream or "outbound"
     response = requests.get(
