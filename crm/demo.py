@@ -7,13 +7,15 @@ random seed makes every run produce the same people, companies and deals; times
 are relative to "now" so the demo always looks recent.
 """
 
+import contextlib
 import datetime
 import random
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from unittest import mock
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
@@ -469,6 +471,19 @@ def demo_seed(*, contacts: int = DEFAULT_CONTACTS) -> DemoResult:
             _Seeder(contacts=contacts).run()
         notes = tuple(f"{name}: {install()}" for name, install in _EXTENSIONS.items())
     return DemoResult(created=created, counts=demo_counts(), extensions=notes)
+
+
+@contextlib.contextmanager
+def demo_clock(at: datetime.datetime) -> Iterator[None]:
+    """Run the code inside as if it were `at`.
+
+    The demo replays its past through the real services (scoring, handoffs, the sequence
+    engine, ESP webhook processing) so what the admin shows was made by the product, not
+    written by hand. Every one of them reads the time from django.utils.timezone.now;
+    only seed_demo ever moves it, and only inside its own transaction.
+    """
+    with mock.patch.object(timezone, "now", lambda: at):
+        yield
 
 
 def demo_is_present() -> bool:
@@ -1210,15 +1225,14 @@ class _Seeder:
             handed_at = self.between(person.first_seen, person.last_active)
         if handed_at is None:
             return []
-        handoff = {
-            "owner_id": person.sales_rep.pk,
-            "score": self.rng.randint(60, 95),
-            "threshold": 60,
-        }
-        events = [self.system(person, handed_at - HOUR, "handed_off", **handoff)]
-        if person.entry_point != "pricing-page":
-            events.append(self.web(person, handed_at - DAY, "demo_requested", form="book-a-demo"))
-        return events
+        # No `handed_off` here: scoring hands these leads off itself when the demo replays
+        # their history (scoring/demo.py), so each handoff is a real one. The pricing page
+        # and the demo request are the signals the demo's handoff rule looks for.
+        pricing = _page_view("/pricing", PAGE_TITLES["/pricing"], "")
+        return [
+            self.web(person, handed_at - DAY - HOUR, "page_viewed", **pricing),
+            self.web(person, handed_at - DAY, "demo_requested", form="book-a-demo"),
+        ]
 
     def onboarding_events(self, person: _Person) -> list[_Event]:
         bought_at = person.stage_at(NEW_CUSTOMER)

@@ -14,7 +14,7 @@ class ScoringConfig(AppConfig):
         from crm.schedules import register_schedule
         from crm.signals import activities_attached, activities_recorded
         from scoring import config_sections  # noqa: F401  (registers scoring's config sections)
-        from scoring.demo import install_demo_scoring
+        from scoring.demo import demo_replay_scores, install_demo_scoring
         from scoring.receivers import score_attached_activities, score_recorded_activities
         from scoring.tasks import FIT_REFRESH_EVERY_MINUTES
 
@@ -44,3 +44,4 @@ class ScoringConfig(AppConfig):
 
         register_privacy_exporter("scoring", export_contact_scores)
         register_demo_extension("scoring", install_demo_scoring)
+        register_demo_extension("scoring history", demo_replay_scores)

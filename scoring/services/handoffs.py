@@ -188,7 +188,21 @@ def _reasons(
 
 def _stage_forward(contact: Contact, rule: HandoffRule, now: datetime.datetime) -> None:
     """Move the contact to the rule's stage, never backwards (a customer stays a customer)."""
-    target = rule.lifecycle_stage_id
+    stage_forward(
+        contact,
+        rule.lifecycle_stage_id,
+        source=f"handoff rule {rule.key}",
+        reason="Handed off to sales",
+        occurred_at=now,
+    )
+
+
+def stage_forward(contact: Contact, target: str | None, **change) -> None:
+    """Move the contact to `target` unless it is already there or further along.
+
+    Sales accepting or recycling a lead who is already a customer (an expansion lead)
+    must not turn the customer back into an opportunity or a nurture lead.
+    """
     if not target or target == contact.lifecycle_stage_id:
         return
     positions = dict(
@@ -198,13 +212,7 @@ def _stage_forward(contact: Contact, rule: HandoffRule, now: datetime.datetime) 
     )
     if positions.get(target, 0) <= positions.get(contact.lifecycle_stage_id, 0):
         return
-    lifecycle_stage_change(
-        contact=contact,
-        stage=target,
-        source=f"handoff rule {rule.key}",
-        reason="Handed off to sales",
-        occurred_at=now,
-    )
+    lifecycle_stage_change(contact=contact, stage=target, **change)
 
 
 def handoffs_rearm(
@@ -369,9 +377,9 @@ def handoff_accept(*, handoff: Handoff, user: AbstractBaseUser | None = None) ->
     locked.save(update_fields=["status", "owner", "deal", "closed_at", "closed_by", "contacted_at"])
     if contact.owner_id is None and owner is not None:
         contact_update(contact=contact, owner=owner)
-    lifecycle_stage_change(
-        contact=contact,
-        stage=LifecycleStage.Key.OPPORTUNITY,
+    stage_forward(
+        contact,
+        LifecycleStage.Key.OPPORTUNITY,
         source=f"handoff rule {locked.rule.key}",
         reason="Sales accepted the handoff",
         changed_by=user,
@@ -404,15 +412,27 @@ def handoff_recycle(
     """Send the lead back to marketing for nurturing, keeping sales' reason."""
     reason = _require_reason(reason, "recycle this lead")
     locked = _close(handoff, Status.RECYCLED, user, reason)
-    lifecycle_stage_change(
-        contact=locked.contact,
-        stage=locked.rule.recycle_stage_id,
-        source=f"handoff rule {locked.rule.key}",
-        reason=f"Recycled to nurture: {reason}"[:500],
-        changed_by=user,
-    )
+    if not _is_customer(locked.contact):  # a customer's expansion lead leaves the stage alone
+        lifecycle_stage_change(
+            contact=locked.contact,
+            stage=locked.rule.recycle_stage_id,
+            source=f"handoff rule {locked.rule.key}",
+            reason=f"Recycled to nurture: {reason}"[:500],
+            changed_by=user,
+        )
     handoffs_rearm(contact_ids=[locked.contact_id])
     return locked
+
+
+def _is_customer(contact: Contact) -> bool:
+    """Is the contact at or past the first customer stage?"""
+    positions = dict(
+        LifecycleStage.objects.filter(
+            key__in=[LifecycleStage.Key.NEW_CUSTOMER, contact.lifecycle_stage_id]
+        ).values_list("key", "position")
+    )
+    first_customer = positions.get(LifecycleStage.Key.NEW_CUSTOMER, 0)
+    return positions.get(contact.lifecycle_stage_id, 0) >= first_customer
 
 
 @transaction.atomic
