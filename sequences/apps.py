@@ -18,6 +18,7 @@ class SequencesConfig(AppConfig):
         from crm.signals import activities_recorded
         from sequences import config_sections  # noqa: F401  (registers the YAML sections)
         from sequences.demo import install_demo_playbooks
+        from sequences.demo_journeys import demo_run_journeys
         from sequences.receivers import react_to_activities
 
         self._connect_esp_webhooks()
@@ -56,6 +57,7 @@ class SequencesConfig(AppConfig):
             minutes=60,
         )
         register_demo_extension("sequences", install_demo_playbooks)
+        register_demo_extension("sequences: journeys", demo_run_journeys)
 
     def _connect_esp_webhooks(self):
         """The anymail inbox receiver, its processing schedules and the webhook check."""
