@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+#: Fewest sends per A/B variant before a winner may be picked (sequences.services.variants).
+LOWEST_MIN_SAMPLE = 20
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "in", "not_in", "exists")
 MISSING = object()
 
@@ -225,6 +227,9 @@ def _check_send_email(config: dict) -> list[str]:
         errors += _variant_errors(config["variants"])
     if config.get("winner_by", "click") not in ("click", "goal"):
         errors.append("winner_by must be click or goal")
+    min_sample = config.get("min_sample", LOWEST_MIN_SAMPLE)
+    if not _is_count(min_sample) or min_sample < LOWEST_MIN_SAMPLE:
+        errors.append(f"min_sample must be a whole number of sends, at least {LOWEST_MIN_SAMPLE}")
     return errors
 
 

@@ -35,12 +35,13 @@ WORKER = "seed_demo"
 #: What the simulated ESP reports, per message (shares of all messages sent).
 HARD_BOUNCE = 0.02
 SOFT_BOUNCE = 0.01
-COMPLAINT = 0.003
+#: One complaint in the month (the Nth message), so the deliverability report has one.
+COMPLAINT_AT = 120
 UNSUBSCRIBE = 0.006
 MACHINE_OPEN = 0.12  # Apple Mail Privacy Protection fetches the message at once
 CLICK_AFTER_OPEN = 0.3
 #: An A/B step's variants click differently, so the test has a winner to find.
-VARIANT_CLICK_AFTER_OPEN = {"a": 0.12, "b": 0.5}
+VARIANT_CLICK_AFTER_OPEN = {"a": 0.08, "b": 0.7}
 HUMAN_USER_AGENT = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
 
 
@@ -99,10 +100,12 @@ class _SimulatedEsp:
         self.rng = rng
         self.pending: list[_Report] = []
         self.reported = 0
+        self.accepted = 0
 
     def accept(self, messages) -> None:
         rows = messages.filter(state=OutboundMessage.State.SENT).select_related("contact")
         for message in rows.order_by("sent_at", "pk"):
+            self.accepted += 1
             for at, event_type, extra in self._fate(message):
                 self._plan(message, message.sent_at + at, event_type, **extra)
 
@@ -140,7 +143,7 @@ class _SimulatedEsp:
                 fate.append((opened + minutes(0.2, 3), "clicked", link))
             if self.rng.random() < UNSUBSCRIBE:
                 fate.append((opened + minutes(1, 5), "unsubscribed", {}))
-        if self.rng.random() < COMPLAINT:
+        if self.accepted == COMPLAINT_AT:
             fate.append((minutes(30, 900), "complained", {}))
         return fate
 

@@ -5,9 +5,10 @@ A send_email step's config may list variants, each a template and a share of sen
                   {"key": "b", "template": "welcome-b", "split": 50}],
      "winner_by": "click"}            # or "goal": the enrollment converted
 An enrollment always gets the same variant (a hash of its pk and the step key). The
-hourly task compares variants once each has MIN_SAMPLE sends: when the best beats every
-other in a two-proportion z-test at 95%, it is stored in Sequence.variant_winners and
-all later sends of that step use it.
+hourly task compares variants once each has the step's "min_sample" sends (default
+MIN_SAMPLE; at least conditions.LOWEST_MIN_SAMPLE): when the best beats every other in a
+two-proportion z-test at 95%, it is stored in Sequence.variant_winners and all later
+sends of that step use it.
 """
 
 import hashlib
@@ -63,9 +64,9 @@ def is_significant(best: VariantStats, other: VariantStats) -> bool:
     return spread > 0 and (best.rate - other.rate) / spread >= Z_95
 
 
-def variant_winner_pick(stats: list[VariantStats]) -> str:
+def variant_winner_pick(stats: list[VariantStats], min_sample: int = MIN_SAMPLE) -> str:
     """The key of the variant that significantly beats all others, or "" (not yet)."""
-    if len(stats) < 2 or any(item.sent < MIN_SAMPLE for item in stats):
+    if len(stats) < 2 or any(item.sent < min_sample for item in stats):
         return ""
     best = max(stats, key=lambda item: item.rate)
     others = [item for item in stats if item is not best]
@@ -114,7 +115,8 @@ def variant_winners_decide() -> int:
         for step in sequence.current_version.steps:
             if not step.get("config", {}).get("variants") or step["key"] in winners:
                 continue
-            winner = variant_winner_pick(variant_stats(sequence, step))
+            min_sample = step["config"].get("min_sample", MIN_SAMPLE)
+            winner = variant_winner_pick(variant_stats(sequence, step), min_sample)
             if winner:
                 winners[step["key"]] = winner
                 decided += 1
