@@ -10,6 +10,7 @@ are relative to "now" so the demo always looks recent.
 import contextlib
 import datetime
 import random
+import time
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -456,21 +457,38 @@ def register_demo_extension(name: str, install: Callable[[], str]) -> None:
     _EXTENSIONS[name] = install
 
 
-def demo_seed(*, contacts: int = DEFAULT_CONTACTS) -> DemoResult:
+def demo_seed(
+    *, contacts: int = DEFAULT_CONTACTS, progress: Callable[[str], None] | None = None
+) -> DemoResult:
     """Write the demo data set once, all or nothing; a no-op when it is already there.
 
     Registered extensions run every time, after the people data, so a database seeded
-    before an app gained its demo set-up still gets it.
+    before an app gained its demo set-up still gets it. `progress` hears each phase.
     """
     if contacts < MIN_CONTACTS:
         raise ValueError(f"The demo needs at least {MIN_CONTACTS} contacts.")
+    say = progress or (lambda line: None)
     # One transaction: a crash leaves nothing behind, so the marker below can be trusted.
     with transaction.atomic():
         created = not demo_is_present()
         if created:
-            _Seeder(contacts=contacts).run()
-        notes = tuple(f"{name}: {install()}" for name, install in _EXTENSIONS.items())
-    return DemoResult(created=created, counts=demo_counts(), extensions=notes)
+            with _timed(
+                say, f"people, companies, deals and 90 days of behaviour ({contacts} contacts)"
+            ):
+                _Seeder(contacts=contacts).run()
+        notes = []
+        for name, install in _EXTENSIONS.items():
+            with _timed(say, name):
+                notes.append(f"{name}: {install()}")
+    return DemoResult(created=created, counts=demo_counts(), extensions=tuple(notes))
+
+
+@contextlib.contextmanager
+def _timed(say: Callable[[str], None], phase: str) -> Iterator[None]:
+    started = time.monotonic()
+    say(f"{phase}…")
+    yield
+    say(f"  done in {time.monotonic() - started:.1f} s")
 
 
 @contextlib.contextmanager

@@ -111,7 +111,7 @@ FRESH_LEAD_AGE = datetime.timedelta(minutes=22)
 
 
 #: The replay scores the history in windows of this length, each at its end.
-REPLAY_WINDOW = datetime.timedelta(hours=6)
+REPLAY_WINDOW = datetime.timedelta(hours=12)
 
 
 def demo_replay_scores() -> str:
@@ -136,8 +136,9 @@ def demo_replay_scores() -> str:
 
 
 def _window_end(activity: Activity) -> datetime.datetime:
+    hours = REPLAY_WINDOW.total_seconds() // 3600
     start = activity.occurred_at.replace(minute=0, second=0, microsecond=0)
-    return start - datetime.timedelta(hours=start.hour % 6) + REPLAY_WINDOW
+    return start - datetime.timedelta(hours=start.hour % hours) + REPLAY_WINDOW
 
 
 def _sales_work(

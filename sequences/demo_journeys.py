@@ -29,7 +29,7 @@ from sequences.services.running import enrollment_advance, enrollments_claim
 from sequences.services.variants import variant_winners_decide
 
 JOURNEY_DAYS = 30
-TICK = datetime.timedelta(hours=2)
+TICK = datetime.timedelta(hours=4)
 WORKER = "seed_demo"
 
 #: What the simulated ESP reports, per message (shares of all messages sent).

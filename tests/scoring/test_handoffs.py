@@ -219,6 +219,20 @@ def test_recycle_sends_the_lead_back_to_nurture_with_the_reason(seller):
     assert change.reason == "Recycled to nurture: Not before Q3"
 
 
+@pytest.mark.parametrize("action", ["accept", "recycle"])
+def test_a_customers_expansion_lead_keeps_the_customer_stage(seller, action):
+    handoff = HandoffFactory(owner=seller, contact__lifecycle_stage_id="active_customer")
+
+    if action == "accept":
+        handoff_accept(handoff=handoff, user=seller)
+    else:
+        handoff_recycle(handoff=handoff, user=seller, reason="Renewal talk in May")
+
+    handoff.contact.refresh_from_db()
+    assert handoff.contact.lifecycle_stage_id == "active_customer"
+    assert not LifecycleStageChange.objects.filter(contact=handoff.contact).exists()
+
+
 def test_reject_keeps_the_reason(seller):
     handoff = HandoffFactory()
 

@@ -142,3 +142,17 @@ def test_activation_is_refused_while_a_variant_template_is_missing(db):
 
     with pytest.raises(ValidationError, match="variant b: there is no template 'nowhere'"):
         build_sequence([email_step("hello", variants=variants)])
+
+
+def test_a_step_may_decide_on_a_smaller_sample_but_never_below_twenty():
+    variants = [
+        {"key": "a", "template": "x", "split": 50},
+        {"key": "b", "template": "y", "split": 50},
+    ]
+    stats = [VariantStats("a", sent=25, successes=2), VariantStats("b", sent=25, successes=15)]
+
+    assert variant_winner_pick(stats) == ""
+    assert variant_winner_pick(stats, min_sample=25) == "b"
+    assert not step_config_errors("send_email", {"variants": variants, "min_sample": 20})
+    for too_small in (19, 0, "20", 20.5):
+        assert step_config_errors("send_email", {"variants": variants, "min_sample": too_small})

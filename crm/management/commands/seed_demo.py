@@ -1,5 +1,6 @@
 """`manage.py seed_demo`: load the deterministic demo data set, once."""
 
+import logging
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -27,7 +28,13 @@ class Command(BaseCommand):
         if contacts < MIN_CONTACTS:
             raise CommandError(f"--contacts must be at least {MIN_CONTACTS}.")
         started = time.monotonic()
-        result = demo_seed(contacts=contacts)
+        # The replay hands off leads and sends emails by the hundred; their INFO log lines
+        # would bury the progress lines.
+        logging.disable(logging.INFO)
+        try:
+            result = demo_seed(contacts=contacts, progress=self.stdout.write)
+        finally:
+            logging.disable(logging.NOTSET)
         if result.created:
             seconds = time.monotonic() - started
             self.stdout.write(self.style.SUCCESS(f"Demo data created in {seconds:.1f} s."))
