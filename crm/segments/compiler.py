@@ -333,8 +333,10 @@ def _company_column(name: str) -> Callable[[dict, CompileContext], Q]:
             empty = Q(company__isnull=True) | Q(**{column: ""})
             return empty if operator == "is_empty" else ~empty
         matches = as_text({**node, "operator": operator.removeprefix("not_")}, context)
-        # Negate here, not in _text_column: NOT over the LEFT JOIN's NULL would be NULL.
-        return ~_never_null(matches) if operator.startswith("not_") else matches
+        # Without a company the LEFT JOIN gives NULL, and NOT NULL is NULL: negate (here,
+        # or in a "none of" group) only a comparison that is never NULL.
+        matches = _never_null(matches)
+        return ~matches if operator.startswith("not_") else matches
 
     return compile_company
 
