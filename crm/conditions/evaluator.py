@@ -20,6 +20,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from crm.models import Contact
 from crm.segments.catalog import ROW_FIELDS
 from crm.segments.compiler import DATE_PATTERN, NUMBER_PATTERN, CompileContext, compile_definition
 
@@ -56,28 +57,47 @@ def activity_matches(
     return _evaluate(definition, facts.condition)
 
 
-def contact_matches(definition: Any, contact, *, now: datetime.datetime | None = None) -> bool:
+def contact_matches(definition: Any, contact: Any, *, now: datetime.datetime | None = None) -> bool:
     """Does the contact meet the contact-mode tree? An empty tree matches everyone.
 
+    `contact` is a Contact, or its facts as a mapping keyed by field name (company
+    nested: {"company": {"name": …}}, as sequences' contact_facts builds them).
     Conditions on the contact row, its company, tags and properties are checked in
     Python (load company and tags with select_related / prefetch_related to save
     queries); a tree that also tests consent, activities, deals, suppression or other
-    segments is answered by the SQL compiler in one query for this contact.
+    segments (or, for facts, something they lack) is answered by the SQL compiler in
+    one query for this contact.
     """
     if definition_is_empty(definition):
         return True
     now = now or timezone.now()
-    if not uses_only_row_fields(definition):
+    is_facts = isinstance(contact, Mapping)
+    if not uses_only_row_fields(definition, facts=contact if is_facts else None):
+        pk = contact.get("pk") if is_facts else contact.pk
+        if pk is None:
+            raise ValueError("These conditions need the contact's pk to query the database.")
         query = compile_definition(definition, context=CompileContext(now=now))
-        return type(contact).objects.filter(pk=contact.pk).filter(query).exists()
-    return _evaluate(definition, _ContactFacts(contact, now).condition)
+        return Contact.objects.filter(pk=pk).filter(query).exists()
+    facts = _MappingFacts(contact, now) if is_facts else _ContactFacts(contact, now)
+    return _evaluate(definition, facts.condition)
 
 
-def uses_only_row_fields(definition: Any) -> bool:
-    """Can every condition in the tree be checked from the contact row alone?"""
+def uses_only_row_fields(definition: Any, *, facts: Mapping | None = None) -> bool:
+    """Can every condition be checked from the contact row (or from these facts) alone?"""
     if isinstance(definition, dict) and "match" in definition:
-        return all(uses_only_row_fields(child) for child in definition.get("conditions") or [])
-    return isinstance(definition, dict) and definition.get("field") in ROW_FIELDS
+        return all(
+            uses_only_row_fields(child, facts=facts) for child in definition.get("conditions") or []
+        )
+    if not isinstance(definition, dict) or definition.get("field") not in ROW_FIELDS:
+        return False
+    return facts is None or _fact_key(definition["field"]) in facts
+
+
+def _fact_key(field: str) -> str:
+    """Where a row field lives in a facts mapping."""
+    if field.startswith("company_"):
+        return "company"
+    return {"email_domain": "email", "property": "properties"}.get(field, field)
 
 
 # --- The tree -------------------------------------------------------------------------------
@@ -211,40 +231,54 @@ DATE_COLUMNS = frozenset(
 
 
 class _ContactFacts:
+    """Reads a Contact instance (company and tags as loaded)."""
+
     def __init__(self, contact, now: datetime.datetime):
         self.contact, self.now = contact, now
 
+    def column(self, name: str) -> Any:
+        return getattr(self.contact, CHOICE_COLUMNS.get(name, name))
+
+    def company(self, name: str) -> str | None:
+        company = self.contact.company
+        return getattr(company, name) if company else None
+
+    def owner(self) -> str | None:
+        return self.contact.owner.get_username() if self.contact.owner_id else None
+
+    def tags(self) -> set[str]:
+        return {tag.name for tag in self.contact.tags.all()}
+
+    def properties(self) -> Mapping:
+        return self.contact.properties or {}
+
     def condition(self, node: dict) -> bool:
         field, operator, value = node["field"], node["operator"], node.get("value")
-        contact = self.contact
         if field in CHOICE_COLUMNS:
-            return _choice(getattr(contact, CHOICE_COLUMNS[field]), operator, value)
+            return _choice(self.column(field), operator, value)
         if field in TEXT_COLUMNS:
-            return _text(getattr(contact, field), operator, value)
+            return _text(self.column(field), operator, value)
         if field == "email_domain":
-            email = contact.email
+            email = self.column("email") or ""
             return _text(email[email.find("@") + 1 :], operator, value)
         if field.startswith("company_"):
-            company = contact.company
-            text = getattr(company, field.removeprefix("company_")) if company else None
-            return _text(text, operator, value)
+            return _text(self.company(field.removeprefix("company_")), operator, value)
         if field in DATE_COLUMNS:
-            return self._date(getattr(contact, field), operator, value)
+            return self._date(self.column(field), operator, value)
         if field == "lead_score":
-            return _number(contact.lead_score, operator, value)
+            return _number(self.column("lead_score"), operator, value)
         if field == "owner":
+            username = self.owner()
             if operator in ("is_empty", "is_set"):
-                return (contact.owner_id is None) == (operator == "is_empty")
-            username = contact.owner.get_username() if contact.owner_id else None
+                return (username is None) == (operator == "is_empty")
             return (username in value) == (operator == "in")
         if field == "tags":
-            names = {tag.name for tag in contact.tags.all()}
-            wanted = {name.strip() for name in value}
+            names, wanted = self.tags(), {name.strip() for name in value}
             if operator == "has_all":
                 return wanted <= names
             return bool(wanted & names) == (operator == "has_any")
         # property
-        text = json_text((contact.properties or {}).get(node["key"]))
+        text = json_text(self.properties().get(node["key"]))
         return property_matches(text, operator, value, self.now)
 
     def _date(self, at: datetime.datetime | None, operator: str, value: Any) -> bool:
@@ -259,6 +293,25 @@ class _ContactFacts:
         day = datetime.date.fromisoformat(value)
         start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
         return at < start if operator == "before" else at >= start
+
+
+class _MappingFacts(_ContactFacts):
+    """Reads facts keyed by field name (sequences.conditions.contact_facts)."""
+
+    def column(self, name: str) -> Any:
+        return self.contact.get(name)
+
+    def company(self, name: str) -> str | None:
+        return (self.contact.get("company") or {}).get(name)
+
+    def owner(self) -> str | None:
+        return self.contact.get("owner")
+
+    def tags(self) -> set[str]:
+        return set(self.contact.get("tags") or ())
+
+    def properties(self) -> Mapping:
+        return self.contact.get("properties") or {}
 
 
 def _choice(actual: Any, operator: str, value: Any) -> bool:
