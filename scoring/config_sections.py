@@ -6,13 +6,12 @@ to other objects are written by key (scoring rules, lifecycle stages) or usernam
 (users); a key may point at an object the same file creates.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 
+from crm.conditions.legacy import LegacyConditionError, scoring_rows_to_tree, warn_deprecated
 from crm.config_io import (
     ConfigError,
     ConfigSection,
@@ -25,11 +24,10 @@ from crm.config_io import (
     model_items_save,
     model_items_summary,
     register_section,
-    validation_errors,
 )
 from crm.models import LifecycleStage, Segment
 from scoring.conditions import condition_problems
-from scoring.models import DemoRoutingRule, HandoffRule, ScoringCondition, ScoringRule, Territory
+from scoring.models import DemoRoutingRule, HandoffRule, ScoringRule, Territory
 
 RULES = "scoring_rules"
 TERRITORIES = "territories"
@@ -51,7 +49,8 @@ RULE_FIELDS = (
     "expire_after_days",
     "min_silence_days",
 )
-CONDITION_FIELDS = ("field", "operator", "value")
+#: The old form of a condition (a list of these was a rule's conditions); still imported.
+OLD_CONDITION_FIELDS = ("field", "operator", "value")
 TERRITORY_FIELDS = ("key", "name", "countries", "is_active", "position")
 HANDOFF_RULE_FIELDS = (
     "key",
@@ -121,95 +120,65 @@ def _users_by_name(names: set[str]) -> dict[str, Any]:
 
 
 def scoring_rules_export() -> list[Item]:
-    """Every scoring rule by key, with its conditions in the order they were added."""
-    conditions: dict[int, list[Item]] = defaultdict(list)
-    for condition in ScoringCondition.objects.order_by("rule_id", "pk"):
-        conditions[condition.rule_id].append(
-            {name: getattr(condition, name) for name in CONDITION_FIELDS}
-        )
+    """Every scoring rule by key, with its conditions as one tree in the new words."""
     return [
-        {**{name: getattr(rule, name) for name in RULE_FIELDS}, "conditions": conditions[rule.pk]}
+        {name: getattr(rule, name) for name in (*RULE_FIELDS, "conditions")}
         for rule in ScoringRule.objects.order_by("key")
     ]
 
 
-def scoring_rules_plan(items: list[Item]) -> tuple[list[Planned], list[ConfigError]]:
-    rows, errors = model_items_plan(
-        section=RULES, model=ScoringRule, items=items, fields=RULE_FIELDS
-    )
-    stored = _stored_conditions([row.instance for row in rows])
-    planned = []
-    for item, row in zip(items, rows, strict=True):
-        wanted, problems = _conditions_clean(row.key, item.get("conditions"), row.instance.category)
+def scoring_rules_plan(items: list[Item]) -> tuple[list[PlannedItem], list[ConfigError]]:
+    translated, errors = [], []
+    for item in items:
+        conditions, problems = _conditions_in_new_words(item)
+        translated.append({**item, "conditions": conditions})
         errors += problems
-        plan = Planned(row)
-        if not problems and _triples(wanted) != stored.get(row.key, []):
-            plan.related["conditions"] = wanted
-            _mark_changed(row, "conditions")
-        planned.append(plan)
-    return planned, errors
-
-
-def _stored_conditions(rules: list[ScoringRule]) -> dict[str, list[tuple[str, str, str]]]:
-    saved = {rule.pk: rule.key for rule in rules if rule.pk is not None}
-    stored: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for condition in ScoringCondition.objects.filter(rule_id__in=saved).order_by("rule_id", "pk"):
-        stored[saved[condition.rule_id]].append(_triple(condition))
-    return stored
-
-
-def _triple(condition: ScoringCondition) -> tuple[str, str, str]:
-    return (condition.field, condition.operator, condition.value)
-
-
-def _triples(conditions: list[ScoringCondition]) -> list[tuple[str, str, str]]:
-    return [_triple(condition) for condition in conditions]
-
-
-def _conditions_clean(
-    key: str, raw: Any, category: str
-) -> tuple[list[ScoringCondition], list[ConfigError]]:
-    if raw is None:
-        return [], []
-    if not isinstance(raw, list):
-        return [], [ConfigError(RULES, key, "conditions", "must be a list of conditions")]
-    conditions, errors = [], []
-    for position, item in enumerate(raw, start=1):
-        where = f"conditions[#{position}]"
-        if not isinstance(item, dict):
-            errors.append(
-                ConfigError(RULES, key, where, "must be a mapping of field, operator, value")
-            )
+    rows, more = model_items_plan(
+        section=RULES,
+        model=ScoringRule,
+        items=translated,
+        fields=(*RULE_FIELDS, "conditions"),
+    )
+    errors += more
+    for row in rows:
+        if any(error.key == row.key and error.field.startswith("conditions") for error in errors):
             continue
         errors += [
-            ConfigError(
-                RULES, key, f"{where}.{name}", "unknown field (expected: field, operator, value)"
-            )
-            for name in item
-            if name not in CONDITION_FIELDS
+            ConfigError(RULES, row.key, "conditions", problem)
+            for problem in condition_problems(row.instance.conditions, row.instance.category)
         ]
-        values = {name: item.get(name) for name in CONDITION_FIELDS}
-        if values["value"] is None:
-            values["value"] = ""
-        if not all(isinstance(value, str) for value in values.values()):
+    return rows, errors
+
+
+def _conditions_in_new_words(item: Item) -> tuple[Any, list[ConfigError]]:
+    """The item's conditions as a tree; the old list of rows still imports, with a warning."""
+    raw, key = item.get("conditions"), str(item.get("key", ""))
+    if raw is None or isinstance(raw, dict):
+        return raw, []
+    if not isinstance(raw, list):
+        return raw, [ConfigError(RULES, key, "conditions", "must be a condition group")]
+    category = item.get("category") or ScoringRule.Category.ENGAGEMENT
+    rows, errors = [], []
+    for position, row in enumerate(raw, start=1):
+        where = f"conditions[#{position}]"
+        if not isinstance(row, dict) or set(row) - set(OLD_CONDITION_FIELDS):
+            message = "must be a mapping of field, operator, value (the old form)"
+            errors.append(ConfigError(RULES, key, where, message))
+            continue
+        values = [row.get(name) or "" for name in OLD_CONDITION_FIELDS]
+        if not all(isinstance(value, str) for value in values):
             message = "field, operator and value must be text (quote numbers: '50')"
             errors.append(ConfigError(RULES, key, where, message))
             continue
-        condition = ScoringCondition(**values)
-        try:
-            condition.full_clean(exclude=["rule"])
-        except ValidationError as exc:
-            errors += [
-                ConfigError(RULES, key, f"{where}.{error.field}", error.message)
-                for error in validation_errors(exc, section=RULES, key=key)
-            ]
-            continue
-        errors += [
-            ConfigError(RULES, key, where, problem)
-            for problem in condition_problems(condition, category)
-        ]
-        conditions.append(condition)
-    return conditions, errors
+        rows.append(tuple(values))
+    if errors:
+        return raw, errors
+    try:
+        tree, notes = scoring_rows_to_tree(rows, category=category)
+    except LegacyConditionError as error:
+        return raw, [ConfigError(RULES, key, "conditions", str(error))]
+    warn_deprecated(f"scoring_rules[{key}].conditions", notes)
+    return tree, []
 
 
 def scoring_rules_validate(items: list[Item], document: Document) -> list[ConfigError]:
@@ -217,19 +186,10 @@ def scoring_rules_validate(items: list[Item], document: Document) -> list[Config
 
 
 def scoring_rules_apply(items: list[Item]) -> SectionSummary:
-    """Save rules; a rule whose conditions changed gets exactly the file's conditions."""
-    planned, _errors = scoring_rules_plan(items)
-
-    def apply_conditions(plan: Planned) -> None:
-        if "conditions" not in plan.related:
-            return
-        rule = plan.row.instance
-        ScoringCondition.objects.filter(rule=rule).delete()
-        for condition in plan.related["conditions"]:
-            condition.rule = rule
-        ScoringCondition.objects.bulk_create(plan.related["conditions"])
-
-    return _save(planned, ScoringRule, apply_conditions)
+    """Create or update rules by key, conditions included."""
+    rows, _errors = scoring_rules_plan(items)
+    model_items_save(rows)
+    return model_items_summary(ScoringRule, rows)
 
 
 # --- Territories -----------------------------------------------------------------------------

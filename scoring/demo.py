@@ -36,7 +36,9 @@ scoring_rules:
     halve_after_days: 30
     expire_after_days: 90
     conditions:
-      - {field: path, operator: contains, value: /pricing}
+      match: all
+      conditions:
+        - {field: property, key: path, operator: contains, value: /pricing}
   - key: demo-request
     name: Demo requested
     category: engagement
@@ -65,7 +67,9 @@ scoring_rules:
     category: fit
     points: 15
     conditions:
-      - {field: job_title, operator: contains, value: head}
+      match: all
+      conditions:
+        - {field: job_title, operator: contains, value: head}
 handoff_rules:
   - key: sales-ready
     name: Sales ready

@@ -18,10 +18,11 @@ country_list_validator = RegexValidator(
 class ScoringRule(TimestampedModel):
     """Points for something a person did (engagement) or is (fit).
 
-    Engagement rules match activities of one kind (blank: any engagement) whose
-    properties pass every condition. Fit rules match contact and company fields;
-    a contact holds a fit rule's points while they match and loses them when they
-    stop matching.
+    Engagement rules match activities of one kind (blank: any engagement) that meet
+    `conditions`, a tree over the activity (crm.conditions, activity mode). Fit rules
+    match contacts that meet `conditions` over the contact, its company, tags and
+    properties (contact mode); a contact holds a fit rule's points while they match
+    and loses them when they stop matching.
     """
 
     class Category(models.TextChoices):
@@ -67,6 +68,12 @@ class ScoringRule(TimestampedModel):
         validators=[MinValueValidator(1)],
         help_text="Engagement rules: points are removed after this many days.",
     )
+    conditions = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Engagement: conditions on the activity (path contains /pricing). "
+        "Fit: conditions on the contact and its company. Empty: every activity or contact.",
+    )
     min_silence_days = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
@@ -106,46 +113,6 @@ class ScoringRule(TimestampedModel):
     @property
     def is_engagement(self) -> bool:
         return self.category == self.Category.ENGAGEMENT
-
-
-class ScoringCondition(models.Model):
-    """One test a rule's match must pass; a rule matches when all its conditions pass.
-
-    Engagement rules test the activity's properties (`path`, `utm.campaign`); fit
-    rules test contact fields (`job_title`, `country`, `properties.plan`) and
-    company fields (`company.size`, `company.industry`).
-    """
-
-    class Operator(models.TextChoices):
-        EQUALS = "equals", "equals"
-        NOT_EQUALS = "not_equals", "does not equal"
-        CONTAINS = "contains", "contains"
-        NOT_CONTAINS = "not_contains", "does not contain"
-        STARTS_WITH = "starts_with", "starts with"
-        ENDS_WITH = "ends_with", "ends with"
-        IN = "in", "is one of (comma-separated)"
-        NOT_IN = "not_in", "is none of (comma-separated)"
-        AT_LEAST = "at_least", "is at least (number)"
-        AT_MOST = "at_most", "is at most (number)"
-        IS_SET = "is_set", "is set"
-        IS_NOT_SET = "is_not_set", "is not set"
-
-    rule = models.ForeignKey(ScoringRule, on_delete=models.CASCADE, related_name="conditions")
-    field = models.CharField(
-        max_length=100,
-        help_text="Engagement: an activity property such as path. Fit: job_title, country, "
-        "company.size, company.country, company.industry, properties.<name>…",
-    )
-    operator = models.CharField(max_length=12, choices=Operator, default=Operator.CONTAINS)
-    value = models.CharField(
-        max_length=500, blank=True, default="", help_text="Compared ignoring case."
-    )
-
-    class Meta:
-        ordering = ["rule", "pk"]
-
-    def __str__(self):
-        return f"{self.field} {self.get_operator_display()} {self.value}".strip()
 
 
 # --- The score ledger -----------------------------------------------------------------------

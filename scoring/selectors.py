@@ -36,14 +36,14 @@ class RuleBook:
 
 
 def rule_book_load() -> RuleBook:
-    """Return the active scoring rules and their conditions, in two queries (one if none)."""
+    """Return the active scoring rules (their conditions are a column) in one query."""
     by_kind: dict[str, list[ScoringRule]] = {}
     any_kind: list[ScoringRule] = []
     fit: list[ScoringRule] = []
     has_fit_rules = False
     # Inactive fit rules come along only to tell whether fit points may need giving back.
     rules = ScoringRule.objects.filter(Q(is_active=True) | Q(category=ScoringRule.Category.FIT))
-    for rule in rules.prefetch_related("conditions").order_by("pk"):
+    for rule in rules.order_by("pk"):
         if rule.category == ScoringRule.Category.FIT:
             has_fit_rules = True
             if rule.is_active:

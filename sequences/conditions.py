@@ -1,68 +1,122 @@
-"""Conditions over activities and contacts, as plain JSON, evaluated in Python.
+"""Sequences' conditions, in the one condition language (crm.conditions).
 
-Three shapes (docs/sequences.md has examples):
+Stored shapes (docs/sequences.md has examples):
 
-- property condition, on an activity's properties:  {"field": "value", "op": "gte", "value": 20}
-- activity condition (triggers' goals, exits, waits): {"activity": "order_placed", "where": [...]}
-- contact condition (audience, branches, blocks):     {"contact": "lifecycle_stage", "op": "in",
-                                                        "value": ["new_lead"]}
+- a trigger's conditions: an activity-mode tree over the triggering activity's
+  properties, e.g. {"match": "all", "conditions": [{"field": "property", "key":
+  "value", "operator": "gte", "value": 20}]}; empty: every activity of the kind;
+- goals and exits: one activity-mode tree, usually "any of" groups of
+  {"field": "kind", "operator": "in", "value": ["order_placed"]} and properties;
+  empty: none;
+- the audience, an email block's `when`, a branch's `condition`: a contact-mode tree;
+  empty: everyone;
+- a wait_for_event step's `event` (and a branch's `event`: "did it since enrolling"):
+  an activity-mode tree.
+
+The old shapes ({"field", "op": "eq"…}, {"activity": kind, "where"}, {"contact": …})
+are still read, through crm.conditions.legacy, because published sequence versions
+and waiting enrollments keep what they were created with. This module only adapts;
+crm.conditions.evaluator evaluates.
 """
 
-from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
 from typing import Any
 
+from crm.conditions import evaluator, legacy
+from crm.models import Activity
+from crm.segments.catalog import ACTIVITY_MODE, CONTACT_MODE
+from crm.segments.compiler import CompileContext, compile_activity_definition
+from crm.segments.validation import References, definition_problems
+
+MISSING = object()
 #: Fewest sends per A/B variant before a winner may be picked (sequences.services.variants).
 LOWEST_MIN_SAMPLE = 20
-OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "in", "not_in", "exists")
-MISSING = object()
+#: Keys an enrollment's waiting_for holds besides the awaited event's tree.
+WAITING_KEYS = ("yes_step",)
 
 
-def value_passes(op: str, actual: Any, expected: Any) -> bool:
-    """Compare one value; text compares ignoring case, numbers as numbers."""
-    if op == "exists":
-        return (actual not in (MISSING, None, "")) == bool(expected if expected is not None else 1)
-    if actual is MISSING or actual is None:
-        return op in ("ne", "not_in")
-    if op in ("gt", "gte", "lt", "lte"):
-        return _compare_numbers(op, actual, expected)
-    if op in ("in", "not_in"):
-        listed = {_text(item) for item in (expected or [])}
-        return (_text(actual) in listed) == (op == "in")
-    if op == "contains":
-        if isinstance(actual, list):
-            return _text(expected) in {_text(item) for item in actual}
-        return _text(expected) in _text(actual)
-    equal = _text(actual) == _text(expected)
-    return equal if op == "eq" else not equal
+# --- Evaluation -----------------------------------------------------------------------------
 
 
-def properties_match(conditions: Iterable[Mapping], properties: Mapping) -> bool:
-    """Do all property conditions hold for these activity properties?"""
-    return all(
-        value_passes(c.get("op", "eq"), _dig(properties, c["field"]), c.get("value"))
-        for c in conditions
-    )
+def activity_tree(condition: Any) -> dict:
+    """Any stored activity condition (tree, old list or old {"activity", "where"}) as a tree."""
+    if isinstance(condition, Mapping) and "event" in condition:
+        condition = condition["event"]  # an enrollment's waiting_for: {"event", "yes_step"}
+    if isinstance(condition, list):
+        return legacy.sequence_activities_to_tree(condition)[0]
+    if isinstance(condition, Mapping) and "activity" in condition:
+        bare = {k: v for k, v in condition.items() if k not in WAITING_KEYS}
+        return legacy.sequence_activity_to_tree(bare)[0]
+    return condition or {}
 
 
-def activity_matches(condition: Mapping, kind: str, properties: Mapping) -> bool:
-    """Does an activity of `kind` with `properties` meet the activity condition?"""
-    return condition.get("activity") == kind and properties_match(
-        condition.get("where", []), properties
-    )
+def contact_tree(condition: Any) -> dict:
+    """Any stored contact condition (tree, old list or one old condition) as a tree."""
+    if isinstance(condition, list):
+        return legacy.sequence_contacts_to_tree(condition)[0]
+    if isinstance(condition, Mapping) and "contact" in condition:
+        return legacy.group([legacy.sequence_contact_to_condition(condition)[0]])
+    return condition or {}
 
 
-def contact_matches(condition: Mapping, facts: Mapping) -> bool:
-    """Does the contact, given as plain facts (contact_facts), meet the condition?"""
-    return value_passes(
-        condition.get("op", "eq"), _dig(facts, condition["contact"]), condition.get("value")
-    )
+def activity_matches(condition: Any, kind: str, properties: Mapping | None) -> bool:
+    """Does the activity meet a goal, exit or awaited event? An empty condition: never."""
+    tree = activity_tree(condition)
+    if evaluator.definition_is_empty(tree):
+        return False
+    return evaluator.activity_matches(tree, kind=kind, properties=properties)
+
+
+def properties_match(conditions: Any, kind: str, properties: Mapping | None) -> bool:
+    """Does a trigger's activity meet its conditions? No conditions: every activity does."""
+    if isinstance(conditions, list):
+        conditions = legacy.sequence_where_to_tree(conditions)[0]
+    return evaluator.activity_matches(conditions, kind=kind, properties=properties)
+
+
+def contact_matches(condition: Any, facts: Mapping) -> bool:
+    """Does the contact (contact_facts) meet an audience, block or branch? Empty: yes."""
+    return evaluator.contact_matches(contact_tree(condition), facts)
+
+
+def did_since(contact, condition: Any, since) -> bool:
+    """Has the contact done an activity meeting the activity condition since `since`?"""
+    tree = activity_tree(condition)
+    if evaluator.definition_is_empty(tree):
+        return False
+    query = compile_activity_definition(tree, context=CompileContext())
+    done = Activity.objects.filter(contact=contact, occurred_at__gte=since)
+    return done.filter(query).exists()
+
+
+def event_label(condition: Any) -> str:
+    """A short name for an awaited event: its activity kinds, or "an activity"."""
+    kinds = [
+        kind
+        for node in _leaves(activity_tree(condition))
+        if node.get("field") == "kind" and node.get("operator") == "in"
+        for kind in node.get("value") or []
+    ]
+    return " or ".join(kinds) if kinds else "an activity"
+
+
+def _leaves(node: Any):
+    if isinstance(node, Mapping) and "match" in node:
+        for child in node.get("conditions") or []:
+            yield from _leaves(child)
+    elif isinstance(node, Mapping):
+        yield node
 
 
 def contact_facts(contact) -> dict:
-    """The contact as plain data for conditions; company and tags must be prefetched."""
+    """The contact as plain data for conditions and templates; load company and tags first.
+
+    The keys are the condition language's field names (crm.conditions.evaluator reads
+    them), nested as templates use them: company.name, properties.plan.
+    """
     company = contact.company
     return {
+        "pk": contact.pk,
         "email": contact.email,
         "first_name": contact.first_name,
         "last_name": contact.last_name,
@@ -78,6 +132,7 @@ def contact_facts(contact) -> dict:
         "tags": [tag.name for tag in contact.tags.all()],
         "company": {
             "name": company.name,
+            "domain": company.domain,
             "industry": company.industry,
             "size": company.size,
             "country": company.country,
@@ -90,54 +145,62 @@ def contact_facts(contact) -> dict:
 # --- Validation: every problem as text a marketer can act on --------------------------------
 
 
-def property_condition_errors(conditions: Any, where: str = "conditions") -> list[str]:
-    if not isinstance(conditions, list):
-        return [f"{where} must be a list"]
-    errors = []
-    for index, condition in enumerate(conditions):
-        label = f"{where}[{index}]"
-        if not isinstance(condition, dict) or not isinstance(condition.get("field"), str):
-            errors.append(f"{label} needs a field")
-            continue
-        errors += _operator_errors(condition, label, {"field", "op", "value"})
-    return errors
-
-
 def activity_condition_errors(conditions: Any, where: str) -> list[str]:
-    if not isinstance(conditions, list):
-        return [f"{where} must be a list"]
-    errors = []
-    for index, condition in enumerate(conditions):
-        errors += _one_activity_condition_errors(condition, f"{where}[{index}]")
-    return errors
+    """Problems with goals, exits or an awaited event (an activity-mode tree)."""
+    return _tree_errors(conditions, where, ACTIVITY_MODE, activity_tree)
+
+
+def property_condition_errors(conditions: Any, where: str = "conditions") -> list[str]:
+    """Problems with a trigger's conditions (an activity-mode tree)."""
+
+    def as_tree(value: Any) -> Any:
+        return legacy.sequence_where_to_tree(value)[0] if isinstance(value, list) else value
+
+    return _tree_errors(conditions, where, ACTIVITY_MODE, as_tree)
 
 
 def contact_condition_errors(conditions: Any, where: str) -> list[str]:
-    if not isinstance(conditions, list):
-        return [f"{where} must be a list"]
-    errors = []
-    for index, condition in enumerate(conditions):
-        label = f"{where}[{index}]"
-        if not isinstance(condition, dict) or not isinstance(condition.get("contact"), str):
-            errors.append(f"{label} needs a contact field, e.g. lifecycle_stage")
-            continue
-        errors += _operator_errors(condition, label, {"contact", "op", "value"})
-    return errors
+    """Problems with an audience, a block's `when` or a branch (a contact-mode tree)."""
+    return _tree_errors(conditions, where, CONTACT_MODE, contact_tree)
 
 
-def _one_activity_condition_errors(condition: Any, label: str) -> list[str]:
-    if not isinstance(condition, dict) or not isinstance(condition.get("activity"), str):
-        return [f"{label} needs an activity kind, e.g. order_placed"]
-    unknown = set(condition) - {"activity", "where", "since"}
-    errors = [f"{label}: unknown key {name!r}" for name in sorted(unknown)]
-    return errors + property_condition_errors(condition.get("where", []), f"{label}.where")
+def _tree_errors(conditions: Any, where: str, mode: str, as_tree) -> list[str]:
+    try:
+        tree = as_tree(conditions)
+    except legacy.LegacyConditionError as error:
+        return [f"{where}: {error}"]
+    if evaluator.definition_is_empty(tree):
+        return []
+    references = References.load() if mode == CONTACT_MODE else References.none()
+    problems = definition_problems(tree, references=references, mode=mode)
+    return [f"{where}: {problem}" for problem in problems]
 
 
-def _operator_errors(condition: Mapping, label: str, allowed: set[str]) -> list[str]:
-    errors = [f"{label}: unknown key {name!r}" for name in sorted(set(condition) - allowed)]
-    if condition.get("op", "eq") not in OPERATORS:
-        errors.append(f"{label}: op must be one of {', '.join(OPERATORS)}")
-    return errors
+# --- Config files: the old words still import ----------------------------------------------
+
+
+def conditions_in_new_words(value: Any, *, kind: str, where: str) -> Any:
+    """A config file's conditions as a tree; old shapes translate, with a warning.
+
+    `kind` is "activities" (goals, exits), "properties" (a trigger's) or "contacts"
+    (audience, blocks). A shape that cannot translate is returned as it was, for
+    validation to explain.
+    """
+    translate = {
+        "activities": legacy.sequence_activities_to_tree,
+        "properties": legacy.sequence_where_to_tree,
+        "contacts": legacy.sequence_contacts_to_tree,
+    }[kind]
+    if not isinstance(value, list):
+        return value
+    if not value:
+        return {}  # no conditions, in either language
+    try:
+        tree, notes = translate(value)
+    except legacy.LegacyConditionError:
+        return value
+    legacy.warn_deprecated(where, notes or ["a list of conditions is now a group"])
+    return tree
 
 
 STEP_TARGET_KEYS = {
@@ -193,15 +256,30 @@ def _check_wait_until_date(config: dict) -> list[str]:
 
 
 def _check_wait_for_event(config: dict) -> list[str]:
-    errors = _one_activity_condition_errors(config.get("event"), "event")
+    errors = _required_activity(config.get("event"), "event")
     return errors + _duration_errors(config.get("timeout"), "timeout")
 
 
 def _check_branch_if(config: dict) -> list[str]:
+    """A branch tests the contact (`condition`) or what they did since enrolling (`event`)."""
+    if "event" in config:
+        return _required_activity(config["event"], "event")
     condition = config.get("condition")
     if isinstance(condition, dict) and "activity" in condition:
-        return _one_activity_condition_errors(condition, "condition")
-    return contact_condition_errors([condition], "condition")
+        return _required_activity(condition, "condition")  # the old shape of `event`
+    if condition is None:
+        return ["condition is required: the contact condition, or use event"]
+    return contact_condition_errors(condition, "condition")
+
+
+def _required_activity(condition: Any, where: str) -> list[str]:
+    try:
+        empty = evaluator.definition_is_empty(activity_tree(condition))
+    except legacy.LegacyConditionError as error:
+        return [f"{where}: {error}"]
+    if empty:
+        return [f"{where} is required: the activity to wait for, e.g. its kind"]
+    return activity_condition_errors(condition, where)
 
 
 def _check_create_task(config: dict) -> list[str]:
@@ -259,40 +337,3 @@ _STEP_CHECKS = {
     "create_task": _check_create_task,
     "update_contact": _check_update_contact,
 }
-
-
-# --- Value helpers --------------------------------------------------------------------------
-
-
-def _dig(data: Mapping, path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return MISSING
-        value = value[part]
-    return value
-
-
-def _text(value: Any) -> str:
-    return str(value).strip().lower()
-
-
-def _compare_numbers(op: str, actual: Any, expected: Any) -> bool:
-    number, bound = _number(actual), _number(expected)
-    if number is None or bound is None:
-        return False
-    return {
-        "gt": number > bound,
-        "gte": number >= bound,
-        "lt": number < bound,
-        "lte": number <= bound,
-    }[op]
-
-
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None

@@ -7,6 +7,7 @@ steps; an active sequence keeps running its published version until re-activated
 Status is not part of the file: imported sequences start as drafts.
 """
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from crm.conditions import legacy
 from crm.config_io import (
     SCHEMA_VERSION,
     ConfigError,
@@ -28,6 +30,7 @@ from crm.config_io import (
     validation_errors,
 )
 from crm.models import ConsentTopic, Segment
+from sequences.conditions import conditions_in_new_words
 from sequences.models import EmailTemplate, Sequence, Step, Trigger
 
 TEMPLATES = "email_templates"
@@ -173,7 +176,7 @@ def _normalised(item: Item) -> Item:
 
 
 def _plan_item(item: Item, document: Document) -> _Plan:
-    item = _normalised(item)
+    item = _normalised(_sequence_in_new_words(item))
     plan = _Plan(item["key"])
     existing = Sequence.objects.filter(key=plan.key).first()
     before = sequence_item(existing) if existing else None
@@ -350,9 +353,103 @@ def _save(plan: _Plan) -> None:
         step.save()
 
 
-register_section(
-    model_section(name=TEMPLATES, order=300, model=EmailTemplate, fields=TEMPLATE_FIELDS)
-)
+def _templates_section():
+    """The generic model section, reading blocks' old `when` lists in the new words."""
+    section = model_section(name=TEMPLATES, order=300, model=EmailTemplate, fields=TEMPLATE_FIELDS)
+
+    def translated(items: list[Item]) -> list[Item]:
+        return [_template_in_new_words(item) for item in items]
+
+    return dataclasses.replace(
+        section,
+        validate=lambda items, document: section.validate(translated(items), document),
+        apply=lambda items: section.apply(translated(items)),
+    )
+
+
+def _template_in_new_words(item: Item) -> Item:
+    blocks = item.get("blocks")
+    if not isinstance(blocks, list):
+        return item
+    where = f"{TEMPLATES}[{item.get('key')}]"
+    return {
+        **item,
+        "blocks": [
+            {
+                **block,
+                "when": conditions_in_new_words(
+                    block["when"], kind="contacts", where=f"{where}.blocks[{index}].when"
+                ),
+            }
+            if isinstance(block, dict) and isinstance(block.get("when"), list)
+            else block
+            for index, block in enumerate(blocks)
+        ],
+    }
+
+
+# --- The old condition words ----------------------------------------------------------------
+
+#: Sequence fields holding conditions, and what kind of conditions they hold.
+CONDITION_KINDS = {"audience": "contacts", "goals": "activities", "exits": "activities"}
+
+
+def _sequence_in_new_words(item: Item) -> Item:
+    """The item with every old-shaped condition translated (each one warns)."""
+    where = f"{SEQUENCES}[{item.get('key')}]"
+    item = dict(item)
+    for name, kind in CONDITION_KINDS.items():
+        if name in item:
+            item[name] = conditions_in_new_words(item[name], kind=kind, where=f"{where}.{name}")
+    if isinstance(item.get("triggers"), list):
+        item["triggers"] = [
+            {
+                **trigger,
+                "conditions": conditions_in_new_words(
+                    trigger["conditions"],
+                    kind="properties",
+                    where=f"{where}.triggers[{index}].conditions",
+                ),
+            }
+            if isinstance(trigger, dict) and "conditions" in trigger
+            else trigger
+            for index, trigger in enumerate(item["triggers"])
+        ]
+    if isinstance(item.get("steps"), list):
+        item["steps"] = [
+            _step_in_new_words(step, f"{where}.steps[{index}].config")
+            for index, step in enumerate(item["steps"])
+        ]
+    return item
+
+
+def _step_in_new_words(step: Any, where: str) -> Any:
+    config = step.get("config") if isinstance(step, dict) else None
+    if not isinstance(config, dict):
+        return step
+    config = dict(config)
+    try:
+        event = config.get("event")
+        if isinstance(event, dict) and "activity" in event:
+            config["event"], notes = legacy.sequence_activity_to_tree(event)
+            legacy.warn_deprecated(f"{where}.event", notes)
+        condition = config.get("condition")
+        if isinstance(condition, dict) and "activity" in condition:
+            # The old branch on an activity since enrolling is now `event`.
+            config["event"], notes = legacy.sequence_activity_to_tree(config.pop("condition"))
+            legacy.warn_deprecated(
+                f"{where}.condition", [*notes, "'condition: {activity}' is now 'event'"]
+            )
+        elif isinstance(condition, dict) and "contact" in condition:
+            part, notes = legacy.sequence_contact_to_condition(condition)
+            config["condition"] = legacy.group([part])
+            legacy.warn_deprecated(f"{where}.condition", notes)
+    except legacy.LegacyConditionError:
+        return step  # validation explains it
+    return {**step, "config": config}
+
+
+register_section(_templates_section())
 register_section(
     ConfigSection(
         name=SEQUENCES,

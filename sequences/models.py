@@ -1,7 +1,8 @@
 """Sequences: triggered journeys, their email templates, enrollments and the send ledger.
 
-Conditions (triggers, audience, goals, exits, branches) are JSON lists whose shape
-sequences/conditions.py documents and validates; docs/sequences.md has examples.
+Conditions (triggers, audience, goals, exits, branches, blocks) are condition trees in
+the one condition language (crm.conditions); sequences/conditions.py says which mode
+each uses, docs/sequences.md has examples.
 """
 
 import uuid
@@ -69,7 +70,9 @@ class Sequence(models.Model):
         max_length=12, choices=OnSendFailure, blank=True, default=OnSendFailure.UNSET
     )
     audience_conditions = models.JSONField(
-        default=list, blank=True, help_text="Contact conditions checked at entry and every email."
+        default=dict,
+        blank=True,
+        help_text="Conditions on the contact, checked at entry and before every email.",
     )
     audience_segment = models.ForeignKey(
         "crm.Segment",
@@ -80,10 +83,14 @@ class Sequence(models.Model):
         help_text="Only the segment's current members may enter and get its emails.",
     )
     goal_conditions = models.JSONField(
-        default=list, blank=True, help_text="Activities that end the enrollment as converted."
+        default=dict,
+        blank=True,
+        help_text="Conditions on an activity that ends the enrollment as converted.",
     )
     exit_conditions = models.JSONField(
-        default=list, blank=True, help_text="Activities that end the enrollment (e.g. handed_off)."
+        default=dict,
+        blank=True,
+        help_text="Conditions on an activity that ends the enrollment (e.g. kind handed_off).",
     )
     variant_winners = models.JSONField(
         default=dict,
@@ -171,7 +178,8 @@ class EmailTemplate(models.Model):
     blocks = models.JSONField(
         default=list,
         blank=True,
-        help_text='Blocks [{"key", "when": [conditions], "html"}], shown as {{ blocks.key }}',
+        help_text='Blocks [{"key", "when": {contact conditions}, "html"}], shown as '
+        "{{ blocks.key }}",
     )
     is_marketing = models.BooleanField(
         default=True, help_text="Marketing mail needs the unsubscribe link and postal address."
@@ -250,9 +258,9 @@ class Trigger(models.Model):
     activity_kind = models.SlugField(max_length=64, blank=True, default="")
     lifecycle_stage = models.SlugField(max_length=50, blank=True, default="")
     conditions = models.JSONField(
-        default=list,
+        default=dict,
         blank=True,
-        help_text='On the activity\'s properties: [{"field", "op", "value"}]',
+        help_text="Conditions on the triggering activity (its properties); empty: every one.",
     )
     segment = models.ForeignKey(
         "crm.Segment",

@@ -52,7 +52,7 @@ def _step(key: str, step_type: str, **config) -> dict:
     return {"key": key, "type": step_type, "template": None, "config": config}
 
 
-def _sequence(key, name, *, topic, triggers, steps, goals=(), exits=(), audience=(), **extra):
+def _sequence(key, name, *, topic, triggers, steps, goals=None, exits=None, audience=None, **extra):
     return {
         "key": key,
         "name": name,
@@ -63,9 +63,9 @@ def _sequence(key, name, *, topic, triggers, steps, goals=(), exits=(), audience
         "reenrollment": extra.pop("reenrollment", "after_exit"),
         "reenrollment_min_gap_days": extra.pop("gap", 30),
         "max_duration_days": extra.pop("max_days", 90),
-        "audience": list(audience),
-        "goals": list(goals),
-        "exits": list(exits),
+        "audience": audience or {},
+        "goals": goals or {},
+        "exits": exits or {},
         "triggers": list(triggers),
         "steps": list(steps),
         **extra,
@@ -73,18 +73,30 @@ def _sequence(key, name, *, topic, triggers, steps, goals=(), exits=(), audience
 
 
 def _on(kind: str, **where) -> dict:
-    conditions = [{"field": field, "op": "eq", "value": value} for field, value in where.items()]
+    conditions = [
+        {"field": "property", "key": key, "operator": "equals", "value": value}
+        for key, value in where.items()
+    ]
     return {
         "type": "activity",
         "activity_kind": kind,
         "lifecycle_stage": "",
-        "conditions": conditions,
+        "conditions": {"match": "all", "conditions": conditions} if conditions else {},
     }
 
 
+def _did(*kinds: str) -> dict:
+    """Goals, exits or an awaited event: an activity of one of these kinds."""
+    return {"match": "any", "conditions": [{"field": "kind", "operator": "in", "value": [*kinds]}]}
+
+
+def _all(*conditions: dict) -> dict:
+    return {"match": "all", "conditions": [*conditions]}
+
+
 SITE = "https://www.example.com"
-HANDED_OFF = {"activity": "handed_off"}
-ORDER = {"activity": "order_placed"}
+HANDED_OFF = _did("handed_off")
+ORDER = _did("order_placed")
 
 PLAYBOOKS = {
     "welcome-guide": {
@@ -110,8 +122,8 @@ PLAYBOOKS = {
             "Welcome: guide download",
             topic="newsletter",
             triggers=[_on("content_downloaded")],
-            goals=[{"activity": "demo_requested"}],
-            exits=[HANDED_OFF],
+            goals=_did("demo_requested"),
+            exits=HANDED_OFF,
             steps=[
                 _send("guide", "welcome-guide-1"),
                 _wait("wait-3d", days=3),
@@ -135,7 +147,7 @@ PLAYBOOKS = {
             "Welcome: homepage sign-up",
             topic="newsletter",
             triggers=[_on("signed_up")],
-            goals=[{"activity": "onboarding_milestone_reached"}],
+            goals=_did("onboarding_milestone_reached"),
             steps=[_send("welcome", "welcome-signup-1")],
         ),
     },
@@ -171,10 +183,12 @@ PLAYBOOKS = {
             triggers=[
                 {
                     **_on("cart_abandoned"),
-                    "conditions": [{"field": "value", "op": "gte", "value": 20}],
+                    "conditions": _all(
+                        {"field": "property", "key": "value", "operator": "gte", "value": 20}
+                    ),
                 }
             ],
-            goals=[ORDER],
+            goals=ORDER,
             gap=7,
             max_days=14,
             steps=[
@@ -212,14 +226,14 @@ PLAYBOOKS = {
             "Post-purchase onboarding",
             topic=None,
             triggers=[_on("order_placed")],
-            goals=[{"activity": "onboarding_milestone_reached"}],
+            goals=_did("onboarding_milestone_reached"),
             max_days=30,
             steps=[
                 _send("welcome", "onboarding-1"),
                 _step(
                     "milestone",
                     "wait_for_event",
-                    event={"activity": "onboarding_milestone_reached"},
+                    event=_did("onboarding_milestone_reached"),
                     timeout={"days": 7},
                     timeout_step="help",
                 ),
@@ -250,7 +264,7 @@ PLAYBOOKS = {
             "Re-engagement after 90 days",
             topic="newsletter",
             triggers=[_on("segment_entered", segment="inactive-90-days")],
-            goals=[{"activity": "email_clicked"}],
+            goals=_did("email_clicked"),
             steps=[
                 _send("ask", "reengage-1"),
                 _wait("wait-14d", days=14),
@@ -280,7 +294,7 @@ PLAYBOOKS = {
                     "type": "lifecycle_stage",
                     "activity_kind": "",
                     "lifecycle_stage": "active_customer",
-                    "conditions": [],
+                    "conditions": {},
                 }
             ],
             max_days=400,
@@ -314,11 +328,9 @@ PLAYBOOKS = {
                 _step(
                     "route",
                     "branch_if",
-                    condition={
-                        "contact": "company.size",
-                        "op": "in",
-                        "value": ["201-1000", "1001+"],
-                    },
+                    condition=_all(
+                        {"field": "company_size", "operator": "in", "value": ["201-1000", "1001+"]}
+                    ),
                     yes_step="enterprise",
                     no_step="standard",
                 ),
@@ -367,14 +379,18 @@ PLAYBOOKS = {
                     "type": "lifecycle_stage",
                     "activity_kind": "",
                     "lifecycle_stage": "engaged_lead",
-                    "conditions": [],
+                    "conditions": {},
                 }
             ],
-            audience=[
-                {"contact": "lifecycle_stage", "op": "in", "value": ["engaged_lead", "new_lead"]}
-            ],
-            goals=[{"activity": "demo_requested"}],
-            exits=[HANDED_OFF],
+            audience=_all(
+                {
+                    "field": "lifecycle_stage",
+                    "operator": "in",
+                    "value": ["engaged_lead", "new_lead"],
+                }
+            ),
+            goals=_did("demo_requested"),
+            exits=HANDED_OFF,
             steps=[
                 _send("story", "nurture-1"),
                 _wait("wait-5d", days=5),

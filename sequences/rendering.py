@@ -427,9 +427,7 @@ def _blocks(template, data: dict) -> dict[str, str]:
     facts = data.get("contact", {})
     rendered = {}
     for block in template.blocks or []:
-        shown = isinstance(data, _ProbeContext) or all(
-            contact_matches(condition, facts) for condition in block.get("when", [])
-        )
+        shown = isinstance(data, _ProbeContext) or contact_matches(block.get("when"), facts)
         rendered[block["key"]] = (
             _render(block.get("html", ""), data, autoescape=True) if shown else ""
         )

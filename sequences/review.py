@@ -7,6 +7,7 @@ warnings are shown in the admin and never block.
 import re
 from dataclasses import dataclass
 
+from crm.conditions.evaluator import definition_is_empty
 from sequences.conditions import (
     STEP_TARGET_KEYS,
     activity_condition_errors,
@@ -165,7 +166,7 @@ def _sequence_setup_findings(sequence, steps) -> list[Finding]:
         findings.append(Finding(ERROR, "The sequence has no steps."))
     if not sequence.triggers.exists():
         findings.append(Finding(WARNING, "No trigger: contacts can only be enrolled by hand."))
-    if not sequence.goal_conditions:
+    if definition_is_empty(sequence.goal_conditions):
         findings.append(Finding(WARNING, "No goal: nobody will ever count as converted."))
     return findings
 

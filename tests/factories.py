@@ -235,7 +235,6 @@ from scoring.models import (  # noqa: E402
     HandoffRule,
     RoundRobinPointer,
     ScoreChange,
-    ScoringCondition,
     ScoringRule,
     Territory,
 )
@@ -253,14 +252,24 @@ class ScoringRuleFactory(DjangoModelFactory):
     points = 10
 
 
-class ScoringConditionFactory(DjangoModelFactory):
-    class Meta:
-        model = ScoringCondition
+# A function named like the factory it replaced, so tests read the same.
+def ScoringConditionFactory(
+    *, rule: ScoringRule | None = None, field="path", operator="contains", value="/pricing"
+) -> dict:
+    """Add one condition, written in the old scoring words, to the rule's "all of" tree.
 
-    rule = factory.SubFactory(ScoringRuleFactory)
-    field = "path"
-    operator = ScoringCondition.Operator.CONTAINS
-    value = "/pricing"
+    Rules keep their conditions as one tree (crm.conditions) since scoring migration
+    0007; tests that think in (field, operator, value) rows still read naturally.
+    """
+    from crm.conditions.legacy import scoring_row_to_condition
+
+    rule = rule or ScoringRuleFactory()
+    condition, _notes = scoring_row_to_condition(field, operator, value, category=rule.category)
+    tree = rule.conditions or {"match": "all", "conditions": []}
+    tree["conditions"].append(condition)
+    rule.conditions = tree
+    rule.save(update_fields=["conditions"])
+    return condition
 
 
 class ScoreChangeFactory(DjangoModelFactory):

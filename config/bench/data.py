@@ -99,11 +99,13 @@ class Generator:
         """kind -> [(rule pk, points, path it must contain or "")] for simple engagement rules."""
         rules: dict[str, list[tuple[int, int, str]]] = {}
         active = ScoringRule.objects.filter(is_active=True, category="engagement")
-        for rule in active.exclude(activity_kind="").prefetch_related("conditions"):
-            conditions = list(rule.conditions.all())
-            if any(c.field != "path" or c.operator != "contains" for c in conditions):
+        for rule in active.exclude(activity_kind=""):
+            conditions = (rule.conditions or {}).get("conditions") or []
+            simple = {"field": "property", "key": "path", "operator": "contains"}
+            # Only "path contains …" rules can be simulated here (the tree's new words).
+            if any({name: c.get(name) for name in simple} != simple for c in conditions):
                 continue
-            path = conditions[0].value if conditions else ""
+            path = conditions[0]["value"] if conditions else ""
             rules.setdefault(rule.activity_kind, []).append((rule.pk, rule.points, path))
         return rules
 

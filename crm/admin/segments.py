@@ -10,7 +10,6 @@ import json
 
 from django import forms
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -20,20 +19,19 @@ from django_q.tasks import async_task
 
 from crm import admin_hooks
 from crm.admin.base import OwnerFieldMixin, adopt
-from crm.models import Activity, ConsentTopic, Contact, DealStage, LifecycleStage, Segment, Tag
+from crm.conditions.widget import builder_options
+from crm.models import ConsentTopic, Contact, Segment
 from crm.segment_selectors import (
     segment_count_history,
     segment_members,
     segment_preview,
     segments_using,
 )
-from crm.segments.catalog import SEGMENT_ACTIVITY_KINDS, catalog_as_json
+from crm.segments.catalog import catalog_as_json
 from crm.segments.validation import References, definition_problems
 from crm.services.segments import EVALUATE_TASK, segment_create, segment_delete, segment_update
 from crm.spreadsheets import escape_formula
 
-#: Tag names offered as suggestions in the builder; any name can still be typed.
-TAG_LIMIT = 500
 EXPORT_COLUMNS = (
     "email",
     "first_name",
@@ -78,8 +76,8 @@ BUILDER_HTML = """<div class="segment-builder" id="segment-builder" data-textare
     <summary>View or edit as JSON</summary>
     {textarea}
     <p>
-      <button type="button" class="button" id="segment-builder-apply-json">
-        Apply JSON to the builder</button>
+      <button type="button" class="button segment-builder-apply-json"
+        id="segment-builder-apply-json">Apply JSON to the builder</button>
       <span class="segment-builder-json-error" role="alert"></span>
     </p>
   </details>
@@ -110,22 +108,7 @@ class SegmentAdminForm(forms.ModelForm):
 
 def segment_builder_options(*, exclude_key: str = "") -> dict:
     """The choices the builder offers for each field, as [key, label] pairs."""
-    users = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
-    kinds = [kind for kind in Activity.Kind.values if kind not in SEGMENT_ACTIVITY_KINDS]
-    return {
-        "lifecycle_stages": list(LifecycleStage.objects.values_list("key", "name")),
-        "sources": [[value, label] for value, label in Contact.Source.choices],
-        "owners": [[user.username, user.get_full_name() or user.username] for user in users],
-        "topics": list(ConsentTopic.objects.values_list("key", "name")),
-        "deal_stages": list(
-            DealStage.objects.filter(outcome=DealStage.Outcome.OPEN).values_list("key", "name")
-        ),
-        "segments": list(
-            Segment.objects.exclude(key=exclude_key).order_by("name").values_list("key", "name")
-        ),
-        "activity_kinds": [[kind, kind.replace("_", " ")] for kind in kinds],
-        "tags": [[name, name] for name in Tag.objects.values_list("name", flat=True)[:TAG_LIMIT]],
-    }
+    return builder_options(exclude_segment=exclude_key)
 
 
 @admin.register(Segment)

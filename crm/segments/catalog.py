@@ -1,7 +1,10 @@
-"""Every condition a segment can use: fields, their operators and the values they take.
+"""The condition language's vocabulary: fields, their operators and the values they take.
 
-The validator, the compiler and the admin's builder all read this one table, so a
-field offered in the builder is always one the compiler understands.
+One table for every condition in Nextstep (crm.conditions): segments, audiences,
+branches and fit rules test a contact (`CONTACT_MODE`); triggers, goals, exits and
+engagement rules test the activity being matched (`ACTIVITY_MODE`). The validator,
+the SQL compiler, the Python evaluator and the builder widget all read this table,
+so a field offered in the builder is always one both evaluators understand.
 """
 
 from dataclasses import dataclass
@@ -68,6 +71,8 @@ TEXT_LIST_OPERATORS = (
 )
 TEXT_OPERATORS = (
     Operator("equals", "is", Kind.TEXT),
+    Operator("in", "is any of", Kind.TEXTS),
+    Operator("not_in", "is none of", Kind.TEXTS),
     Operator("not_equals", "is not", Kind.TEXT),
     Operator("contains", "contains", Kind.TEXT),
     Operator("not_contains", "does not contain", Kind.TEXT),
@@ -88,7 +93,7 @@ DATE_OPERATORS = (
     Operator("on_or_after", "on or after", Kind.DATE),
 )
 PROPERTY_OPERATORS = (
-    *TEXT_OPERATORS[:6],
+    *TEXT_OPERATORS[:8],
     IS_SET,
     IS_EMPTY,
     Operator("gt", "is a number greater than", Kind.NUMBER),
@@ -110,6 +115,8 @@ CONSENT = "Consent"
 BEHAVIOUR = "Behaviour"
 DEALS = "Deals and purchases"
 SEGMENTS = "Other segments"
+COMPANY = "Company"
+ACTIVITY = "The activity"
 
 
 def _text_field(key: str, label: str) -> Field:
@@ -126,12 +133,38 @@ FIELDS: tuple[Field, ...] = (
         help="Two-letter codes such as DE, AT, CH.",
         noun="country code",
     ),
+    *(
+        Field(
+            f"company_{name}",
+            f"Company {label}",
+            COMPANY,
+            TEXT_OPERATORS,
+            help="Compared ignoring case; people without a company have it empty.",
+        )
+        for name, label in (
+            ("name", "name"),
+            ("domain", "domain"),
+            ("industry", "industry"),
+            ("size", "size"),
+            ("country", "country"),
+        )
+    ),
     Field("owner", "Owner", CONTACT, (*CHOICE_OPERATORS, IS_EMPTY, IS_SET), "owners"),
     Field("source", "Source", CONTACT, CHOICE_OPERATORS, "sources"),
     _text_field("entry_point", "Entry point (first touch)"),
     _text_field("email", "Email address"),
+    Field(
+        "email_domain",
+        "Email domain",
+        CONTACT,
+        TEXT_OPERATORS,
+        help="The part after @, compared ignoring case: example.com.",
+    ),
+    _text_field("first_name", "First name"),
+    _text_field("last_name", "Last name"),
     _text_field("job_title", "Job title"),
     _text_field("language", "Language"),
+    _text_field("time_zone", "Time zone"),
     _text_field("utm_source", "UTM source (first touch)"),
     _text_field("utm_medium", "UTM medium (first touch)"),
     _text_field("utm_campaign", "UTM campaign (first touch)"),
@@ -241,6 +274,73 @@ FIELDS: tuple[Field, ...] = (
 )
 
 FIELDS_BY_KEY = {field.key: field for field in FIELDS}
+
+#: The activity being matched (a trigger's, goal's or exit's, an engagement rule's).
+ACTIVITY_FIELDS: tuple[Field, ...] = (
+    Field(
+        "kind",
+        "Activity kind",
+        ACTIVITY,
+        (
+            Operator("in", "is any of", Kind.TEXTS),
+            Operator("not_in", "is none of", Kind.TEXTS),
+        ),
+        "activity_kinds",
+        noun="activity kind",
+    ),
+    Field(
+        "property",
+        "Activity property",
+        ACTIVITY,
+        PROPERTY_OPERATORS,
+        params=("key",),
+        help="Nested properties with dots: utm.campaign. Dates as YYYY-MM-DD; "
+        "numbers as plain numbers such as 42 or 9.5.",
+    ),
+)
+ACTIVITY_FIELDS_BY_KEY = {field.key: field for field in ACTIVITY_FIELDS}
+
+CONTACT_MODE = "contact"
+ACTIVITY_MODE = "activity"
+MODES = {
+    CONTACT_MODE: FIELDS_BY_KEY,
+    ACTIVITY_MODE: ACTIVITY_FIELDS_BY_KEY,
+}
+#: What the builder's heading calls the things a mode's conditions select.
+MODE_SUBJECTS = {CONTACT_MODE: "People", ACTIVITY_MODE: "Activities"}
+#: Contact fields read from the contact row (and its company and tags): a single
+#: contact is checked in Python without a query. The others need the database.
+ROW_FIELDS = frozenset(
+    {
+        "lifecycle_stage",
+        "country",
+        "owner",
+        "source",
+        "entry_point",
+        "email",
+        "email_domain",
+        "first_name",
+        "last_name",
+        "job_title",
+        "language",
+        "time_zone",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "tags",
+        "lead_score",
+        "created_at",
+        "updated_at",
+        "last_engaged_at",
+        "lifecycle_stage_changed_at",
+        "property",
+        "company_name",
+        "company_domain",
+        "company_industry",
+        "company_size",
+        "company_country",
+    }
+)
 #: The operators an activity's `where` conditions use: those of custom properties.
 WHERE_OPERATORS = PROPERTY_OPERATORS
 GROUP_MATCHES = {"all": "all of", "any": "any of", "none": "none of"}
@@ -251,12 +351,18 @@ MAX_CONDITIONS = 100
 MAX_VALUES = 200
 MAX_DAYS = 3660
 PROPERTY_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,99}$"
+#: An activity's properties may be nested: `utm.campaign` reads {"utm": {"campaign": …}}.
+PATH_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,99}(\.[A-Za-z0-9_][A-Za-z0-9_\-]{0,99}){0,4}$"
 SEGMENT_ACTIVITY_KINDS = ("segment_entered", "segment_exited")
 
 
-def catalog_as_json() -> dict:
-    """The catalog as plain data for the builder's JavaScript."""
+def catalog_as_json(mode: str = CONTACT_MODE) -> dict:
+    """The catalog of one mode as plain data for the builder's JavaScript."""
+    fields = FIELDS if mode == CONTACT_MODE else ACTIVITY_FIELDS
     return {
+        "mode": mode,
+        "subject": MODE_SUBJECTS[mode],
+        "noun": "segment" if mode == CONTACT_MODE else "condition",
         "groups": GROUP_MATCHES,
         "fields": [
             {
@@ -270,7 +376,7 @@ def catalog_as_json() -> dict:
                     {"key": op.key, "label": op.label, "kind": op.kind} for op in field.operators
                 ],
             }
-            for field in FIELDS
+            for field in fields
         ],
         "where_operators": [
             {"key": op.key, "label": op.label, "kind": op.kind} for op in WHERE_OPERATORS

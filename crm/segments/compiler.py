@@ -47,13 +47,14 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import compile_json_path
-from django.db.models.functions import Cast, Coalesce, Length, Substr
+from django.db.models.functions import Cast, Coalesce, Length, Lower, StrIndex, Substr
 from django.db.models.lookups import (
     GreaterThan,
     GreaterThanOrEqual,
     IContains,
     IEndsWith,
     IExact,
+    In,
     IStartsWith,
     LessThan,
     LessThanOrEqual,
@@ -116,6 +117,11 @@ def compile_definition(definition: Any, *, context: CompileContext | None = None
     return _node(definition, context or CompileContext())
 
 
+def compile_activity_definition(definition: Any, *, context: CompileContext | None = None) -> Q:
+    """Return the Q over Activity that selects the activities an activity-mode tree matches."""
+    return _node(definition, context or CompileContext(), ACTIVITY_CONDITIONS)
+
+
 def compile_segment(segment: Segment, *, context: CompileContext | None = None) -> Q:
     """Return the Q for a saved segment (its own key guards against circles)."""
     context = context or CompileContext()
@@ -125,17 +131,18 @@ def compile_segment(segment: Segment, *, context: CompileContext | None = None) 
 # --- Groups ---------------------------------------------------------------------------------
 
 
-def _node(node: dict, context: CompileContext) -> Q:
+def _node(node: dict, context: CompileContext, conditions: dict | None = None) -> Q:
+    conditions = CONDITIONS if conditions is None else conditions
     if "match" in node:
-        return _group(node, context)
-    compile_condition = CONDITIONS.get(node.get("field"))
+        return _group(node, context, conditions)
+    compile_condition = conditions.get(node.get("field"))
     if compile_condition is None:
         raise SegmentCompileError(f"Unknown condition {node.get('field')!r}.")
     return compile_condition(node, context)
 
 
-def _group(node: dict, context: CompileContext) -> Q:
-    parts = [_node(child, context) for child in node.get("conditions") or []]
+def _group(node: dict, context: CompileContext, conditions: dict | None = None) -> Q:
+    parts = [_node(child, context, conditions) for child in node.get("conditions") or []]
     if node["match"] == "all":
         return reduce(and_, parts, Q())
     if not parts:
@@ -173,17 +180,22 @@ class JsonText(Func):
     def __init__(self, column: str, key: str):
         super().__init__(F(column))
         self.key = key
+        # Activity properties may be nested: "utm.campaign" (validation allows dots
+        # only there; a contact's property names have none).
+        self.path = key.split(".")
 
     def as_sql(self, compiler, connection, **extra_context):
         raise NotSupportedError("Segments support SQLite and PostgreSQL only.")
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
+        if len(self.path) > 1:
+            return f"({sql} #>> %s::text[])", (*params, self.path)
         return f"({sql} ->> %s)", (*params, self.key)
 
     def as_sqlite(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        path = compile_json_path([self.key])
+        path = compile_json_path(self.path)
         text = (
             f"(CASE JSON_TYPE({sql}, %s) WHEN 'null' THEN NULL WHEN 'true' THEN 'true' "
             f"WHEN 'false' THEN 'false' ELSE CAST(JSON_EXTRACT({sql}, %s) AS TEXT) END)"
@@ -275,17 +287,65 @@ TEXT_LOOKUPS = {
 }
 
 
+def _lowered(values: list[str]) -> list[str]:
+    return sorted({value.strip().lower() for value in values})
+
+
 def _text_column(column: str) -> Callable[[dict, CompileContext], Q]:
     def compile_text(node: dict, context: CompileContext) -> Q:
         operator = node["operator"]
         if operator in ("is_empty", "is_set"):
             empty = Q(**{column: ""})
             return empty if operator == "is_empty" else ~empty
+        if operator in ("in", "not_in"):
+            listed = Q(In(Lower(F(column)), _lowered(node["value"])))
+            return listed if operator == "in" else ~listed
         positive = operator.removeprefix("not_")
         matches = Q(**{f"{column}__{TEXT_LOOKUPS[positive]}": node["value"].strip()})
         return ~matches if operator.startswith("not_") else matches
 
     return compile_text
+
+
+def _email_domain(node: dict, context: CompileContext) -> Q:
+    """The part of the address after its last "@" (an address has exactly one)."""
+    domain = Substr(F("email"), StrIndex(F("email"), Value("@")) + 1)
+    operator = node["operator"]
+    if operator in ("is_empty", "is_set"):
+        empty = Q(IExact(domain, ""))
+        return empty if operator == "is_empty" else ~empty
+    if operator in ("in", "not_in"):
+        listed = Q(In(Lower(domain), _lowered(node["value"])))
+        return listed if operator == "in" else ~listed
+    lookup = TEXT_LOOKUP_CLASSES[operator.removeprefix("not_")]
+    matches = Q(lookup(domain, node["value"].strip()))
+    return ~matches if operator.startswith("not_") else matches
+
+
+def _company_column(name: str) -> Callable[[dict, CompileContext], Q]:
+    """A company's column; a contact without a company has it empty."""
+    column = f"company__{name}"
+    as_text = _text_column(column)
+
+    def compile_company(node: dict, context: CompileContext) -> Q:
+        operator = node["operator"]
+        if operator in ("is_empty", "is_set"):
+            empty = Q(company__isnull=True) | Q(**{column: ""})
+            return empty if operator == "is_empty" else ~empty
+        matches = as_text({**node, "operator": operator.removeprefix("not_")}, context)
+        # Without a company the LEFT JOIN gives NULL, and NOT NULL is NULL: negate (here,
+        # or in a "none of" group) only a comparison that is never NULL.
+        matches = _never_null(matches)
+        return ~matches if operator.startswith("not_") else matches
+
+    return compile_company
+
+
+def _never_null(condition: Q) -> Q:
+    """The condition as CASE WHEN … THEN true ELSE false: its NOT is never NULL."""
+    return Q(
+        Case(When(condition, then=Value(True)), default=Value(False), output_field=BooleanField())
+    )
 
 
 def _owner(node: dict, context: CompileContext) -> Q:
@@ -354,6 +414,9 @@ def property_q(column: str, key: str, operator: str, value: Any, context: Compil
     if operator in ("is_set", "is_empty"):
         is_set = _definitely(GreaterThan(Length(text), 0))
         return is_set if operator == "is_set" else ~is_set
+    if operator in ("in", "not_in"):
+        listed = _definitely(In(Lower(text), _lowered(value)))
+        return listed if operator == "in" else ~listed
     if operator.removeprefix("not_") in TEXT_LOOKUP_CLASSES:
         lookup = TEXT_LOOKUP_CLASSES[operator.removeprefix("not_")]
         matches = _definitely(lookup(text, value.strip()))
@@ -512,12 +575,20 @@ CONDITIONS: dict[str, Callable[[dict, CompileContext], Q]] = {
         for name in (
             "entry_point",
             "email",
+            "first_name",
+            "last_name",
+            "time_zone",
             "job_title",
             "language",
             "utm_source",
             "utm_medium",
             "utm_campaign",
         )
+    },
+    "email_domain": _email_domain,
+    **{
+        f"company_{name}": _company_column(name)
+        for name in ("name", "domain", "industry", "size", "country")
     },
     "tags": _tags,
     "lead_score": _number_column("lead_score"),
@@ -533,4 +604,20 @@ CONDITIONS: dict[str, Callable[[dict, CompileContext], Q]] = {
     "won_deals_total": _won_deals_total,
     "days_since_purchase": _days_since_purchase,
     "segment": _segment,
+}
+
+
+def _activity_kind(node: dict, context: CompileContext) -> Q:
+    listed = Q(kind__in=node["value"])
+    return listed if node["operator"] == "in" else ~listed
+
+
+def _activity_property(node: dict, context: CompileContext) -> Q:
+    return property_q("properties", node["key"], node["operator"], node.get("value"), context)
+
+
+#: The activity being matched (crm.segments.catalog.ACTIVITY_FIELDS), over Activity rows.
+ACTIVITY_CONDITIONS: dict[str, Callable[[dict, CompileContext], Q]] = {
+    "kind": _activity_kind,
+    "property": _activity_property,
 }

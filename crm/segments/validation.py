@@ -19,12 +19,15 @@ from django.core.exceptions import ValidationError
 
 from crm.models import ConsentTopic, Contact, DealStage, LifecycleStage, Segment
 from crm.segments.catalog import (
-    FIELDS_BY_KEY,
+    ACTIVITY_MODE,
+    CONTACT_MODE,
     GROUP_MATCHES,
     MAX_CONDITIONS,
     MAX_DAYS,
     MAX_DEPTH,
     MAX_VALUES,
+    MODES,
+    PATH_KEY_PATTERN,
     PROPERTY_KEY_PATTERN,
     SEGMENT_ACTIVITY_KINDS,
     WHERE_OPERATORS,
@@ -90,6 +93,12 @@ class References:
             segments=segments,
         )
 
+    @classmethod
+    def none(cls) -> References:
+        """No keys at all: enough for activity conditions, which name no stored rows."""
+        empty: frozenset[str] = frozenset()
+        return cls(empty, empty, empty, empty)
+
     def options(self, name: str) -> frozenset[str] | None:
         return {
             "lifecycle_stages": self.lifecycle_stages,
@@ -104,13 +113,24 @@ class References:
 
 
 def definition_problems(
-    definition: Any, *, references: References, segment_key: str = ""
+    definition: Any,
+    *,
+    references: References,
+    segment_key: str = "",
+    mode: str = CONTACT_MODE,
+    allow_empty: bool = False,
 ) -> list[DefinitionProblem]:
-    """Every problem with the definition; an empty list means it can be saved."""
-    checker = _Checker(references)
+    """Every problem with the definition; an empty list means it can be saved.
+
+    `mode` picks the fields (crm.segments.catalog.MODES); `allow_empty` accepts an
+    empty top group, which means "no conditions" where conditions are optional.
+    """
+    if allow_empty and _is_empty_group(definition):
+        return []
+    checker = _Checker(references, mode)
     checker.group(definition, position="", depth=1)
     if checker.condition_count > MAX_CONDITIONS:
-        checker.add("", f"A segment can have at most {MAX_CONDITIONS} conditions.")
+        checker.add("", f"{checker.whole} can have at most {MAX_CONDITIONS} conditions.")
     if segment_key and not checker.problems:
         cycle = segment_cycle(segment_key, definition, references.segments)
         if cycle:
@@ -119,14 +139,36 @@ def definition_problems(
 
 
 def definition_validate(
-    definition: Any, *, segment_key: str = "", references: References | None = None
+    definition: Any,
+    *,
+    segment_key: str = "",
+    references: References | None = None,
+    mode: str = CONTACT_MODE,
+    allow_empty: bool = False,
+    field_name: str = "definition",
 ) -> None:
     """Raise a ValidationError listing every problem, or return if the definition is sound."""
+    if references is None:
+        references = References.load() if mode == CONTACT_MODE else References.none()
     problems = definition_problems(
-        definition, references=references or References.load(), segment_key=segment_key
+        definition,
+        references=references,
+        segment_key=segment_key,
+        mode=mode,
+        allow_empty=allow_empty,
     )
     if problems:
-        raise ValidationError({"definition": [str(problem) for problem in problems]})
+        raise ValidationError({field_name: [str(problem) for problem in problems]})
+
+
+def _is_empty_group(definition: Any) -> bool:
+    return (
+        definition in (None, {}, [])
+        or isinstance(definition, dict)
+        and set(definition) <= GROUP_KEYS
+        and definition.get("match") in GROUP_MATCHES
+        and not definition.get("conditions")
+    )
 
 
 def segment_references(definition: Any) -> set[str]:
@@ -184,8 +226,11 @@ def cycle_message(cycle: list[str]) -> str:
 
 
 class _Checker:
-    def __init__(self, references: References):
+    def __init__(self, references: References, mode: str = CONTACT_MODE):
         self.references = references
+        self.mode = mode
+        self.fields = MODES[mode]
+        self.whole = "A segment" if mode == CONTACT_MODE else "A set of conditions"
         self.problems: list[DefinitionProblem] = []
         self.condition_count = 0
 
@@ -193,7 +238,8 @@ class _Checker:
         self.problems.append(DefinitionProblem(position, message, is_group))
 
     def group(self, node: Any, *, position: str, depth: int) -> None:
-        where = f"Group {position}" if position else "The segment"
+        top = "The segment" if self.mode == CONTACT_MODE else "The conditions"
+        where = f"Group {position}" if position else top
         add = partial(self.add, position, is_group=True)
         if not isinstance(node, dict) or "match" not in node:
             add(f"{where} must be a group of conditions.")
@@ -221,7 +267,7 @@ class _Checker:
         if not isinstance(node, dict):
             self.add(position, "must be a condition or a group.")
             return
-        spec = FIELDS_BY_KEY.get(node.get("field"))
+        spec = self.fields.get(node.get("field"))
         if spec is None:
             self.add(position, "choose what to filter on.")
             return
@@ -243,7 +289,7 @@ class _Checker:
 
     def _params(self, spec: Field, node: dict) -> list[str]:
         if spec.key == "property":
-            return _property_key_problems(node.get("key"))
+            return _property_key_problems(node.get("key"), nested=self.mode == ACTIVITY_MODE)
         if spec.key == "consent":
             topic = node.get("topic")
             if not topic:
@@ -255,12 +301,14 @@ class _Checker:
         return []
 
 
-def _property_key_problems(key: Any) -> list[str]:
+def _property_key_problems(key: Any, *, nested: bool = False) -> list[str]:
     if not isinstance(key, str) or not key.strip():
         return ["enter the property's name."]
-    if not re.match(PROPERTY_KEY_PATTERN, key) or "__" in key:
+    pattern = PATH_KEY_PATTERN if nested else PROPERTY_KEY_PATTERN
+    if not re.match(pattern, key) or "__" in key:
+        dots = ", '.' between nested names" if nested else ""
         return [
-            f"{key!r} is not a property name: use letters, digits, '_' and '-' "
+            f"{key!r} is not a property name: use letters, digits, '_' and '-'{dots} "
             "(at most 100 characters)."
         ]
     return []
@@ -311,6 +359,10 @@ def _value_problems(spec: Field, operator: Operator, node: dict, references: Ref
         wrong = [code for code in value if not COUNTRY_PATTERN.match(code)]
         if wrong:
             return [f"use two-letter country codes in capitals, such as DE (not {wrong[0]!r})."]
+    if spec.key == "kind" and operator.kind == Kind.TEXTS:
+        wrong = [kind for kind in value if not ACTIVITY_KIND_PATTERN.match(kind)]
+        if wrong:
+            return [f"{wrong[0]!r} is not an activity name such as page_viewed."]
     return []
 
 

@@ -1,48 +1,46 @@
 """Scoring, handoff and demo routing rules, territories (marketing's setup), the score ledger."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.forms.models import BaseInlineFormSet
 
 from crm.admin.base import BigTableMixin, ReadOnlyMixin
 from crm.admin.search import IndexedSearchMixin
-from scoring.conditions import condition_problems
-from scoring.models import (
-    DemoRoutingRule,
-    HandoffRule,
-    ScoreChange,
-    ScoringCondition,
-    ScoringRule,
-    Territory,
-)
+from crm.conditions.widget import ConditionBuilderWidget
+from scoring.conditions import condition_problems, rule_mode
+from scoring.models import DemoRoutingRule, HandoffRule, ScoreChange, ScoringRule, Territory
 from scoring.services.queue import enqueue_on_commit
 
 REFRESH_ALL_FIT_TASK = "scoring.tasks.refresh_all_fit_scores_task"
 
 
-class ConditionFormSet(BaseInlineFormSet):
-    """Check each condition against the rule's category (fit rules test contact fields)."""
+class ScoringRuleForm(forms.ModelForm):
+    """The rule, with its conditions drawn by the condition builder (crm.conditions)."""
+
+    class Meta:
+        model = ScoringRule
+        fields = (
+            "key",
+            "name",
+            "description",
+            "category",
+            "is_active",
+            "points",
+            "conditions",
+            "activity_kind",
+            "cap_points",
+            "cap_period_days",
+            "halve_after_days",
+            "expire_after_days",
+            "min_silence_days",
+        )
 
     def clean(self):
-        super().clean()
-        category = self.instance.category
-        for form in self.forms:
-            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
-                continue
-            condition = ScoringCondition(
-                field=form.cleaned_data.get("field", ""),
-                operator=form.cleaned_data.get("operator", ""),
-                value=form.cleaned_data.get("value", ""),
-            )
-            for problem in condition_problems(condition, category):
-                form.add_error(None, problem)
-
-
-class ScoringConditionInline(admin.TabularInline):
-    model = ScoringCondition
-    formset = ConditionFormSet
-    extra = 1
-    fields = ("field", "operator", "value")
+        data = super().clean()
+        category = data.get("category") or self.instance.category
+        for problem in condition_problems(data.get("conditions"), category):
+            self.add_error("conditions", problem)
+        return data
 
 
 @admin.register(ScoringRule)
@@ -61,10 +59,19 @@ class ScoringRuleAdmin(admin.ModelAdmin):
     search_fields = ("key", "name", "activity_kind")
     ordering = ("category", "key")
     list_select_related = ()
-    inlines = (ScoringConditionInline,)
+    form = ScoringRuleForm
     actions = ("reapply_fit_rules",)
     fieldsets = (
         (None, {"fields": ("key", "name", "description", "category", "is_active", "points")}),
+        (
+            "Conditions",
+            {
+                "fields": ("conditions",),
+                "description": "Engagement rules test the activity (property path contains "
+                "/pricing); fit rules test the contact and its company (job title contains "
+                "head). Save after changing the category to switch between the two.",
+            },
+        ),
         (
             "Engagement",
             {
@@ -74,11 +81,16 @@ class ScoringRuleAdmin(admin.ModelAdmin):
                     ("halve_after_days", "expire_after_days"),
                     "min_silence_days",
                 ),
-                "description": "Only for engagement rules. Conditions below test the "
-                "activity's properties, e.g. path contains /pricing.",
+                "description": "Only for engagement rules.",
             },
         ),
     )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The builder's mode follows the saved category; a new rule starts as engagement.
+        mode = rule_mode(obj.category if obj else ScoringRule.Category.ENGAGEMENT)
+        widgets = {**kwargs.pop("widgets", {}), "conditions": ConditionBuilderWidget(mode=mode)}
+        return super().get_form(request, obj, change=change, widgets=widgets, **kwargs)
 
     @admin.display(description="cap")
     def cap(self, rule: ScoringRule) -> str:

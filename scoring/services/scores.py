@@ -176,7 +176,7 @@ def _engagement_changes(
         if not _is_machine_open(activity)
         for rule in rules.engagement_for(activity.kind)
         if _kind_fits(rule, activity)
-        and activity_matches(rule.conditions.all(), activity.properties)
+        and activity_matches(rule.conditions, activity.properties, activity.kind)
     ]
     matches = _drop_objected(matches)
     if not matches:
@@ -329,7 +329,7 @@ def _fit_changes(
     changes = []
     for contact in contacts:
         wanted = {
-            rule.pk: rule.points if contact_matches(rule.conditions.all(), contact) else 0
+            rule.pk: rule.points if contact_matches(rule.conditions, contact) else 0
             for rule in fit_rules
         }
         for rule_id in held.get(contact.pk, {}).keys() - wanted.keys():

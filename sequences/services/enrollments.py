@@ -56,7 +56,7 @@ def enrollment_end(
 
 def audience_admits(sequence: Sequence, facts: dict) -> bool:
     """Does the contact (as plain facts) meet every audience condition?"""
-    return all(contact_matches(condition, facts) for condition in sequence.audience_conditions)
+    return contact_matches(sequence.audience_conditions, facts)
 
 
 def audience_segment_admits(sequence: Sequence, contact_id: int) -> bool:

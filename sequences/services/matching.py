@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from django.db.models import Case, CharField, DateTimeField, JSONField, Value, When
 from django.utils import timezone
 
+from crm.conditions.evaluator import definition_is_empty
 from crm.models import Activity, Contact
 from crm.selectors import activity_sources_from_browser_keys
-from sequences.conditions import activity_matches, contact_facts
+from sequences.conditions import activity_matches, contact_facts, properties_match
 from sequences.models import Enrollment, Sequence, Trigger
 from sequences.services.enrollments import (
     audience_admits,
@@ -82,7 +83,7 @@ def _react(enrollment: Enrollment, activity: Activity, changes: _Changes) -> Non
     if exit_reason:
         changes.ended[enrollment.pk] = (State.EXITED, exit_reason)
         changes.events.append((enrollment, State.EXITED, exit_reason))
-    elif any(_meets(goal, activity) for goal in sequence.goal_conditions):
+    elif _meets(sequence.goal_conditions, activity):
         reason = f"goal:{activity.kind}"
         changes.ended[enrollment.pk] = (State.CONVERTED, reason)
         changes.events.append((enrollment, State.CONVERTED, reason))
@@ -97,7 +98,9 @@ def _audience_recheck(activities, live, changes: _Changes) -> None:
     checked = [
         e
         for e in live
-        if e.contact_id in moved and e.sequence.audience_conditions and e.pk not in changes.ended
+        if e.contact_id in moved
+        and not definition_is_empty(e.sequence.audience_conditions)
+        and e.pk not in changes.ended
     ]
     if not checked:
         return
@@ -130,7 +133,7 @@ def _exit_reason(sequence: Sequence, activity: Activity) -> str:
         return activity.kind
     if not sequence.is_transactional and _withdraws_topic(sequence, activity):
         return activity.kind
-    if any(_meets(condition, activity) for condition in sequence.exit_conditions):
+    if _meets(sequence.exit_conditions, activity):
         return f"exit:{activity.kind}"
     return ""
 
@@ -254,8 +257,9 @@ def trigger_fires(trigger: Trigger, activity: Activity) -> bool:
             # Members found by a new segment's first evaluation were there all along.
             and (trigger.include_existing_members or not properties.get("initial"))
         )
-    condition = {"activity": trigger.activity_kind, "where": trigger.conditions}
-    return activity_matches(condition, activity.kind, properties)
+    return activity.kind == trigger.activity_kind and properties_match(
+        trigger.conditions, activity.kind, properties
+    )
 
 
 def _previous_enrollments(matches) -> dict[tuple[int, int], Enrollment]:

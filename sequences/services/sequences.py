@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
+from crm.conditions.evaluator import definition_is_empty
 from crm.segment_selectors import segment_contacts, segment_current_memberships
 from crm.segments.compiler import SegmentCompileError
 from crm.services.mail import SystemEmailFailed, SystemEmailKind, system_email_send
@@ -153,7 +154,7 @@ def _segment_entry(sequence: Sequence, trigger: Trigger, label: str) -> TriggerE
     count = matching.count()
     caveat = (
         " (before the audience conditions, checked for each contact at entry)"
-        if sequence.audience_conditions
+        if not definition_is_empty(sequence.audience_conditions)
         else ""
     )
     return TriggerEntry(

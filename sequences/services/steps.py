@@ -2,9 +2,14 @@
 
 import datetime
 
-from crm.models import Activity
 from crm.services import contact_upsert, lifecycle_stage_change, task_create
-from sequences.conditions import activity_matches, contact_facts, contact_matches
+from sequences.conditions import (
+    activity_tree,
+    contact_facts,
+    contact_matches,
+    did_since,
+    event_label,
+)
 from sequences.gate import contact_zone
 from sequences.models import Enrollment
 from sequences.services.moves import Move
@@ -60,34 +65,30 @@ def _wait_for_event(enrollment, step, config, now) -> Move:
     yes_step = config.get("yes_step") or _next_key(version, step)
     timeout_step = config.get("timeout_step") or _next_key(version, step)
     at = now + _duration(config["timeout"])
-    waiting_for = {**config["event"], "yes_step": yes_step}
+    waiting_for = {"event": activity_tree(config["event"]), "yes_step": yes_step}
     return Move(
         to=timeout_step,
         at=at,
         state=State.WAITING,
         waiting_for=waiting_for,
         event="wait_for_event",
-        reason=f"{config['event']['activity']} until {at:%Y-%m-%d %H:%M} UTC",
+        reason=f"{event_label(config['event'])} until {at:%Y-%m-%d %H:%M} UTC",
     )
 
 
 def _branch_if(enrollment, step, config, now) -> Move:
-    condition = config["condition"]
-    if "activity" in condition:
-        passed = _did_since_enrollment(enrollment, condition)
+    # "event": did they do it since enrolling; "condition": who they are (the old
+    # {"activity": …} shape of a condition is an event).
+    event = config.get("event")
+    condition = config.get("condition")
+    if event is None and isinstance(condition, dict) and "activity" in condition:
+        event = condition
+    if event is not None:
+        passed = did_since(enrollment.contact, event, enrollment.enrolled_at)
     else:
         passed = contact_matches(condition, contact_facts(enrollment.contact))
     target = config.get("yes_step") if passed else config.get("no_step")
     return Move(to=target or None, event="branch", reason="yes" if passed else "no")
-
-
-def _did_since_enrollment(enrollment, condition: dict) -> bool:
-    recent = Activity.objects.filter(
-        contact=enrollment.contact,
-        kind=condition["activity"],
-        occurred_at__gte=enrollment.enrolled_at,
-    ).values_list("kind", "properties")[:500]
-    return any(activity_matches(condition, kind, properties or {}) for kind, properties in recent)
 
 
 def _notify_owner(enrollment, step, config, now) -> Move:

@@ -1,6 +1,8 @@
 """The handoff queue, its actions and report, the rules' admin and the contact's score panel."""
 
 import datetime
+import json
+from html import unescape
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -142,8 +144,10 @@ def test_the_report_counts_outcomes_per_rule(client, marketer):
     assert "50%" in body
 
 
-def test_a_fit_rule_refuses_an_activity_property_condition(client, superuser):
+def test_a_fit_rule_refuses_a_condition_on_what_the_person_did(client, superuser):
     client.force_login(superuser)
+    did = {"field": "activity", "operator": "at_least", "kind": "page_viewed", "count": 1}
+    title = {"field": "job_title", "operator": "contains", "value": "head of"}
     data = {
         "key": "senior",
         "name": "Senior",
@@ -153,21 +157,31 @@ def test_a_fit_rule_refuses_an_activity_property_condition(client, superuser):
         "points": "10",
         "activity_kind": "",
         "cap_period_days": "7",
-        "conditions-TOTAL_FORMS": "1",
-        "conditions-INITIAL_FORMS": "0",
-        "conditions-0-field": "path",
-        "conditions-0-operator": "contains",
-        "conditions-0-value": "/pricing",
+        "conditions": json.dumps({"match": "all", "conditions": [did]}),
     }
 
     refused = client.post(reverse("admin:scoring_scoringrule_add"), data)
-    data["conditions-0-field"] = "job_title"
-    data["conditions-0-value"] = "head of"
+    data["conditions"] = json.dumps({"match": "all", "conditions": [title]})
     saved = client.post(reverse("admin:scoring_scoringrule_add"), data)
 
-    assert "is not a contact field" in refused.content.decode()
+    assert "Fit rules test who the person is: activity cannot be used" in unescape(
+        refused.content.decode()
+    )
     assert saved.status_code == 302
-    assert ScoringRule.objects.get().conditions.get().field == "job_title"
+    assert ScoringRule.objects.get().conditions == {"match": "all", "conditions": [title]}
+
+
+def test_the_rule_page_draws_the_condition_builder_in_the_rule_mode(client, superuser):
+    client.force_login(superuser)
+    engagement = engagement_rule("pricing", points=5)
+    fit = fit_rule("title", 10, [("job_title", "contains", "head")])
+
+    engagement_page = client.get(reverse("admin:scoring_scoringrule_change", args=[engagement.pk]))
+    fit_page = client.get(reverse("admin:scoring_scoringrule_change", args=[fit.pk]))
+
+    assert 'data-condition-builder="activity"' in engagement_page.content.decode()
+    assert 'data-condition-builder="contact"' in fit_page.content.decode()
+    assert "crm/segment_builder.js" in fit_page.content.decode()
 
 
 def test_the_contact_page_shows_the_score_and_its_reasons(client, superuser):

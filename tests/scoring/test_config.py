@@ -2,8 +2,9 @@
 
 import pytest
 
+from crm.conditions.legacy import ConditionWordDeprecated
 from crm.config_io import ConfigInvalid, config_export, config_import
-from scoring.models import HandoffRule, ScoringCondition, ScoringRule, Territory
+from scoring.models import HandoffRule, ScoringRule, Territory
 from tests.factories import HandoffRuleFactory, TerritoryFactory, UserFactory
 from tests.scoring.conftest import engagement_rule, fit_rule
 
@@ -20,13 +21,17 @@ scoring_rules:
     halve_after_days: 30
     expire_after_days: 90
     conditions:
-      - {field: path, operator: contains, value: /pricing}
+      match: all
+      conditions:
+        - {field: property, key: path, operator: contains, value: /pricing}
   - key: vp-title
     name: Senior title
     category: fit
     points: 15
     conditions:
-      - {field: job_title, operator: contains, value: vp}
+      match: all
+      conditions:
+        - {field: job_title, operator: contains, value: vp}
 territories:
   - key: dach
     name: DACH
@@ -53,7 +58,7 @@ def test_a_setup_imports_and_exports_back_the_same(db):
     rule = HandoffRule.objects.get(key="mql")
     assert [signal.key for signal in rule.signal_rules.all()] == ["pricing"]
     assert (rule.lifecycle_stage_id, rule.sla_manager.username) == ("engaged_lead", "boss")
-    assert ScoringCondition.objects.get(rule__key="pricing").value == "/pricing"
+    assert ScoringRule.objects.get(key="pricing").conditions["conditions"][0]["value"] == "/pricing"
     assert list(Territory.objects.get().users.values_list("username", flat=True)) == ["rep"]
     assert config_export() == exported
 
@@ -76,7 +81,8 @@ def test_changed_conditions_replace_the_stored_ones(db):
     report = config_import(exported)
 
     assert report.sections["scoring_rules"].updated == ("pricing",)
-    assert list(ScoringCondition.objects.values_list("value", flat=True)) == ["/pricing"]
+    conditions = ScoringRule.objects.get(key="pricing").conditions["conditions"]
+    assert [condition["value"] for condition in conditions] == ["/pricing"]
 
 
 def test_export_round_trips_rules_made_in_the_admin(db):
@@ -99,7 +105,7 @@ def test_export_round_trips_rules_made_in_the_admin(db):
         (
             "scoring_rules:\n  - {key: x, name: X, points: 1, category: fit, "
             "conditions: [{field: path, operator: contains, value: a}]}",
-            "scoring_rules[x].conditions[#1]: 'path' is not a contact field",
+            "scoring_rules[x].conditions: field 'path' is not a contact field",
         ),
         (
             "scoring_rules:\n  - {key: x, name: X, points: 1, "
@@ -140,3 +146,69 @@ def test_a_handoff_rule_may_name_a_signal_the_same_file_creates(db):
     )
 
     assert HandoffRule.objects.get().signal_rules.get().key == "demo"
+
+
+OLD_WORDS = """
+version: 1
+scoring_rules:
+  - key: pricing
+    name: Pricing page viewed
+    points: 25
+    activity_kind: page_viewed
+    conditions:
+      - {field: path, operator: contains, value: /pricing}
+      - {field: seats, operator: at_least, value: '10'}
+  - key: no-title
+    name: No title
+    category: fit
+    points: 5
+    conditions:
+      - {field: job_title, operator: is_not_set}
+      - {field: country, operator: in, value: 'de, at'}
+"""
+NEW_WORDS = """
+version: 1
+scoring_rules:
+  - key: pricing
+    name: Pricing page viewed
+    points: 25
+    activity_kind: page_viewed
+    conditions:
+      match: all
+      conditions:
+        - {field: property, key: path, operator: contains, value: /pricing}
+        - {field: property, key: seats, operator: gte, value: 10}
+  - key: no-title
+    name: No title
+    category: fit
+    points: 5
+    conditions:
+      match: all
+      conditions:
+        - {field: job_title, operator: is_empty}
+        - {field: country, operator: in, value: [DE, AT]}
+"""
+
+
+def test_the_old_condition_words_still_import_with_a_warning_naming_old_and_new(db):
+    with pytest.warns(ConditionWordDeprecated) as warned:
+        config_import(OLD_WORDS)
+
+    messages = [str(warning.message) for warning in warned]
+    assert any("operator 'at_least' is now 'gte'" in message for message in messages)
+    assert any("operator 'is_not_set' is now 'is_empty'" in message for message in messages)
+    assert any(message.startswith("scoring_rules[pricing].conditions:") for message in messages)
+    old = {rule.key: rule.conditions for rule in ScoringRule.objects.all()}
+    ScoringRule.objects.all().delete()
+    config_import(NEW_WORDS)
+    assert {rule.key: rule.conditions for rule in ScoringRule.objects.all()} == old
+
+
+def test_the_export_writes_the_new_words(db):
+    with pytest.warns(ConditionWordDeprecated):
+        config_import(OLD_WORDS)
+
+    exported = config_export()
+
+    assert "at_least" not in exported and "is_not_set" not in exported
+    assert "operator: gte" in exported

@@ -1,10 +1,45 @@
 /*
- * Nextstep segment builder: nested "all / any / none of" groups of conditions.
+ * Nextstep condition builder: nested "all / any / none of" groups of conditions.
  *
- * It edits the definition JSON kept in the form's textarea (the field the form
- * submits), drawing the controls from the catalog the admin embeds as JSON
- * (crm/segments/catalog.py). Every choice and value is validated again on the
- * server, both by the preview and on save; this file only helps people build.
+ * The one widget for every condition in Nextstep: segments, scoring rules, triggers,
+ * goals, exits, audiences and branches (crm/conditions, docs/segments.md "The
+ * condition language"). It edits the condition JSON kept in a textarea (the field
+ * the form submits), drawing the controls from the catalog the page embeds as JSON
+ * (crm/segments/catalog.py via crm.conditions.widget.builder_config). Every choice
+ * and value is validated again on the server; this file only helps people build.
+ *
+ * API
+ * ---
+ * 1. Declarative (what Django's ConditionBuilderWidget renders):
+ *
+ *      <textarea name="condition" data-condition-builder="contact"
+ *                data-condition-config="condition-config">{"match": "all", ...}</textarea>
+ *      <script type="application/json" id="condition-config">{"catalog": ..., "options": ...}</script>
+ *
+ *    `data-condition-builder` is the mode: "contact" (facts about a person: segments,
+ *    audiences, branches, fit rules) or "activity" (the activity being matched:
+ *    triggers' conditions, goals, exits, engagement rules). The mode picks the
+ *    catalog's fields; the config element holds {catalog, options} for that mode
+ *    (crm.conditions.widget.builder_config(mode=...)). Every such textarea is
+ *    turned into a builder when the page loads; the textarea moves into a
+ *    "View or edit as JSON" disclosure below the builder.
+ *
+ * 2. Programmatic (textareas added later, e.g. a sequence builder's step form):
+ *
+ *      const builder = window.NextstepConditions.attach(textarea, config);
+ *
+ *    `config` is optional when the textarea carries data-condition-config.
+ *    Attaching the same textarea twice returns the first builder.
+ *    builder.definition is the current tree (null while the JSON is broken);
+ *    builder.setDefinition(tree) replaces it.
+ *
+ * After every edit the textarea's value is the new JSON (pretty-printed) and the
+ * textarea fires a "conditions:change" CustomEvent whose detail is
+ * {definition, mode}. An empty textarea starts as {"match": "all", "conditions": []},
+ * and an empty group means "no conditions" wherever conditions are optional.
+ *
+ * The segment page keeps its own markup (#segment-builder with a live preview);
+ * the preview runs only when config.preview_url is set.
  */
 (function () {
   "use strict";
@@ -97,18 +132,20 @@
       this.catalog.fields.forEach((field) => {
         this.fields[field.key] = field;
       });
-      this.tree = root.querySelector("#segment-builder-tree");
+      this.mode = config.mode || (config.catalog && config.catalog.mode) || "contact";
+      this.subject = this.catalog.subject || "People";
+      this.tree = root.querySelector(".segment-builder-tree");
       this.jsonError = root.querySelector(".segment-builder-json-error");
       this.definition = null;
     }
 
     start() {
       this.loadJson({ quiet: true });
-      this.root.querySelector("#segment-builder-apply-json").addEventListener("click", () => {
+      this.root.querySelector(".segment-builder-apply-json").addEventListener("click", () => {
         this.loadJson({ quiet: false });
       });
       this.textarea.addEventListener("change", () => this.loadJson({ quiet: false }));
-      const previewButton = document.getElementById("segment-preview-button");
+      const previewButton = this.config.preview_url && document.getElementById("segment-preview-button");
       if (previewButton) {
         previewButton.addEventListener("click", () => this.preview());
         document.getElementById("segment-preview-topic").addEventListener("change", () => this.preview());
@@ -120,7 +157,8 @@
     loadJson({ quiet }) {
       let parsed;
       try {
-        parsed = JSON.parse(this.textarea.value || "{}");
+        const text = this.textarea.value.trim();
+        parsed = text ? JSON.parse(text) : { match: "all", conditions: [] };
       } catch (error) {
         return this.brokenJson("This is not valid JSON: " + error.message);
       }
@@ -136,7 +174,7 @@
     brokenJson(message) {
       this.definition = null;
       this.jsonError.textContent = message;
-      this.root.querySelector("#segment-builder-json").open = true;
+      this.root.querySelector(".segment-builder-json").open = true;
       this.tree.replaceChildren(el("p", { class: "errornote", text: message + " Fix the JSON below, then apply it." }));
     }
 
@@ -144,6 +182,15 @@
     changed({ redraw }) {
       this.textarea.value = JSON.stringify(this.definition, null, 2);
       if (redraw) this.render();
+      this.textarea.dispatchEvent(new CustomEvent("conditions:change", {
+        bubbles: true,
+        detail: { definition: this.definition, mode: this.mode },
+      }));
+    }
+
+    setDefinition(definition) {
+      this.textarea.value = JSON.stringify(definition, null, 2);
+      this.loadJson({ quiet: false });
     }
 
     render() {
@@ -155,7 +202,7 @@
       const match = selectOf(
         Object.entries(this.catalog.groups),
         group.match,
-        { class: "sb-match", "aria-label": (position ? "Group " + position : "The segment") + " matches" }
+        { class: "sb-match", "aria-label": (position ? "Group " + position : "The " + (this.catalog.noun || "segment")) + " matches" }
       );
       match.addEventListener("change", () => {
         group.match = match.value;
@@ -163,7 +210,7 @@
       });
       const head = el("div", { class: "sb-group-head" }, [
         el("span", { class: "sb-number", text: position ? position : "" }),
-        el("span", { text: position ? "Group: people matching " : "People matching " }),
+        el("span", { text: position ? "Group: " + this.subject.toLowerCase() + " matching " : this.subject + " matching " }),
         match,
         el("span", { text: " these conditions" }),
       ]);
@@ -553,13 +600,54 @@
     }
   }
 
+  // --- Entry points -----------------------------------------------------------------------
+
+  const builders = new WeakMap();
+
+  function configFor(textarea) {
+    const id = textarea.dataset.conditionConfig;
+    const script = id && document.getElementById(id);
+    if (!script) throw new Error("Condition builder: no config element #" + id);
+    return JSON.parse(script.textContent);
+  }
+
+  // Draw the builder's frame around a bare textarea: tree above, JSON below.
+  function frame(textarea) {
+    const root = el("div", { class: "segment-builder condition-builder", "data-mode": textarea.dataset.conditionBuilder });
+    const error = el("span", { class: "segment-builder-json-error", role: "alert" });
+    const details = el("details", { class: "segment-builder-json" }, [
+      el("summary", { text: "View or edit as JSON" }),
+    ]);
+    textarea.parentNode.insertBefore(root, textarea);
+    details.append(textarea, el("p", {}, [button("Apply JSON to the builder", "segment-builder-apply-json", null), document.createTextNode(" "), error]));
+    root.append(el("div", { class: "segment-builder-tree" }), details);
+    return root;
+  }
+
+  function attach(textarea, config) {
+    if (builders.has(textarea)) return builders.get(textarea);
+    const settings = Object.assign({}, config || configFor(textarea));
+    settings.mode = settings.mode || textarea.dataset.conditionBuilder || "contact";
+    const root = textarea.closest(".segment-builder") || frame(textarea);
+    const builder = new Builder(root, textarea, settings);
+    builders.set(textarea, builder);
+    builder.start();
+    return builder;
+  }
+
   function init() {
     const root = document.getElementById("segment-builder");
-    if (!root) return;
-    const config = JSON.parse(document.getElementById("segment-builder-config").textContent);
-    const textarea = document.getElementById(root.dataset.textarea);
-    new Builder(root, textarea, config).start();
+    if (root) {
+      const config = JSON.parse(document.getElementById("segment-builder-config").textContent);
+      attach(document.getElementById(root.dataset.textarea), config);
+    }
+    // Inline formsets keep an empty template form ("__prefix__"): it is cloned, not edited.
+    document.querySelectorAll("textarea[data-condition-builder]").forEach(function (textarea) {
+      if (!textarea.name || textarea.name.indexOf("__prefix__") === -1) attach(textarea);
+    });
   }
+
+  window.NextstepConditions = { attach: attach };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
