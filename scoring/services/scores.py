@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from crm.models import Activity, Company, Contact
 from crm.selectors import contact_ids_objected
-from crm.services.activities import NOT_ENGAGEMENT_KINDS
+from crm.services.activities import NOT_ENGAGEMENT_KINDS, activities_recorded_deferred
 from crm.set_updates import column_add
 from scoring.conditions import activity_matches, contact_matches
 from scoring.models import Handoff, ScoreChange, ScoringRule
@@ -27,6 +27,7 @@ from scoring.services.handoffs import (
     handoffs_evaluate,
     handoffs_rearm,
 )
+from scoring.services.side_effects import scoring_side_effects
 
 Reason = ScoreChange.Reason
 Part = ScoreChange.Part
@@ -147,12 +148,16 @@ def _record(
 ) -> ScoringResult:
     ScoreChange.objects.bulk_create(changes)
     deltas = _contact_scores_add(changes)
-    handoffs = handoffs_evaluate(
-        contacts=contacts, candidates=_handoff_candidates(changes, deltas), now=now
-    )
-    if any(delta < 0 for delta in deltas.values()):
-        handoffs_rearm(contact_ids=[pk for pk, delta in deltas.items() if delta < 0], now=now)
-    demo_request_tasks_create(activities=activities, contacts=contacts, now=now)
+    # Each handoff records `handed_off` (and maybe a stage change), each demo task a note:
+    # announced together, the other apps' receivers run once for the batch, not per lead.
+    # The announcement happens while scoring's side effects are marked, so none is scored.
+    with scoring_side_effects(), activities_recorded_deferred():
+        handoffs = handoffs_evaluate(
+            contacts=contacts, candidates=_handoff_candidates(changes, deltas), now=now
+        )
+        if any(delta < 0 for delta in deltas.values()):
+            handoffs_rearm(contact_ids=[pk for pk, delta in deltas.items() if delta < 0], now=now)
+        demo_request_tasks_create(activities=activities, contacts=contacts, now=now)
     return ScoringResult(changes=tuple(changes), deltas=deltas, handoffs=tuple(handoffs))
 
 
