@@ -18,6 +18,7 @@ from django.utils import timezone
 from crm.models import Activity, Company, Contact
 from crm.selectors import contact_ids_objected
 from crm.services.activities import NOT_ENGAGEMENT_KINDS, activities_recorded_deferred
+from crm.services.segments import SEGMENT_KINDS
 from crm.set_updates import column_add
 from scoring.conditions import activity_matches, contact_matches
 from scoring.models import Handoff, ScoreChange, ScoringRule
@@ -65,6 +66,12 @@ def scores_apply(
     Activities already scored by a rule are skipped, so calling this twice with the
     same rows changes nothing. Machine email opens never score. With no scoring rules
     and no demo request in the batch this costs one query.
+
+    Segment entries and exits only count through a rule that names their kind, and never
+    re-check fit: fit rules read the contact's own fields, which a membership does not
+    change (an edited contact is re-checked by `fit_scores_refresh_changed`). Measured,
+    re-checking every new member was most of a segment's first evaluation: it loaded
+    50,000 contacts per range inside the evaluation's transaction.
     """
     now = now or timezone.now()
     known = [activity for activity in activities if activity.contact_id is not None]
@@ -72,6 +79,13 @@ def scores_apply(
         return ScoringResult()
     rules = rule_book_load()
     if not rules and not any(activity.kind == Activity.Kind.DEMO_REQUESTED for activity in known):
+        return ScoringResult()
+    known = [
+        activity
+        for activity in known
+        if activity.kind not in SEGMENT_KINDS or rules.engagement_for_kind_only(activity.kind)
+    ]
+    if not known:
         return ScoringResult()
     contacts = _contacts_load({activity.contact_id for activity in known})
     changes = _engagement_changes(rules, known, contacts, now)
