@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.models import Activity, Contact, slug_key_validator
+from crm.set_inserts import rows_insert
 from crm.set_updates import column_greatest
 from crm.signals import activities_recorded
 
@@ -209,15 +210,21 @@ def _drop_replays(rows: list[Activity | None]) -> None:
 
 
 def _insert(rows: list[Activity | None]) -> list[Activity]:
+    # rows_insert, not bulk_create: bulk_create's per-value compiling was ~10% of a
+    # 1,000-event request (docs/performance.md).
     new = [row for row in rows if row is not None]
     try:
         with transaction.atomic():
-            return Activity.objects.bulk_create(new, batch_size=500)
+            rows_insert(Activity, new)
+            return new
     except IntegrityError:
         # Another process recorded one of these keys after our check: look again, once.
+        for row in new:
+            row.pk, row._state.adding = None, True
         _drop_replays(rows)
         new = [row for row in rows if row is not None]
-        return Activity.objects.bulk_create(new, batch_size=500)
+        rows_insert(Activity, new)
+        return new
 
 
 def _touch_last_engaged(activities: list[Activity]) -> None:

@@ -19,6 +19,7 @@ from crm.models import Activity, Company, Contact
 from crm.selectors import contact_ids_objected
 from crm.services.activities import NOT_ENGAGEMENT_KINDS, activities_recorded_deferred
 from crm.services.segments import SEGMENT_KINDS
+from crm.set_inserts import rows_insert
 from crm.set_updates import column_add
 from scoring.conditions import activity_matches, contact_matches
 from scoring.models import Handoff, ScoreChange, ScoringRule
@@ -160,7 +161,7 @@ def _record(
     activities: Sequence[Activity],
     now: datetime.datetime,
 ) -> ScoringResult:
-    ScoreChange.objects.bulk_create(changes)
+    rows_insert(ScoreChange, changes)  # what bulk_create writes, without its per-value cost
     deltas = _contact_scores_add(changes)
     # Each handoff records `handed_off` (and maybe a stage change), each demo task a note:
     # announced together, the other apps' receivers run once for the batch, not per lead.
