@@ -27,6 +27,10 @@ class RuleBook:
     def engagement_for(self, kind: str) -> list[ScoringRule]:
         return self.engagement_by_kind.get(kind, []) + self.engagement_any_kind
 
+    def engagement_for_kind_only(self, kind: str) -> list[ScoringRule]:
+        """Rules that name this kind (kind-less rules match engagement only)."""
+        return self.engagement_by_kind.get(kind, [])
+
     @property
     def has_engagement_rules(self) -> bool:
         return bool(self.engagement_by_kind or self.engagement_any_kind)

@@ -13,6 +13,7 @@ from django_q.signals import pre_enqueue
 
 from crm.models import Activity
 from crm.services import ActivityInput, activity_record_batch
+from crm.signals import activities_recorded
 from scoring.models import ScoreChange
 from sequences.models import Enrollment
 from tests.factories import (
@@ -152,3 +153,36 @@ def _insert_chunks(rows: int) -> int:
     fields = [f for f in Activity._meta.concrete_fields if not f.primary_key]
     size = connection.ops.bulk_batch_size(fields, [None] * rows)
     return -(-rows // min(size, 500))
+
+
+def test_a_batch_that_hands_off_many_leads_announces_their_activities_once(
+    django_capture_on_commit_callbacks,
+):
+    ScoringRuleFactory(key="pricing", activity_kind="page_viewed", points=5)
+    HandoffRuleFactory(key="sales", score_threshold=5)
+    build_sequence([email_step("welcome-to-sales")], trigger="handed_off")
+    contacts = ContactFactory.create_batch(8)
+    announced: list[list[str]] = []
+
+    def listen(sender, activities, **kwargs):
+        announced.append(sorted({activity.kind for activity in activities}))
+
+    activities_recorded.connect(listen, dispatch_uid="test_handoffs_announced_once")
+    try:
+        with django_capture_on_commit_callbacks():
+            activity_record_batch(
+                items=[
+                    ActivityInput(kind="page_viewed", source="test", contact_id=contact.pk)
+                    for contact in contacts
+                ]
+            )
+    finally:
+        activities_recorded.disconnect(dispatch_uid="test_handoffs_announced_once")
+
+    # The batch itself, and ONE announcement for the 8 handed_off activities, not one per
+    # lead: the receivers run once for all of them (from inside scoring's receiver, so
+    # this late listener hears it first).
+    assert sorted(announced) == [["handed_off"], ["page_viewed"]]
+    assert Activity.objects.filter(kind="handed_off").count() == 8
+    # Sequences still saw every one of them.
+    assert Enrollment.objects.filter(sequence__key__isnull=False).count() == 8

@@ -213,9 +213,10 @@ def generate(contacts: int, activities_per_contact: int, progress) -> None:
 def ledgers_written() -> None:
     """Called after ledger rows (consent entries, score changes) were written raw.
 
-    Nothing to do today: current consent and scores are read from the ledgers. A
-    projection kept beside a ledger (e.g. current consent) must be rebuilt from it
-    here, or the bench measures an empty projection (docs/performance.md).
+    Nothing to do today: the current-consent projection is written by a database
+    trigger on every ledger INSERT (raw COPY included), and `lead_score` is written
+    with the score ledger. A projection kept in Python beside a ledger must be rebuilt
+    from it here, or the bench measures an empty projection (docs/performance.md).
     """
 
 

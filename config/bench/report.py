@@ -122,30 +122,45 @@ def chart(figures: list[Figure], path: str) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+    # One point per size: a later file (a later run at that size) replaces an earlier one.
+    series: dict[tuple[str, str, str], dict[int, float]] = {}
     for f in figures:
         if f.value is not None and f.value > 0:
-            series.setdefault((f.name, f.figure, f.unit), []).append((f.size, f.value))
-    curves = {key: sorted(points) for key, points in series.items()}
+            series.setdefault((f.name, f.figure, f.unit), {})[f.size] = f.value
+    curves = {key: sorted(points.items()) for key, points in series.items()}
     panels = [
         ("segment count", lambda k: k[0] == "segment" and k[1].endswith(".count")),
         ("segment first evaluation", lambda k: k[0] == "segment" and k[1].endswith(".evaluate")),
         ("admin pages", lambda k: k[0] == "admin" and k[2] == "ms" and len(curves[k]) > 1),
+        (
+            "throughput",
+            lambda k: (
+                k[0] in ("ingest", "webhook", "import", "export")
+                and k[2] in ("events/s", "rows/s")
+                and len(curves[k]) > 1
+            ),
+        ),
+        ("periodic tasks", lambda k: k[0] == "periodic" and len(curves[k]) > 1),
     ]
     panels = [(title, [k for k in curves if test(k)]) for title, test in panels]
     panels = [(title, keys) for title, keys in panels if keys]
-    fig, axes = pyplot.subplots(1, max(len(panels), 1), figsize=(6 * max(len(panels), 1), 5.5))
-    axes = list(axes) if len(panels) > 1 else [axes]
-    for axis, (title, keys) in zip(axes, panels, strict=True):
+    columns = min(3, max(len(panels), 1))
+    rows = -(-max(len(panels), 1) // columns)
+    fig, grid = pyplot.subplots(rows, columns, figsize=(6 * columns, 5.5 * rows), squeeze=False)
+    axes = [axis for row in grid for axis in row]
+    for axis in axes[len(panels) :]:
+        axis.set_visible(False)
+    for axis, (title, keys) in zip(axes, panels, strict=False):
         for key in keys:
             sizes, values = zip(*curves[key], strict=True)
-            axis.plot(sizes, values, marker="o", label=f"{key[1]} ({key[2]})")
+            label = f"{key[1]} ({key[2]})" if key[0] in title else f"{key[0]} {key[1]} ({key[2]})"
+            axis.plot(sizes, values, marker="o", label=label)
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("contacts")
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=6, loc="upper left")
-    fig.subplots_adjust(bottom=0.15, wspace=0.3)
+    fig.subplots_adjust(bottom=0.08, wspace=0.3, hspace=0.3)
     fig.savefig(path, dpi=110)
     pyplot.close(fig)

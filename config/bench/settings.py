@@ -10,7 +10,15 @@ import os
 import warnings
 
 from config.settings import *  # noqa: F403
-from config.settings import ANYMAIL, DATABASE_URL, LOGGING, POSTAL_ADDRESS, Q_CLUSTER, SITE_URL
+from config.settings import (
+    ANYMAIL,
+    DATABASE_URL,
+    DATABASES,
+    LOGGING,
+    POSTAL_ADDRESS,
+    Q_CLUSTER,
+    SITE_URL,
+)
 
 _expected = os.environ.get("NEXTSTEP_BENCH_DATABASE_URL", "")
 if not _expected or _expected != DATABASE_URL:
@@ -31,8 +39,11 @@ EMAIL_BACKEND = "config.bench.mail.EmailBackend"
 # The webhook scenario posts Postmark's payloads; only configured ESPs' URLs are mounted.
 ESP_WEBHOOKS = ["postmark"]
 ANYMAIL = {**ANYMAIL, "WEBHOOK_SECRET": BENCH_WEBHOOK_SECRET}
-# Its own queue name: with REDIS_URL set, the bench's tasks never reach the user's workers.
-Q_CLUSTER = {**Q_CLUSTER, "name": "nextstep-bench"}
+# Its own queue name: with REDIS_URL set, the bench's tasks never reach the user's workers,
+# and two bench runs at once (another scale, another checkout) never take each other's
+# tasks, which would run against the other run's database.
+_run_database = os.path.basename(str(DATABASES["default"]["NAME"]))
+Q_CLUSTER = {**Q_CLUSTER, "name": f"nextstep-bench-{_run_database}"}
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}
 # No collectstatic in a bench database's life: whitenoise need not say so on every request.
 warnings.filterwarnings("ignore", message="No directory at")

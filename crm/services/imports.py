@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_unicode_slug
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -41,6 +41,7 @@ from crm.models import (
     Tag,
 )
 from crm.services.activities import ActivityInput, activity_record_batch
+from crm.set_inserts import field_adapter, rows_insert
 from crm.signals import consent_changed
 
 #: Rows per chunk: each chunk is a fixed number of queries, and its parameters stay well
@@ -417,7 +418,7 @@ class _Importer:
             for contact in state.new:
                 if Contact.company.is_cached(contact) and contact.company is not None:
                     contact.company = contact.company  # the id of a company created above
-            _insert(Contact, state.new)
+            rows_insert(Contact, state.new)
         # Contacts this chunk created were written whole by the INSERT above.
         created = {id(contact) for contact in state.new}
         changed = {
@@ -451,7 +452,7 @@ class _Importer:
         contacts = [entry.contact for entry in entries]
         for entry, contact in zip(entries, contacts, strict=True):
             entry.contact = contact  # the id of a contact created above
-        _insert(ConsentEntry, entries)
+        rows_insert(ConsentEntry, entries)
         activity_record_batch(
             items=[
                 ActivityInput(
@@ -473,58 +474,6 @@ class _Importer:
             consent_changed.send(sender=ConsentEntry, contact=contact, entry=entry)
 
 
-def _insert(model, objects: list) -> None:
-    """INSERT these new objects with one statement per ~1,000 rows; set their ids.
-
-    bulk_create() spends ~1 ms of Python per row compiling the statement (each value goes
-    through Field.get_db_prep_save; on SQLite the statement is also split every 999
-    parameters). Here only dates and JSON need converting, and the same timestamp is
-    converted once. The result is what bulk_create() writes, RETURNING the ids in order.
-    """
-    if not objects:
-        return
-    if not connection.features.can_return_rows_from_bulk_insert:
-        model.objects.bulk_create(objects)
-        return
-    meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    now = timezone.now()
-    stamped = [
-        f.attname for f in fields if getattr(f, "auto_now", 0) or getattr(f, "auto_now_add", 0)
-    ]
-    for obj in objects:
-        for name in stamped:
-            if getattr(obj, name) is None:
-                setattr(obj, name, now)
-    adapters = [_adapter(f) for f in fields]
-    attnames = [f.attname for f in fields]
-    rows = [
-        [adapt(getattr(obj, name)) if adapt else getattr(obj, name)
-         for name, adapt in zip(attnames, adapters, strict=True)]
-        for obj in objects
-    ]  # fmt: skip
-    quote = connection.ops.quote_name
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    columns = ", ".join(quote(f.column) for f in fields)
-    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    # Under SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
-    per_statement = max(1, 30000 // len(fields))
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            part = rows[start : start + per_statement]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(part))} "
-                f"RETURNING {pk}",
-                [value for row in part for value in row],
-            )
-            for obj, (pk_value,) in zip(
-                objects[start : start + per_statement], cursor.fetchall(), strict=True
-            ):
-                obj.pk = pk_value
-                obj._state.adding = False
-                obj._state.db = connection.alias
-
-
 def _update(model, objects: list, names: list[str]) -> None:
     """Write these columns of these objects: one UPDATE … FROM (VALUES …) per ~1,000 rows.
 
@@ -540,7 +489,7 @@ def _update(model, objects: list, names: list[str]) -> None:
     for obj in objects:  # a company created in this chunk: take its new id
         if "company" in names and Contact.company.is_cached(obj) and obj.company is not None:
             obj.company = obj.company
-    adapters = [_adapter(f) for f in fields]
+    adapters = [field_adapter(f) for f in fields]
     quote = connection.ops.quote_name
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     aliases = [f"c{index}" for index in range(len(fields))]
@@ -569,24 +518,6 @@ def _update(model, objects: list, names: list[str]) -> None:
                 f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{pk} = v.pk",
                 params,
             )
-
-
-def _adapter(model_field):
-    """How a value of this field goes to the database, or None when it goes as it is."""
-    if isinstance(model_field, models.DateTimeField):
-        converted: dict = {}
-
-        def adapt_datetime(value):
-            if value not in converted:
-                converted[value] = model_field.get_db_prep_save(value, connection)
-            return converted[value]
-
-        return adapt_datetime
-    if isinstance(model_field, (models.JSONField, models.GenericIPAddressField)):
-        return lambda value: model_field.get_db_prep_save(value, connection)
-    if isinstance(model_field, (models.DateField, models.DecimalField, models.UUIDField)):
-        return lambda value: model_field.get_db_prep_save(value, connection)
-    return None
 
 
 @dataclass

@@ -38,6 +38,7 @@ from crm.segment_selectors import segment_current_memberships, segments_using
 from crm.segments.compiler import CompileContext, SegmentCompileError, compile_segment
 from crm.segments.validation import definition_validate
 from crm.services.activities import ActivityInput, activity_record_batch
+from crm.set_inserts import rows_insert
 from crm.signals import activities_recorded
 
 logger = logging.getLogger(__name__)
@@ -440,12 +441,12 @@ def _plan(
 
 
 def _write(plan: _Plan, now: datetime.datetime) -> None:
-    SegmentMembership.objects.bulk_create(
+    rows_insert(
+        SegmentMembership,
         [
             SegmentMembership(segment=segment, contact_id=contact_id, entered_at=now)
             for segment, contact_id in plan.new
         ],
-        batch_size=CHUNK_SIZE,
     )
     if plan.reentering:
         SegmentMembership.objects.filter(pk__in=[row.pk for _s, _c, row in plan.reentering]).update(

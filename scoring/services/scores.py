@@ -17,7 +17,9 @@ from django.utils import timezone
 
 from crm.models import Activity, Company, Contact
 from crm.selectors import contact_ids_objected
-from crm.services.activities import NOT_ENGAGEMENT_KINDS
+from crm.services.activities import NOT_ENGAGEMENT_KINDS, activities_recorded_deferred
+from crm.services.segments import SEGMENT_KINDS
+from crm.set_inserts import rows_insert
 from crm.set_updates import column_add
 from scoring.conditions import activity_matches, contact_matches
 from scoring.models import Handoff, ScoreChange, ScoringRule
@@ -27,6 +29,7 @@ from scoring.services.handoffs import (
     handoffs_evaluate,
     handoffs_rearm,
 )
+from scoring.services.side_effects import scoring_side_effects
 
 Reason = ScoreChange.Reason
 Part = ScoreChange.Part
@@ -64,6 +67,12 @@ def scores_apply(
     Activities already scored by a rule are skipped, so calling this twice with the
     same rows changes nothing. Machine email opens never score. With no scoring rules
     and no demo request in the batch this costs one query.
+
+    Segment entries and exits only count through a rule that names their kind, and never
+    re-check fit: fit rules read the contact's own fields, which a membership does not
+    change (an edited contact is re-checked by `fit_scores_refresh_changed`). Measured,
+    re-checking every new member was most of a segment's first evaluation: it loaded
+    50,000 contacts per range inside the evaluation's transaction.
     """
     now = now or timezone.now()
     known = [activity for activity in activities if activity.contact_id is not None]
@@ -71,6 +80,13 @@ def scores_apply(
         return ScoringResult()
     rules = rule_book_load()
     if not rules and not any(activity.kind == Activity.Kind.DEMO_REQUESTED for activity in known):
+        return ScoringResult()
+    known = [
+        activity
+        for activity in known
+        if activity.kind not in SEGMENT_KINDS or rules.engagement_for_kind_only(activity.kind)
+    ]
+    if not known:
         return ScoringResult()
     contacts = _contacts_load({activity.contact_id for activity in known})
     changes = _engagement_changes(rules, known, contacts, now)
@@ -145,14 +161,18 @@ def _record(
     activities: Sequence[Activity],
     now: datetime.datetime,
 ) -> ScoringResult:
-    ScoreChange.objects.bulk_create(changes)
+    rows_insert(ScoreChange, changes)  # what bulk_create writes, without its per-value cost
     deltas = _contact_scores_add(changes)
-    handoffs = handoffs_evaluate(
-        contacts=contacts, candidates=_handoff_candidates(changes, deltas), now=now
-    )
-    if any(delta < 0 for delta in deltas.values()):
-        handoffs_rearm(contact_ids=[pk for pk, delta in deltas.items() if delta < 0], now=now)
-    demo_request_tasks_create(activities=activities, contacts=contacts, now=now)
+    # Each handoff records `handed_off` (and maybe a stage change), each demo task a note:
+    # announced together, the other apps' receivers run once for the batch, not per lead.
+    # The announcement happens while scoring's side effects are marked, so none is scored.
+    with scoring_side_effects(), activities_recorded_deferred():
+        handoffs = handoffs_evaluate(
+            contacts=contacts, candidates=_handoff_candidates(changes, deltas), now=now
+        )
+        if any(delta < 0 for delta in deltas.values()):
+            handoffs_rearm(contact_ids=[pk for pk, delta in deltas.items() if delta < 0], now=now)
+        demo_request_tasks_create(activities=activities, contacts=contacts, now=now)
     return ScoringResult(changes=tuple(changes), deltas=deltas, handoffs=tuple(handoffs))
 
 

@@ -233,12 +233,29 @@ def _active_triggers() -> list[Trigger]:
 def _trigger_matches(activities, triggers) -> dict[tuple[int, int], tuple[Sequence, Activity]]:
     """The first activity of the batch that triggers each (contact, sequence)."""
     matches: dict[tuple[int, int], tuple[Sequence, Activity]] = {}
+    # Only the triggers that can fire on an activity's kind are tried: a segment's first
+    # evaluation announces 50,000 entries per range, and trying every trigger on each
+    # was a visible share of it. trigger_fires() still decides.
+    by_kind: dict[str, list[Trigger]] = defaultdict(list)
+    for trigger in triggers:
+        by_kind[_trigger_kind(trigger)].append(trigger)
+    any_kind = by_kind.pop("", [])
     for activity in activities:
-        for trigger in triggers:
+        candidates = by_kind.get(activity.kind, [])
+        for trigger in [*candidates, *any_kind] if any_kind else candidates:
             pair = (activity.contact_id, trigger.sequence_id)
             if pair not in matches and trigger_fires(trigger, activity):
                 matches[pair] = (trigger.sequence, activity)
     return matches
+
+
+def _trigger_kind(trigger: Trigger) -> str:
+    """The one activity kind the trigger can fire on ("" when it could be any)."""
+    if trigger.type == Trigger.Type.LIFECYCLE_STAGE:
+        return K.LIFECYCLE_STAGE_CHANGED
+    if trigger.type == Trigger.Type.SEGMENT_ENTERED:
+        return SEGMENT_ENTERED
+    return trigger.activity_kind or ""
 
 
 def trigger_fires(trigger: Trigger, activity: Activity) -> bool:

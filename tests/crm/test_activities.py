@@ -2,12 +2,13 @@ import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Activity
 from crm.services import ActivityInput, activity_record, activity_record_batch
+from crm.services.activities import activities_recorded_deferred
 from crm.signals import activities_recorded
 from tests.factories import ContactFactory
 
@@ -182,3 +183,50 @@ def test_a_batch_costs_the_same_queries_whatever_its_size():
     inserts = [q for q in for_large.captured_queries if q["sql"].startswith("INSERT")]
     assert len(inserts) <= 1000 // 110 + 3
     assert Activity.objects.count() == 1010
+
+
+# --- Deferred announcements (many small recordings, one signal) -----------------------------
+
+
+@pytest.mark.django_db
+def test_deferred_recordings_are_announced_once_at_the_end_of_the_block(received):
+    contacts = ContactFactory.create_batch(3)
+
+    with transaction.atomic(), activities_recorded_deferred():
+        for n, contact in enumerate(contacts):
+            activity_record(kind="handed_off", source="test", contact=contact)
+            with activities_recorded_deferred():  # nested: the outer block announces
+                activity_record_batch(items=[page_view(contact, n)])
+        assert received == []
+
+    assert [sorted(a.kind for a in call) for call in received] == [
+        ["handed_off"] * 3 + ["page_viewed"] * 3
+    ]
+
+
+@pytest.mark.django_db
+def test_a_deferred_recording_rolled_back_with_its_savepoint_is_not_announced(received):
+    kept, dropped = ContactFactory.create_batch(2)
+
+    with transaction.atomic(), activities_recorded_deferred():
+        activity_record(kind="handed_off", source="test", contact=kept)
+        try:
+            with transaction.atomic():
+                activity_record(kind="handed_off", source="test", contact=dropped)
+                raise RuntimeError("the item failed after recording")
+        except RuntimeError:
+            pass
+
+    assert [[a.contact_id for a in call] for call in received] == [[kept.pk]]
+    assert not Activity.objects.filter(contact=dropped).exists()
+
+
+@pytest.mark.django_db
+def test_a_deferred_block_that_raises_announces_nothing(received):
+    contact = ContactFactory()
+
+    with pytest.raises(RuntimeError), transaction.atomic(), activities_recorded_deferred():
+        activity_record(kind="handed_off", source="test", contact=contact)
+        raise RuntimeError("boom")
+
+    assert received == []

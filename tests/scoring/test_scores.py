@@ -3,6 +3,7 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from crm.models import Activity, Contact
 from crm.services import ActivityInput, activity_record, activity_record_batch, contact_update
@@ -303,3 +304,32 @@ def test_without_rules_scoring_a_batch_costs_one_query(contact, django_assert_nu
 
     with django_assert_num_queries(1):
         scores_apply(activities=activities)
+
+
+def test_segment_entries_never_load_or_refit_their_contacts(django_assert_max_num_queries):
+    engagement_rule("any-engagement", points=1, kind="")  # kind-less: engagement only
+    fit_rule("cto", points=15, conditions=[("job_title", "contains", "CTO")])
+    contacts = ContactFactory.create_batch(20, job_title="CTO")
+    entries = [
+        Activity.objects.create(
+            kind="segment_entered", source="segments", contact=contact, occurred_at=timezone.now()
+        )
+        for contact in contacts
+    ]
+
+    # The rule book (rules, conditions) and nothing else: a segment's first evaluation
+    # announces 50,000 entries per range, and loading and re-fitting them all was most
+    # of its time.
+    with django_assert_max_num_queries(2):
+        result = scores_apply(activities=entries)
+
+    assert result.changes == ()
+    assert not ScoreChange.objects.exists()
+
+
+def test_a_rule_that_names_segment_entered_still_scores_it(contact):
+    engagement_rule("joined-vip", points=10, kind="segment_entered")
+
+    record(contact, kind="segment_entered", segment="vip")
+
+    assert score_of(contact) == 10

@@ -36,16 +36,29 @@ def run(ctx: Context) -> None:
     secret = base64.b64encode(settings.BENCH_WEBHOOK_SECRET.encode()).decode()
     client = Client(HTTP_AUTHORIZATION=f"Basic {secret}")
     acks = []
+    # Time-boxed like every long step: on a busy machine 5,000 posts one by one took longer
+    # than the rest of a run. The figures are then over the posts made (noted).
+    posting_ends = time.time() + ctx.scale.budget
     for message_id, email in sent:
+        if time.time() > posting_ends:
+            break
         body = json.dumps(_delivery(message_id, email or "erased@example.com"))
         began = time.perf_counter()
         response = client.post(URL, body, "application/json")
         acks.append((time.perf_counter() - began) * 1000)
         assert response.status_code == 200, response.content[:300]
-    ctx.add("webhook", "ack.p50", "ms", percentile(acks, 0.5))
-    ctx.add("webhook", "ack.p99", "ms", percentile(acks, 0.99), target="< 100")
+    cut = f"posting cut off after {ctx.scale.budget:.0f} s: {len(acks)} of {count} posted"
+    note = cut if len(acks) < count else ""
+    ctx.add("webhook", "ack.p50", "ms", percentile(acks, 0.5), note=note)
+    ctx.add("webhook", "ack.p99", "ms", percentile(acks, 0.99), target="< 100", note=note)
     ctx.add(
-        "webhook", "accepted", "events/s", per_second(count, sum(acks) / 1000), target=">= 2000"
+        "webhook",
+        "accepted",
+        "events/s",
+        per_second(len(acks), sum(acks) / 1000),
+        target=">= 2000",
+        note=note,
+        extra={"posted": len(acks)},
     )
     pending = EspEvent.objects.filter(processed_at__isnull=True)
     before, began = pending.count(), time.perf_counter()

@@ -45,6 +45,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--build-only", action="store_true", help="Build (or check) the data sets, run nothing."
         )
+        parser.add_argument(
+            "--no-curve",
+            action="store_true",
+            help="Run the segment scenario on the scale's own data set only, not its smaller "
+            "curve sizes (e.g. a 1m run when a 100k run already measured 10k and 100k).",
+        )
         # Internal: the orchestrator re-runs this command inside the bench database.
         parser.add_argument("--inside", choices=["build", "run"], help=argparse_hidden())
         parser.add_argument("--size", choices=list(SIZES), help=argparse_hidden())
@@ -77,6 +83,8 @@ class Command(BaseCommand):
             chart(figures, options["chart"])
             return self.say(f"drew {options['chart']}")
         scale = SCALES[options["scale"]]
+        if options["no_curve"]:
+            scale = dataclasses.replace(scale, segment_sizes=(scale.size,))
         run = runner.Runner(scale, only, options["rebuild"], self.say, options["budget"])
         if options["build_only"]:
             return run.build_only()

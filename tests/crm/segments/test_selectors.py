@@ -57,6 +57,24 @@ def test_the_preview_counts_the_sendable_part_of_the_segment():
     assert preview.sample == (lead,)
 
 
+def test_the_preview_counts_members_and_sendable_ones_in_one_pass():
+    topic = ConsentTopicFactory(key="newsletter")
+    leads = ContactFactory.create_batch(4, lifecycle_stage_id="new_lead")
+    for contact in leads[:3]:
+        consent_grant(contact=contact, topic=topic, method="form", source="test")
+    SuppressionFactory(email=leads[0].email)
+    definition = group(cond("lifecycle_stage", "in", ["new_lead"]))
+
+    with CaptureQueriesContext(connection) as queries:
+        preview = segment_preview(definition=definition, topic=topic)
+
+    assert (preview.count, preview.sendable_count) == (4, 2)
+    # The definition is evaluated by the counting query and the sample's, not a third
+    # time for the sendable count (the other queries load references for validation).
+    counting = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert len(counting) == 1
+
+
 def test_the_preview_reports_problems_instead_of_counting():
     preview = segment_preview(definition=group())
 

@@ -1,0 +1,82 @@
+"""Inserting many new rows with one hand-built `INSERT … VALUES … RETURNING id` per ~1,000.
+
+bulk_create() spends ~1 ms of Python per row compiling the statement (each value goes
+through Field.get_db_prep_save; on SQLite the statement is also split every 999
+parameters): measured, most of a 1,000-row chunk of the contact import, and a visible
+share of a 1,000-event ingest batch. Here only dates, JSON and a few other types are
+converted, and one timestamp shared by many rows is converted once. The rows written are
+the ones bulk_create() would write; no model signals are sent (bulk_create sends none).
+"""
+
+from django.db import connection, models
+from django.utils import timezone
+
+
+def rows_insert(model: type[models.Model], objects: list) -> None:
+    """INSERT these new objects with one statement per ~1,000 rows; set their ids.
+
+    bulk_create() spends ~1 ms of Python per row compiling the statement (each value goes
+    through Field.get_db_prep_save; on SQLite the statement is also split every 999
+    parameters). Here only dates and JSON need converting, and the same timestamp is
+    converted once. The result is what bulk_create() writes, RETURNING the ids in order.
+    """
+    if not objects:
+        return
+    if not connection.features.can_return_rows_from_bulk_insert:
+        model.objects.bulk_create(objects)
+        return
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    now = timezone.now()
+    stamped = [
+        f.attname for f in fields if getattr(f, "auto_now", 0) or getattr(f, "auto_now_add", 0)
+    ]
+    for obj in objects:
+        for name in stamped:
+            if getattr(obj, name) is None:
+                setattr(obj, name, now)
+    adapters = [field_adapter(f) for f in fields]
+    attnames = [f.attname for f in fields]
+    rows = [
+        [adapt(getattr(obj, name)) if adapt else getattr(obj, name)
+         for name, adapt in zip(attnames, adapters, strict=True)]
+        for obj in objects
+    ]  # fmt: skip
+    quote = connection.ops.quote_name
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    # Under SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
+    per_statement = max(1, 30000 // len(fields))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            part = rows[start : start + per_statement]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(part))} "
+                f"RETURNING {pk}",
+                [value for row in part for value in row],
+            )
+            for obj, (pk_value,) in zip(
+                objects[start : start + per_statement], cursor.fetchall(), strict=True
+            ):
+                obj.pk = pk_value
+                obj._state.adding = False
+                obj._state.db = connection.alias
+
+
+def field_adapter(model_field):
+    """How a value of this field goes to the database, or None when it goes as it is."""
+    if isinstance(model_field, models.DateTimeField):
+        converted: dict = {}
+
+        def adapt_datetime(value):
+            if value not in converted:
+                converted[value] = model_field.get_db_prep_save(value, connection)
+            return converted[value]
+
+        return adapt_datetime
+    if isinstance(model_field, (models.JSONField, models.GenericIPAddressField)):
+        return lambda value: model_field.get_db_prep_save(value, connection)
+    if isinstance(model_field, (models.DateField, models.DecimalField, models.UUIDField)):
+        return lambda value: model_field.get_db_prep_save(value, connection)
+    return None

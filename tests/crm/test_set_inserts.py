@@ -1,0 +1,46 @@
+"""rows_insert: what bulk_create writes, in one statement per ~1,000 rows."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from crm.models import Activity
+from crm.set_inserts import rows_insert
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rows_are_written_as_bulk_create_writes_them_and_get_their_ids():
+    contact = ContactFactory()
+    at = timezone.now() - datetime.timedelta(hours=1)
+    rows = [
+        Activity(
+            kind="page_viewed",
+            source="test",
+            contact_id=contact.pk if n % 2 else None,
+            anonymous_id="" if n % 2 else f"visitor-{n}",
+            occurred_at=at,
+            properties={"path": f"/p/{n}", "nested": {"n": n}},
+        )
+        for n in range(1200)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        rows_insert(Activity, rows)
+
+    assert len(queries) == 1
+    assert all(row.pk is not None and not row._state.adding for row in rows)
+    stored = Activity.objects.get(pk=rows[7].pk)
+    assert (stored.contact_id, stored.occurred_at) == (contact.pk, at)
+    assert stored.properties == {"path": "/p/7", "nested": {"n": 7}}
+    assert stored.recorded_at is not None  # auto_now_add, as bulk_create stamps it
+    assert Activity.objects.get(pk=rows[8].pk).anonymous_id == "visitor-8"
+
+
+def test_nothing_to_insert_runs_no_query(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        rows_insert(Activity, [])
