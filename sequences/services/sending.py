@@ -1,15 +1,21 @@
-"""Sending one email step: gate, ledger claim, ESP call, result — never twice.
+"""Sending a batch of email steps: gate, ledger claim, ESP hand-off, result — never twice.
 
-1. email_prepare (in the enrollment's transaction): the send gate decides; on allow
-   the (enrollment, step) ledger row is created as `claimed` — the unique constraint
-   makes that the one and only claim — and committed before the ESP is called.
-2. email_deliver (no transaction): one AnymailMessage to one recipient, so one
-   recipient's rejection can never touch another's message.
-3. email_record: sent (with the ESP message id), retry later (a 429/5xx, or the ESP
-   certainly never got it: connection refused, connect timeout, an error before the
-   request; bounded backoff), failed (permanent, or retries exhausted) or unknown (the
-   request may have reached the ESP: never resent automatically; outcomes.py decides).
-A row left `claimed` past the lease (a crash mid-send) becomes `unknown`, never resent.
+1. emails_prepare (in the batch's transaction, contacts locked): the send gate decides
+   for the whole batch from set-based facts (gate.GateBatch); on allow the (enrollment,
+   step) ledger rows are inserted as `claimed` in one statement — the unique constraint
+   makes each the one and only claim — and committed before the ESP is called. A claim
+   starts with `claimed_at` empty: "claimed, not yet handed over".
+2. emails_deliver (no transaction): one backend connection, opened once; per message,
+   first commit `claimed_at` (the hand-off: from here a crash means `unknown`), then one
+   AnymailMessage to one recipient, so one recipient's rejection never touches another's.
+3. emails_record (one transaction): sent rows in one UPDATE and their email_sent
+   activities in one batch (one signal, one coalesced downstream task); retry later (a
+   429/5xx, or the ESP certainly never got it: connection refused, connect timeout, an
+   error before the request; bounded backoff), failed (permanent, or retries exhausted)
+   or unknown (the request may have reached the ESP: never resent automatically;
+   outcomes.py decides).
+A handed-over row left `claimed` past the lease (a crash mid-send) becomes `unknown`,
+never resent; a row claimed but never handed over is claimed again by the next run.
 An enrollment whose email is `unknown` waits on that step until the row is resolved
 (ledger.py: a webhook, the ESP's API or staff): sent → it goes on; failed → it follows
 the sequence's `on_send_failure`.
@@ -17,33 +23,42 @@ the sequence's `on_send_failure`.
 
 import datetime
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.models import Activity
-from crm.services import activity_record, task_create
+from crm.services import ActivityInput, activity_record_batch, task_create
 from sequences.conditions import contact_facts
-from sequences.gate import evaluate
+from sequences.gate import GateBatch, evaluate_in_batch
 from sequences.links import unsubscribe_mailto, unsubscribe_url
 from sequences.models import EmailTemplate, Enrollment, OutboundMessage, Sequence
 from sequences.rendering import RenderedEmail, UnsafeTemplate, postal_address, render_email
 from sequences.services.enrollments import (
     audience_admits,
-    audience_segment_admits,
+    audience_segment_members,
     enrollment_event_add,
+    in_audience_segment,
 )
 from sequences.services.ledger import ledger_mark_unknown
 from sequences.services.moves import Move, lease_length
 from sequences.services.outcomes import RETRIED, SENT, UNKNOWN, Delivery, delivery_from_error
 from sequences.services.variants import variant_for
 
-__all__ = ["Delivery", "email_deliver", "email_prepare", "email_record"]
+__all__ = [
+    "Delivery",
+    "email_deliver",
+    "email_record",
+    "emails_deliver",
+    "emails_prepare",
+    "emails_record",
+]
 
 Row = OutboundMessage.State
 State = Enrollment.State
@@ -56,7 +71,7 @@ UNKNOWN_RECHECK = datetime.timedelta(hours=6)
 DEFER_OR_CONTINUE = frozenset({"frequency_cap", "low_engagement_throttle", "quiet_hours"})
 
 
-@dataclass(frozen=True)
+@dataclass
 class Prepared:
     row: OutboundMessage
     message: AnymailMessage
@@ -64,23 +79,99 @@ class Prepared:
     step: dict
 
 
-def email_prepare(enrollment: Enrollment, step: dict, now: datetime.datetime):
-    """Decide and claim: return Prepared to send, or a Move when nothing is to be sent now."""
-    row = OutboundMessage.objects.filter(enrollment=enrollment, step=step["key"]).first()
-    if row is not None and row.state != Row.RETRY:
+def emails_prepare(items: list[tuple[Enrollment, dict]], now: datetime.datetime) -> list:
+    """Decide and claim a batch of email steps: a Prepared to send, or a Move, for each.
+
+    Runs in the batch's transaction, with the contacts locked (running.py). A fixed
+    number of queries whatever the batch size: the ledger rows already there, the
+    audience segments, the gate's facts (GateBatch), one query per distinct template,
+    and the claims as one bulk insert. Enrollments are decided in order, and each claim
+    is noted on the gate, so a second email to one contact in the batch counts the first.
+    """
+    if not items:
+        return []
+    existing = _rows_for(items)
+    contacts = [enrollment.contact for enrollment, _step in items]
+    members = audience_segment_members(
+        {enrollment.sequence for enrollment, _step in items}, [c.pk for c in contacts]
+    )
+    gate = GateBatch(contacts, now)
+    templates = _Templates()
+    results: list = []
+    claims: list[tuple[int, Enrollment, dict, EmailTemplate, OutboundMessage | None, dict]] = []
+    for enrollment, step in items:
+        row = existing.get((enrollment.pk, step["key"]))
+        outcome = _decide(enrollment, step, row, now, gate, members, templates)
+        if isinstance(outcome, Move):
+            results.append(outcome)
+            continue
+        template, variant, rendered = outcome
+        gate.note_claim(enrollment.contact, enrollment.sequence, now)
+        claims.append((len(results), enrollment, step, template, row, variant))
+        results.append(rendered)
+    claimed = _claim_rows(claims, now)
+    for position, enrollment, step, _template, _row, _variant in claims:
+        row = claimed.get(position)
+        if row is None:
+            results[position] = Move.hold(now + lease_length(), "sending_elsewhere")
+            continue
+        message = email_message(enrollment, row, results[position])
+        results[position] = Prepared(row=row, message=message, enrollment=enrollment, step=step)
+    return results
+
+
+def _rows_for(items) -> dict[tuple[int, str], OutboundMessage]:
+    """The ledger rows of these (enrollment, step) pairs that exist already (one query)."""
+    wanted = {(enrollment.pk, step["key"]) for enrollment, step in items}
+    rows = OutboundMessage.objects.filter(enrollment_id__in={pk for pk, _key in wanted})
+    return {
+        (row.enrollment_id, row.step): row
+        for row in rows
+        if (row.enrollment_id, row.step) in wanted
+    }
+
+
+class _Templates:
+    """Templates by pk or by key, each read once per batch."""
+
+    def __init__(self):
+        self._cache: dict = {}
+
+    def get(self, step: dict, variant: dict | None) -> EmailTemplate | None:
+        key = (
+            ("key", variant["template"]) if variant is not None else ("pk", step.get("template_id"))
+        )
+        if key not in self._cache:
+            self._cache[key] = _template_for(step, variant)
+        return self._cache[key]
+
+
+def _reusable(row: OutboundMessage) -> bool:
+    """A row this step may claim again: a retry, or a claim never handed to the ESP.
+
+    A batch claims its rows with `claimed_at` empty and sets it, committed, just before
+    each hand-off (emails_deliver); a row still without it was never handed over (its
+    worker stopped or was killed first), so sending it cannot send anything twice.
+    """
+    return row.state == Row.RETRY or (row.state == Row.CLAIMED and row.claimed_at is None)
+
+
+def _decide(enrollment, step, row, now, gate, members, templates):
+    """The single email's decision, from the batch's facts: a Move, or what to claim."""
+    if row is not None and not _reusable(row):
         return _existing_row_move(enrollment, row, now)
     if row is not None and row.next_attempt_at and row.next_attempt_at > now:
         return Move.hold(row.next_attempt_at, "retry_wait", row.reason)
     contact, sequence = enrollment.contact, enrollment.sequence
-    if not audience_admits(sequence, contact_facts(contact)) or not audience_segment_admits(
-        sequence, contact.pk
+    if not audience_admits(sequence, contact_facts(contact)) or not in_audience_segment(
+        sequence, contact.pk, members
     ):
         return Move.end(State.EXITED, "audience_left")
-    decision = evaluate(contact, sequence, step, now)
+    decision = evaluate_in_batch(gate, contact, sequence, step)
     if not decision.allowed:
         return _denied_move(enrollment, step, row, decision, now)
     variant = variant_for(enrollment, step, pinned=row.variant if row else "")
-    template = _template_for(step, variant)
+    template = templates.get(step, variant)
     if template is None:
         return _failure_move(enrollment, step, row, "template_missing", now)
     try:
@@ -90,11 +181,59 @@ def email_prepare(enrollment: Enrollment, step: dict, now: datetime.datetime):
     if rendered.missing:
         reason = "missing_data:" + ",".join(rendered.missing)
         return _failure_move(enrollment, step, row, reason, now)
-    claimed = _claim(enrollment, step, template, row, now, variant)
-    if claimed is None:
-        return Move.hold(now + lease_length(), "sending_elsewhere")
-    message = email_message(enrollment, claimed, rendered)
-    return Prepared(row=claimed, message=message, enrollment=enrollment, step=step)
+    return template, variant, rendered
+
+
+def _claim_rows(claims, now: datetime.datetime) -> dict[int, OutboundMessage]:
+    """Claim the ledger rows of a batch; position → row, absent where another holds it.
+
+    New rows are one bulk insert (the unique (enrollment, step) constraint is still the
+    one and only claim: on a conflict each row is tried alone); rows claimed again (a
+    retry, a claim never handed over) are one UPDATE and one read.
+    """
+    fresh = [claim for claim in claims if claim[4] is None]
+    again = [claim for claim in claims if claim[4] is not None]
+    claimed: dict[int, OutboundMessage] = {}
+    if fresh:
+        rows = [_new_row(enrollment, step, template, variant, now)
+                for _p, enrollment, step, template, _row, variant in fresh]  # fmt: skip
+        try:
+            with transaction.atomic():
+                OutboundMessage.objects.bulk_create(rows)
+            claimed.update((claim[0], row) for claim, row in zip(fresh, rows, strict=True))
+        except IntegrityError:
+            for claim, row in zip(fresh, rows, strict=True):
+                try:
+                    with transaction.atomic():
+                        row.pk = None
+                        row.save(force_insert=True)
+                    claimed[claim[0]] = row
+                except IntegrityError:
+                    continue  # another run holds this (enrollment, step)
+    if again:
+        pks = [claim[4].pk for claim in again]
+        OutboundMessage.objects.filter(
+            Q(state=Row.RETRY) | Q(state=Row.CLAIMED, claimed_at__isnull=True), pk__in=pks
+        ).update(state=Row.CLAIMED, claimed_at=None)
+        mine = OutboundMessage.objects.filter(pk__in=pks, state=Row.CLAIMED, claimed_at=None)
+        by_pk = {row.pk: row for row in mine}
+        claimed.update((claim[0], by_pk[claim[4].pk]) for claim in again if claim[4].pk in by_pk)
+    return claimed
+
+
+def _new_row(enrollment, step, template, variant, now) -> OutboundMessage:
+    return OutboundMessage(
+        enrollment=enrollment,
+        step=step["key"],
+        contact=enrollment.contact,
+        template=template,
+        variant=variant["key"] if variant else "",
+        is_marketing=not enrollment.sequence.is_transactional,
+        state=Row.CLAIMED,
+        attempts=0,  # counted at the hand-off (emails_deliver)
+        claimed_at=None,
+        created_at=now,
+    )
 
 
 def _template_for(step: dict, variant: dict | None) -> EmailTemplate | None:
@@ -172,33 +311,6 @@ def _close(enrollment, step, row, state: str, reason: str, now) -> None:
             )
     except IntegrityError:
         pass  # a row exists: the step was handled already
-
-
-def _claim(enrollment, step, template, row, now, variant) -> OutboundMessage | None:
-    """Claim the ledger row for this (enrollment, step); None if someone else holds it."""
-    # claimed_at is the real time of the claim: the lease that makes a stale claim
-    # `unknown` must count from when the ESP call could have started, not a batch's `now`.
-    if row is not None:
-        claimed = OutboundMessage.objects.filter(pk=row.pk, state=Row.RETRY).update(
-            state=Row.CLAIMED, attempts=F("attempts") + 1, claimed_at=timezone.now()
-        )
-        return OutboundMessage.objects.get(pk=row.pk) if claimed else None
-    try:
-        with transaction.atomic():
-            return OutboundMessage.objects.create(
-                enrollment=enrollment,
-                step=step["key"],
-                contact=enrollment.contact,
-                template=template,
-                variant=variant["key"] if variant else "",
-                is_marketing=not enrollment.sequence.is_transactional,
-                state=Row.CLAIMED,
-                attempts=1,
-                claimed_at=timezone.now(),
-                created_at=now,
-            )
-    except IntegrityError:
-        return None
 
 
 # --- The message ----------------------------------------------------------------------------
@@ -310,6 +422,65 @@ def email_record(prepared: Prepared, delivery: Delivery, now: datetime.datetime)
     return _on_failure(prepared.enrollment, reason)
 
 
+def emails_deliver(
+    prepared: list[Prepared], mail_connection, should_stop: Callable[[], bool] = lambda: False
+) -> list[Delivery | None]:
+    """Hand a batch's messages to the ESP through one open connection, one at a time.
+
+    Before each hand-off the row's `claimed_at` and attempt count are committed (one
+    UPDATE, outside any transaction): from then on a crash makes the row `unknown`
+    (never resent), while rows of the batch not yet handed over stay claimable by the
+    next run (`_reusable`). Each message is its own send_messages call on the shared
+    connection, so one recipient's error never touches another's message. None: not
+    handed over (`should_stop` said the time budget is spent, or the claim was lost).
+    """
+    results: list[Delivery | None] = []
+    opened = mail_connection.open() if prepared else False
+    try:
+        for item in prepared:
+            if should_stop() or not _hand_off(item):
+                results.append(None)
+                continue
+            results.append(email_deliver(item, mail_connection))
+    finally:
+        if opened:
+            mail_connection.close()
+    return results
+
+
+def _hand_off(prepared: Prepared) -> bool:
+    """Commit that this row is about to reach the ESP (the point of no automatic resend)."""
+    at = timezone.now()
+    handed = OutboundMessage.objects.filter(
+        pk=prepared.row.pk, state=Row.CLAIMED, claimed_at__isnull=True
+    ).update(claimed_at=at, attempts=F("attempts") + 1)
+    if handed:
+        prepared.row.claimed_at, prepared.row.attempts = at, prepared.row.attempts + 1
+    return bool(handed)
+
+
+def emails_record(outcomes: list[tuple[Prepared, Delivery]], now: datetime.datetime) -> list[Move]:
+    """email_record for a batch: the sent rows in one UPDATE, their email_sent activities
+    in one activity_record_batch (one domain signal, so one coalesced downstream task);
+    the rarer outcomes (retry, failed, unknown) row by row."""
+    moves: list[Move] = []
+    sent = [prepared for prepared, delivery in outcomes if delivery.status == SENT]
+    for prepared, delivery in outcomes:
+        if delivery.status == SENT:
+            prepared.row.state, prepared.row.sent_at = Row.SENT, now
+            prepared.row.esp_message_id = delivery.esp_message_id[:200]
+            moves.append(Move(event="sent", reason=f"message {prepared.row.uuid}"))
+        else:
+            moves.append(email_record(prepared, delivery, now))
+    if sent:
+        open_rows = OutboundMessage.objects.filter(state__in=[Row.CLAIMED, Row.UNKNOWN])
+        open_rows.bulk_update(
+            [prepared.row for prepared in sent], ["state", "esp_message_id", "sent_at"]
+        )
+        activity_record_batch(items=[_sent_activity(prepared, now) for prepared in sent])
+    return moves
+
+
 def retry_delay(attempts: int) -> datetime.timedelta:
     """Exponential backoff with jitter: about 1, 2, 4, 8 minutes (SEQUENCES_RETRY_BASE_SECONDS)."""
     base_seconds = getattr(settings, "SEQUENCES_RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE_SECONDS)
@@ -318,11 +489,17 @@ def retry_delay(attempts: int) -> datetime.timedelta:
 
 
 def _record_sent_activity(prepared: Prepared, now: datetime.datetime) -> None:
+    activity_record_batch(items=[_sent_activity(prepared, now)])
+
+
+def _sent_activity(prepared: Prepared, now: datetime.datetime) -> ActivityInput:
     enrollment = prepared.enrollment
-    activity_record(
+    # The idempotency key is the message's: an email_sent activity exists once, even
+    # when reconciliation (ledger.py) finds the message again.
+    return ActivityInput(
         kind=Activity.Kind.EMAIL_SENT,
         source="sequences",
-        contact=enrollment.contact,
+        contact_id=enrollment.contact_id,
         occurred_at=now,
         properties={
             "message_uuid": str(prepared.row.uuid),
