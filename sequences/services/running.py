@@ -184,17 +184,17 @@ def enrollments_advance(
                     prepared.append(outcome)
         if prepared:
             # The ESP calls happen outside any transaction, after the claims are committed.
-            deliveries = emails_deliver(prepared, mail_connection, should_stop)
-            handed = [(p, d) for p, d in zip(prepared, deliveries, strict=True) if d is not None]
+            results = emails_deliver(prepared, mail_connection, at, should_stop)
+            handed = [(p, r) for p, r in zip(prepared, results, strict=True) if r is not None]
             if handed:
                 with transaction.atomic():
                     moves = emails_record(handed, at)
                     items = [
                         (p.enrollment, p.step, move)
-                        for (p, _delivery), move in zip(handed, moves, strict=True)
+                        for (p, _result), move in zip(handed, moves, strict=True)
                     ]
                     carry.extend(moves_apply(items, at))
-                sent += sum(delivery.status == SENT for _p, delivery in handed)
+                sent += sum(result.delivery.status == SENT for _p, result in handed)
         active = list(dict.fromkeys(carry))
     return sent
 

@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import connection as db_connection
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Activity
@@ -53,14 +54,29 @@ from sequences.services.variants import variant_for
 
 __all__ = [
     "Delivery",
+    "delivery_result",
     "email_deliver",
-    "email_record",
     "emails_deliver",
     "emails_prepare",
     "emails_record",
 ]
 
 Row = OutboundMessage.State
+HAND_OFF_AFTER_SENT_SQL = (
+    f'UPDATE "{OutboundMessage._meta.db_table}" SET '
+    '"state" = CASE WHEN "id" = %s THEN %s ELSE "state" END, '
+    '"esp_message_id" = CASE WHEN "id" = %s THEN %s ELSE "esp_message_id" END, '
+    '"sent_at" = CASE WHEN "id" = %s THEN %s ELSE "sent_at" END, '
+    '"claimed_at" = CASE WHEN "id" = %s THEN %s ELSE "claimed_at" END, '
+    '"attempts" = CASE WHEN "id" = %s THEN "attempts" + 1 ELSE "attempts" END '
+    'WHERE ("id" = %s AND "state" IN (%s, %s)) '
+    'OR ("id" = %s AND "state" = %s AND "claimed_at" IS NULL) RETURNING "id"'
+)
+HAND_OFF_SQL = (
+    f'UPDATE "{OutboundMessage._meta.db_table}" '
+    'SET "claimed_at" = %s, "attempts" = "attempts" + 1 '
+    'WHERE "id" = %s AND "state" = %s AND "claimed_at" IS NULL'
+)
 State = Enrollment.State
 MAX_SEND_ATTEMPTS = 5
 DEFAULT_RETRY_BASE_SECONDS = 60
@@ -159,7 +175,7 @@ def _reusable(row: OutboundMessage) -> bool:
 def _decide(enrollment, step, row, now, gate, members, templates):
     """The single email's decision, from the batch's facts: a Move, or what to claim."""
     if row is not None and not _reusable(row):
-        return _existing_row_move(enrollment, row, now)
+        return _existing_row_move(enrollment, step, row, now)
     if row is not None and row.next_attempt_at and row.next_attempt_at > now:
         return Move.hold(row.next_attempt_at, "retry_wait", row.reason)
     contact, sequence = enrollment.contact, enrollment.sequence
@@ -242,7 +258,7 @@ def _template_for(step: dict, variant: dict | None) -> EmailTemplate | None:
     return EmailTemplate.objects.filter(pk=step.get("template_id")).first()
 
 
-def _existing_row_move(enrollment: Enrollment, row: OutboundMessage, now) -> Move:
+def _existing_row_move(enrollment: Enrollment, step: dict, row: OutboundMessage, now) -> Move:
     """The step was attempted before (a re-run after a crash or a resume): never send again."""
     lease = lease_length()
     if row.state == Row.CLAIMED and row.claimed_at and row.claimed_at + lease > now:
@@ -256,6 +272,10 @@ def _existing_row_move(enrollment: Enrollment, row: OutboundMessage, now) -> Mov
         return Move.hold(now + UNKNOWN_RECHECK, "awaiting_reconciliation", row.reason)
     if row.state == Row.FAILED:
         return _on_failure(enrollment, row.reason)
+    if row.state == Row.SENT:
+        # A batch stores each `sent` before its activities (emails_deliver); a crash in
+        # between leaves the activity to this re-run (a replay when it exists: dropped).
+        activity_record_batch(items=[_sent_activity(enrollment, row, step, row.sent_at or now)])
     return Move(event="already_" + row.state, reason=row.reason)
 
 
@@ -398,87 +418,160 @@ def _recipient_result(message: AnymailMessage) -> Delivery:
     return Delivery("sent", esp_message_id="" if message_id is None else str(message_id))
 
 
-def email_record(prepared: Prepared, delivery: Delivery, now: datetime.datetime) -> Move:
-    """Store the ESP's answer on the ledger row and say where the enrollment goes."""
-    row = OutboundMessage.objects.filter(pk=prepared.row.pk, state__in=[Row.CLAIMED, Row.UNKNOWN])
+@dataclass(frozen=True)
+class Result:
+    """The ESP's answer as the ledger row stores it, and where the enrollment goes next.
+
+    `move` None: the email failed for good; the sequence's failure path decides (at
+    record time, since it may create a task for the owner).
+    """
+
+    delivery: Delivery
+    fields: dict
+    move: Move | None
+    reason: str = ""
+
+
+def delivery_result(prepared: Prepared, delivery: Delivery, now: datetime.datetime) -> Result:
+    """Sent (with the ESP message id), unknown, retry later (bounded backoff) or failed."""
     if delivery.status == SENT:
-        row.update(state=Row.SENT, esp_message_id=delivery.esp_message_id[:200], sent_at=now)
-        _record_sent_activity(prepared, now)
-        return Move(event="sent", reason=f"message {prepared.row.uuid}")
+        fields = {"state": Row.SENT, "esp_message_id": delivery.esp_message_id[:200]}
+        move = Move(event="sent", reason=f"message {prepared.row.uuid}")
+        return Result(delivery, {**fields, "sent_at": now}, move)
     if delivery.status == UNKNOWN:
-        ledger_mark_unknown(rows=row, reason=delivery.reason)
-        return Move.hold(now + UNKNOWN_RECHECK, "unknown", delivery.reason)
+        move = Move.hold(now + UNKNOWN_RECHECK, "unknown", delivery.reason)
+        return Result(delivery, {"state": Row.UNKNOWN, "reason": delivery.reason[:300]}, move)
     attempts = prepared.row.attempts
     if delivery.status in RETRIED and attempts < MAX_SEND_ATTEMPTS:
         retry_at = now + retry_delay(attempts)
-        row.update(state=Row.RETRY, reason=delivery.reason[:300], next_attempt_at=retry_at)
-        return Move.hold(retry_at, "retry", delivery.reason)
+        fields = {"state": Row.RETRY, "reason": delivery.reason[:300], "next_attempt_at": retry_at}
+        return Result(delivery, fields, Move.hold(retry_at, "retry", delivery.reason))
     reason = (
         delivery.reason
         if delivery.status == "permanent"
         else (f"gave up after {attempts} attempts: {delivery.reason}")
     )
-    row.update(state=Row.FAILED, reason=reason[:300], next_attempt_at=None)
-    return _on_failure(prepared.enrollment, reason)
+    fields = {"state": Row.FAILED, "reason": reason[:300], "next_attempt_at": None}
+    return Result(delivery, fields, None, reason)
 
 
 def emails_deliver(
-    prepared: list[Prepared], mail_connection, should_stop: Callable[[], bool] = lambda: False
-) -> list[Delivery | None]:
+    prepared: list[Prepared],
+    mail_connection,
+    now: datetime.datetime,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> list[Result | None]:
     """Hand a batch's messages to the ESP through one open connection, one at a time.
 
-    Before each hand-off the row's `claimed_at` and attempt count are committed (one
-    UPDATE, outside any transaction): from then on a crash makes the row `unknown`
-    (never resent), while rows of the batch not yet handed over stay claimable by the
-    next run (`_reusable`). Each message is its own send_messages call on the shared
-    connection, so one recipient's error never touches another's message. None: not
-    handed over (`should_stop` said the time budget is spent, or the claim was lost).
+    Each hand-off first commits the row's `claimed_at` and attempt count (outside any
+    transaction): from then on a crash makes that row `unknown` (never resent), while
+    rows of the batch not yet handed over stay claimable by the next run (`_reusable`).
+    Each answer is committed on its row before the next hand-off — a `sent` in the
+    same statement as that hand-off, the rarer answers at once — so a crash leaves at
+    most the one message in flight unknown. Each message is its own send_messages call
+    on the shared connection: one recipient's error never touches another's message.
+    None: not handed over (`should_stop` said the time budget is spent, or the claim
+    was lost).
     """
-    results: list[Delivery | None] = []
+    results: list[Result | None] = []
+    unsaved: tuple[Prepared, Result] | None = None  # a `sent` not yet on its row
     opened = mail_connection.open() if prepared else False
     try:
         for item in prepared:
-            if should_stop() or not _hand_off(item):
+            if should_stop() or not _hand_off(item, unsaved):
                 results.append(None)
                 continue
-            results.append(email_deliver(item, mail_connection))
+            unsaved = None
+            result = delivery_result(item, email_deliver(item, mail_connection), now)
+            results.append(result)
+            if result.delivery.status == SENT:
+                unsaved = (item, result)
+            else:
+                _store(item.row, result.fields)
     finally:
         if opened:
             mail_connection.close()
     return results
 
 
-def _hand_off(prepared: Prepared) -> bool:
-    """Commit that this row is about to reach the ESP (the point of no automatic resend)."""
-    at = timezone.now()
-    handed = OutboundMessage.objects.filter(
-        pk=prepared.row.pk, state=Row.CLAIMED, claimed_at__isnull=True
-    ).update(claimed_at=at, attempts=F("attempts") + 1)
-    if handed:
-        prepared.row.claimed_at, prepared.row.attempts = at, prepared.row.attempts + 1
-    return bool(handed)
+def _hand_off(prepared: Prepared, unsaved: tuple[Prepared, Result] | None) -> bool:
+    """Commit that this row is about to reach the ESP (the point of no automatic resend),
+    with the previous message's `sent` in the same statement.
 
-
-def emails_record(outcomes: list[tuple[Prepared, Delivery]], now: datetime.datetime) -> list[Move]:
-    """email_record for a batch: the sent rows in one UPDATE, their email_sent activities
-    in one activity_record_batch (one domain signal, so one coalesced downstream task);
-    the rarer outcomes (retry, failed, unknown) row by row."""
-    moves: list[Move] = []
-    sent = [prepared for prepared, delivery in outcomes if delivery.status == SENT]
-    for prepared, delivery in outcomes:
-        if delivery.status == SENT:
-            prepared.row.state, prepared.row.sent_at = Row.SENT, now
-            prepared.row.esp_message_id = delivery.esp_message_id[:200]
-            moves.append(Move(event="sent", reason=f"message {prepared.row.uuid}"))
+    Plain SQL: it runs once per message, and building the ORM's UPDATE cost more CPU
+    than the statement itself (py-spy, docs/performance.md).
+    """
+    at, row = timezone.now(), prepared.row
+    with db_connection.cursor() as cursor:
+        if unsaved is None:
+            cursor.execute(HAND_OFF_SQL, [at, row.pk, Row.CLAIMED])
+            handed = cursor.rowcount == 1
         else:
-            moves.append(email_record(prepared, delivery, now))
+            done, result = unsaved
+            fields = result.fields
+            cursor.execute(
+                HAND_OFF_AFTER_SENT_SQL,
+                [
+                    *(done.row.pk, Row.SENT),
+                    *(done.row.pk, fields["esp_message_id"]),
+                    *(done.row.pk, fields["sent_at"]),
+                    *(row.pk, at),
+                    row.pk,
+                    *(done.row.pk, Row.CLAIMED, Row.UNKNOWN),
+                    *(row.pk, Row.CLAIMED),
+                ],
+            )
+            handed = row.pk in {pk for (pk,) in cursor.fetchall()}
+    if handed:
+        row.claimed_at, row.attempts = at, row.attempts + 1
+    return handed
+
+
+def _store(row: OutboundMessage, fields: dict) -> None:
+    """Store an answer on a row still claimed (or already marked unknown)."""
+    OutboundMessage.objects.filter(pk=row.pk, state__in=[Row.CLAIMED, Row.UNKNOWN]).update(**fields)
+
+
+def emails_record(outcomes: list[tuple[Prepared, Result]], now: datetime.datetime) -> list[Move]:
+    """Finish a batch: the sent rows in one UPDATE (most are stored already: this is for
+    the last one), their email_sent activities in one activity_record_batch (one domain
+    signal, so one coalesced downstream task), and each enrollment's move."""
+    sent = [prepared for prepared, result in outcomes if result.delivery.status == SENT]
+    for prepared, result in outcomes:
+        if result.delivery.status == SENT:
+            prepared.row.state, prepared.row.sent_at = Row.SENT, now
+            prepared.row.esp_message_id = result.fields["esp_message_id"]
     if sent:
-        open_rows = OutboundMessage.objects.filter(state__in=[Row.CLAIMED, Row.UNKNOWN])
-        open_rows.bulk_update(
-            [prepared.row for prepared in sent], ["state", "esp_message_id", "sent_at"]
+        _mark_sent([prepared.row for prepared in sent], now)
+        activity_record_batch(
+            items=[_sent_activity(p.enrollment, p.row, p.step, now) for p in sent]
         )
-        activity_record_batch(items=[_sent_activity(prepared, now) for prepared in sent])
-    return moves
+    return [
+        result.move if result.move is not None else _on_failure(prepared.enrollment, result.reason)
+        for prepared, result in outcomes
+    ]
+
+
+def _mark_sent(rows: list[OutboundMessage], now: datetime.datetime) -> None:
+    """Store `sent` and each row's ESP message id in one UPDATE (rows still claimed or unknown).
+
+    One CASE over the ids instead of bulk_update(), whose per-row expressions cost more
+    CPU than the send itself at a few hundred rows.
+    """
+    table = OutboundMessage._meta.db_table
+    cases = " ".join("WHEN %s THEN %s" for _row in rows)
+    ids = ", ".join("%s" for _row in rows)
+    params: list = [Row.SENT, now]
+    for row in rows:
+        params += [row.pk, row.esp_message_id]
+    params += [row.pk for row in rows] + [Row.CLAIMED, Row.UNKNOWN]
+    sql = (
+        f'UPDATE "{table}" SET "state" = %s, "sent_at" = %s, '
+        f'"esp_message_id" = CASE "id" {cases} ELSE "esp_message_id" END '
+        f'WHERE "id" IN ({ids}) AND "state" IN (%s, %s)'
+    )
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def retry_delay(attempts: int) -> datetime.timedelta:
@@ -488,24 +581,19 @@ def retry_delay(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=delay + random.uniform(0, base_seconds / 2))
 
 
-def _record_sent_activity(prepared: Prepared, now: datetime.datetime) -> None:
-    activity_record_batch(items=[_sent_activity(prepared, now)])
-
-
-def _sent_activity(prepared: Prepared, now: datetime.datetime) -> ActivityInput:
-    enrollment = prepared.enrollment
+def _sent_activity(enrollment, row: OutboundMessage, step: dict, at) -> ActivityInput:
     # The idempotency key is the message's: an email_sent activity exists once, even
-    # when reconciliation (ledger.py) finds the message again.
+    # when a re-run (_existing_row_move) or reconciliation (ledger.py) records it again.
     return ActivityInput(
         kind=Activity.Kind.EMAIL_SENT,
         source="sequences",
         contact_id=enrollment.contact_id,
-        occurred_at=now,
+        occurred_at=at,
         properties={
-            "message_uuid": str(prepared.row.uuid),
+            "message_uuid": str(row.uuid),
             "sequence": enrollment.sequence.key,
-            "step": prepared.step["key"],
-            "template": prepared.step.get("template_key", ""),
+            "step": step["key"],
+            "template": step.get("template_key", ""),
         },
-        idempotency_key=f"outbound:{prepared.row.uuid}",
+        idempotency_key=f"outbound:{row.uuid}",
     )
