@@ -467,9 +467,10 @@ def emails_deliver(
     transaction): from then on a crash makes that row `unknown` (never resent), while
     rows of the batch not yet handed over stay claimable by the next run (`_reusable`).
     Each answer is committed on its row before the next hand-off — a `sent` in the
-    same statement as that hand-off, the rarer answers at once — so a crash leaves at
-    most the one message in flight unknown. Each message is its own send_messages call
-    on the shared connection: one recipient's error never touches another's message.
+    same statement as that hand-off, a retry or failure at once — so a crash turns
+    only the message in flight (and answers that were `unknown` anyway) unknown. Each
+    message is its own send_messages call on the shared connection: one recipient's
+    error never touches another's message.
     None: not handed over (`should_stop` said the time budget is spent, or the claim
     was lost).
     """
@@ -486,8 +487,12 @@ def emails_deliver(
             results.append(result)
             if result.delivery.status == SENT:
                 unsaved = (item, result)
-            else:
+            elif result.delivery.status != UNKNOWN:
                 _store(item.row, result.fields)
+            # `unknown` is stored with the enrollment's hold (emails_record): stored
+            # earlier, reconciliation could resolve it and wake the enrollment before
+            # the hold is written, and the hold would put it back to sleep. A crash in
+            # between leaves the row claimed, which the lease turns `unknown` as well.
     finally:
         if opened:
             mail_connection.close()
@@ -533,14 +538,17 @@ def _store(row: OutboundMessage, fields: dict) -> None:
 
 
 def emails_record(outcomes: list[tuple[Prepared, Result]], now: datetime.datetime) -> list[Move]:
-    """Finish a batch: the sent rows in one UPDATE (most are stored already: this is for
-    the last one), their email_sent activities in one activity_record_batch (one domain
-    signal, so one coalesced downstream task), and each enrollment's move."""
+    """Finish a batch in its own transaction: the sent rows in one UPDATE (most are
+    stored already: this is for the last one), the unknown rows, the email_sent
+    activities in one activity_record_batch (one domain signal, so one coalesced
+    downstream task), and each enrollment's move."""
     sent = [prepared for prepared, result in outcomes if result.delivery.status == SENT]
     for prepared, result in outcomes:
         if result.delivery.status == SENT:
             prepared.row.state, prepared.row.sent_at = Row.SENT, now
             prepared.row.esp_message_id = result.fields["esp_message_id"]
+        elif result.delivery.status == UNKNOWN:
+            _store(prepared.row, result.fields)  # in the hold's transaction: see emails_deliver
     if sent:
         _mark_sent([prepared.row for prepared in sent], now)
         activity_record_batch(
