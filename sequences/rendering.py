@@ -16,6 +16,7 @@ refused before it can reach a send.
 
 import contextvars
 import copy
+import functools
 import html as html_lib
 import re
 import time
@@ -202,7 +203,17 @@ ENGINE.template_builtins = [_restricted_library()]
 
 
 def compile_template(source: str) -> Template:
-    """Compile staff-written text in the restricted engine, or raise UnsafeTemplate."""
+    """Compile staff-written text in the restricted engine, or raise UnsafeTemplate.
+
+    Compiled once per source text and process (a batch renders one template for many
+    people, seven compilations per email otherwise); a compiled Template keeps no state
+    between renders, and the render budget is read from a context variable.
+    """
+    return _compile(source)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(source: str) -> Template:
     forbidden = re.search(r"{%-?\s*(" + "|".join(FORBIDDEN_TAGS) + r")\b", source)
     if forbidden:
         raise UnsafeTemplate(f"The {{% {forbidden.group(1)} %}} tag is not allowed in emails.")
@@ -270,16 +281,21 @@ class Token:
 
 def template_tokens(source: str) -> list[Token]:
     """Every variable a template prints, in order; [] when it does not compile."""
+    return list(_tokens(source))
+
+
+@functools.lru_cache(maxsize=256)
+def _tokens(source: str) -> tuple[Token, ...]:
     try:
         template = compile_template(source)
     except UnsafeTemplate:
-        return []
+        return ()
     tokens = []
     for node in template.nodelist.get_nodes_by_type(VariableNode):
         token = _token(node.filter_expression)
         if token is not None:
             tokens.append(token)
-    return tokens
+    return tuple(tokens)
 
 
 def _token(expression: FilterExpression) -> Token | None:

@@ -19,6 +19,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from crm.models import Activity
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 Row = OutboundMessage.State
 Resolution = OutboundMessage.Resolution
 STALE_REASON = "no result recorded within the lease; not resent"
+NEVER_HANDED_REASON = "claimed, never handed to the ESP; its enrollment left the step"
 DEFAULT_UNKNOWN_ALERT_THRESHOLD = 10
 
 
@@ -40,9 +42,23 @@ def ledger_mark_unknown(*, rows, reason: str = STALE_REASON) -> int:
 
 
 def ledger_mark_stale_unknown(*, now: datetime.datetime) -> int:
-    """Rows claimed longer ago than the lease crashed mid-send: mark them unknown."""
+    """Rows claimed longer ago than the lease crashed mid-send: mark them unknown.
+
+    Only rows handed to the ESP have `claimed_at` (sending.emails_deliver). A row claimed
+    but never handed over is claimed again when its enrollment runs; if the enrollment
+    has left that step meanwhile, nothing will, so it is closed as skipped: never sent.
+    """
     stale = OutboundMessage.objects.filter(state=Row.CLAIMED, claimed_at__lt=now - lease_length())
-    return ledger_mark_unknown(rows=stale)
+    marked = ledger_mark_unknown(rows=stale)
+    OutboundMessage.objects.filter(
+        state=Row.CLAIMED,
+        claimed_at__isnull=True,
+        enrollment__isnull=False,
+        created_at__lt=now - lease_length(),
+    ).exclude(
+        enrollment__state__in=Enrollment.LIVE_STATES, enrollment__current_step=F("step")
+    ).update(state=Row.SKIPPED, reason=NEVER_HANDED_REASON)
+    return marked
 
 
 def outbound_reconcile(

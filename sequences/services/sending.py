@@ -1,15 +1,21 @@
-"""Sending one email step: gate, ledger claim, ESP call, result — never twice.
+"""Sending a batch of email steps: gate, ledger claim, ESP hand-off, result — never twice.
 
-1. email_prepare (in the enrollment's transaction): the send gate decides; on allow
-   the (enrollment, step) ledger row is created as `claimed` — the unique constraint
-   makes that the one and only claim — and committed before the ESP is called.
-2. email_deliver (no transaction): one AnymailMessage to one recipient, so one
-   recipient's rejection can never touch another's message.
-3. email_record: sent (with the ESP message id), retry later (a 429/5xx, or the ESP
-   certainly never got it: connection refused, connect timeout, an error before the
-   request; bounded backoff), failed (permanent, or retries exhausted) or unknown (the
-   request may have reached the ESP: never resent automatically; outcomes.py decides).
-A row left `claimed` past the lease (a crash mid-send) becomes `unknown`, never resent.
+1. emails_prepare (in the batch's transaction, contacts locked): the send gate decides
+   for the whole batch from set-based facts (gate.GateBatch); on allow the (enrollment,
+   step) ledger rows are inserted as `claimed` in one statement — the unique constraint
+   makes each the one and only claim — and committed before the ESP is called. A claim
+   starts with `claimed_at` empty: "claimed, not yet handed over".
+2. emails_deliver (no transaction): one backend connection, opened once; per message,
+   first commit `claimed_at` (the hand-off: from here a crash means `unknown`), then one
+   AnymailMessage to one recipient, so one recipient's rejection never touches another's.
+3. emails_record (one transaction): sent rows in one UPDATE and their email_sent
+   activities in one batch (one signal, one coalesced downstream task); retry later (a
+   429/5xx, or the ESP certainly never got it: connection refused, connect timeout, an
+   error before the request; bounded backoff), failed (permanent, or retries exhausted)
+   or unknown (the request may have reached the ESP: never resent automatically;
+   outcomes.py decides).
+A handed-over row left `claimed` past the lease (a crash mid-send) becomes `unknown`,
+never resent; a row claimed but never handed over is claimed again by the next run.
 An enrollment whose email is `unknown` waits on that step until the row is resolved
 (ledger.py: a webhook, the ESP's API or staff): sent → it goes on; failed → it follows
 the sequence's `on_send_failure`.
@@ -17,35 +23,60 @@ the sequence's `on_send_failure`.
 
 import datetime
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection as db_connection
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Activity
-from crm.services import activity_record, task_create
+from crm.services import ActivityInput, activity_record_batch, task_create
 from sequences.conditions import contact_facts
-from sequences.gate import evaluate
+from sequences.gate import GateBatch, evaluate_in_batch
 from sequences.links import unsubscribe_mailto, unsubscribe_url
 from sequences.models import EmailTemplate, Enrollment, OutboundMessage, Sequence
 from sequences.rendering import RenderedEmail, UnsafeTemplate, postal_address, render_email
 from sequences.services.enrollments import (
     audience_admits,
-    audience_segment_admits,
+    audience_segment_members,
     enrollment_event_add,
+    in_audience_segment,
 )
 from sequences.services.ledger import ledger_mark_unknown
 from sequences.services.moves import Move, lease_length
 from sequences.services.outcomes import RETRIED, SENT, UNKNOWN, Delivery, delivery_from_error
 from sequences.services.variants import variant_for
 
-__all__ = ["Delivery", "email_deliver", "email_prepare", "email_record"]
+__all__ = [
+    "Delivery",
+    "delivery_result",
+    "email_deliver",
+    "emails_deliver",
+    "emails_prepare",
+    "emails_record",
+]
 
 Row = OutboundMessage.State
+HAND_OFF_AFTER_SENT_SQL = (
+    f'UPDATE "{OutboundMessage._meta.db_table}" SET '
+    '"state" = CASE WHEN "id" = %s THEN %s ELSE "state" END, '
+    '"esp_message_id" = CASE WHEN "id" = %s THEN %s ELSE "esp_message_id" END, '
+    '"sent_at" = CASE WHEN "id" = %s THEN %s ELSE "sent_at" END, '
+    '"claimed_at" = CASE WHEN "id" = %s THEN %s ELSE "claimed_at" END, '
+    '"attempts" = CASE WHEN "id" = %s THEN "attempts" + 1 ELSE "attempts" END '
+    'WHERE ("id" = %s AND "state" IN (%s, %s)) '
+    'OR ("id" = %s AND "state" = %s AND "claimed_at" IS NULL) RETURNING "id"'
+)
+HAND_OFF_SQL = (
+    f'UPDATE "{OutboundMessage._meta.db_table}" '
+    'SET "claimed_at" = %s, "attempts" = "attempts" + 1 '
+    'WHERE "id" = %s AND "state" = %s AND "claimed_at" IS NULL'
+)
 State = Enrollment.State
 MAX_SEND_ATTEMPTS = 5
 DEFAULT_RETRY_BASE_SECONDS = 60
@@ -56,7 +87,7 @@ UNKNOWN_RECHECK = datetime.timedelta(hours=6)
 DEFER_OR_CONTINUE = frozenset({"frequency_cap", "low_engagement_throttle", "quiet_hours"})
 
 
-@dataclass(frozen=True)
+@dataclass
 class Prepared:
     row: OutboundMessage
     message: AnymailMessage
@@ -64,23 +95,99 @@ class Prepared:
     step: dict
 
 
-def email_prepare(enrollment: Enrollment, step: dict, now: datetime.datetime):
-    """Decide and claim: return Prepared to send, or a Move when nothing is to be sent now."""
-    row = OutboundMessage.objects.filter(enrollment=enrollment, step=step["key"]).first()
-    if row is not None and row.state != Row.RETRY:
-        return _existing_row_move(enrollment, row, now)
+def emails_prepare(items: list[tuple[Enrollment, dict]], now: datetime.datetime) -> list:
+    """Decide and claim a batch of email steps: a Prepared to send, or a Move, for each.
+
+    Runs in the batch's transaction, with the contacts locked (running.py). A fixed
+    number of queries whatever the batch size: the ledger rows already there, the
+    audience segments, the gate's facts (GateBatch), one query per distinct template,
+    and the claims as one bulk insert. Enrollments are decided in order, and each claim
+    is noted on the gate, so a second email to one contact in the batch counts the first.
+    """
+    if not items:
+        return []
+    existing = _rows_for(items)
+    contacts = [enrollment.contact for enrollment, _step in items]
+    members = audience_segment_members(
+        {enrollment.sequence for enrollment, _step in items}, [c.pk for c in contacts]
+    )
+    gate = GateBatch(contacts, now)
+    templates = _Templates()
+    results: list = []
+    claims: list[tuple[int, Enrollment, dict, EmailTemplate, OutboundMessage | None, dict]] = []
+    for enrollment, step in items:
+        row = existing.get((enrollment.pk, step["key"]))
+        outcome = _decide(enrollment, step, row, now, gate, members, templates)
+        if isinstance(outcome, Move):
+            results.append(outcome)
+            continue
+        template, variant, rendered = outcome
+        gate.note_claim(enrollment.contact, enrollment.sequence, now)
+        claims.append((len(results), enrollment, step, template, row, variant))
+        results.append(rendered)
+    claimed = _claim_rows(claims, now)
+    for position, enrollment, step, _template, _row, _variant in claims:
+        row = claimed.get(position)
+        if row is None:
+            results[position] = Move.hold(now + lease_length(), "sending_elsewhere")
+            continue
+        message = email_message(enrollment, row, results[position])
+        results[position] = Prepared(row=row, message=message, enrollment=enrollment, step=step)
+    return results
+
+
+def _rows_for(items) -> dict[tuple[int, str], OutboundMessage]:
+    """The ledger rows of these (enrollment, step) pairs that exist already (one query)."""
+    wanted = {(enrollment.pk, step["key"]) for enrollment, step in items}
+    rows = OutboundMessage.objects.filter(enrollment_id__in={pk for pk, _key in wanted})
+    return {
+        (row.enrollment_id, row.step): row
+        for row in rows
+        if (row.enrollment_id, row.step) in wanted
+    }
+
+
+class _Templates:
+    """Templates by pk or by key, each read once per batch."""
+
+    def __init__(self):
+        self._cache: dict = {}
+
+    def get(self, step: dict, variant: dict | None) -> EmailTemplate | None:
+        key = (
+            ("key", variant["template"]) if variant is not None else ("pk", step.get("template_id"))
+        )
+        if key not in self._cache:
+            self._cache[key] = _template_for(step, variant)
+        return self._cache[key]
+
+
+def _reusable(row: OutboundMessage) -> bool:
+    """A row this step may claim again: a retry, or a claim never handed to the ESP.
+
+    A batch claims its rows with `claimed_at` empty and sets it, committed, just before
+    each hand-off (emails_deliver); a row still without it was never handed over (its
+    worker stopped or was killed first), so sending it cannot send anything twice.
+    """
+    return row.state == Row.RETRY or (row.state == Row.CLAIMED and row.claimed_at is None)
+
+
+def _decide(enrollment, step, row, now, gate, members, templates):
+    """The single email's decision, from the batch's facts: a Move, or what to claim."""
+    if row is not None and not _reusable(row):
+        return _existing_row_move(enrollment, step, row, now)
     if row is not None and row.next_attempt_at and row.next_attempt_at > now:
         return Move.hold(row.next_attempt_at, "retry_wait", row.reason)
     contact, sequence = enrollment.contact, enrollment.sequence
-    if not audience_admits(sequence, contact_facts(contact)) or not audience_segment_admits(
-        sequence, contact.pk
+    if not audience_admits(sequence, contact_facts(contact)) or not in_audience_segment(
+        sequence, contact.pk, members
     ):
         return Move.end(State.EXITED, "audience_left")
-    decision = evaluate(contact, sequence, step, now)
+    decision = evaluate_in_batch(gate, contact, sequence, step)
     if not decision.allowed:
         return _denied_move(enrollment, step, row, decision, now)
     variant = variant_for(enrollment, step, pinned=row.variant if row else "")
-    template = _template_for(step, variant)
+    template = templates.get(step, variant)
     if template is None:
         return _failure_move(enrollment, step, row, "template_missing", now)
     try:
@@ -90,11 +197,59 @@ def email_prepare(enrollment: Enrollment, step: dict, now: datetime.datetime):
     if rendered.missing:
         reason = "missing_data:" + ",".join(rendered.missing)
         return _failure_move(enrollment, step, row, reason, now)
-    claimed = _claim(enrollment, step, template, row, now, variant)
-    if claimed is None:
-        return Move.hold(now + lease_length(), "sending_elsewhere")
-    message = email_message(enrollment, claimed, rendered)
-    return Prepared(row=claimed, message=message, enrollment=enrollment, step=step)
+    return template, variant, rendered
+
+
+def _claim_rows(claims, now: datetime.datetime) -> dict[int, OutboundMessage]:
+    """Claim the ledger rows of a batch; position → row, absent where another holds it.
+
+    New rows are one bulk insert (the unique (enrollment, step) constraint is still the
+    one and only claim: on a conflict each row is tried alone); rows claimed again (a
+    retry, a claim never handed over) are one UPDATE and one read.
+    """
+    fresh = [claim for claim in claims if claim[4] is None]
+    again = [claim for claim in claims if claim[4] is not None]
+    claimed: dict[int, OutboundMessage] = {}
+    if fresh:
+        rows = [_new_row(enrollment, step, template, variant, now)
+                for _p, enrollment, step, template, _row, variant in fresh]  # fmt: skip
+        try:
+            with transaction.atomic():
+                OutboundMessage.objects.bulk_create(rows)
+            claimed.update((claim[0], row) for claim, row in zip(fresh, rows, strict=True))
+        except IntegrityError:
+            for claim, row in zip(fresh, rows, strict=True):
+                try:
+                    with transaction.atomic():
+                        row.pk = None
+                        row.save(force_insert=True)
+                    claimed[claim[0]] = row
+                except IntegrityError:
+                    continue  # another run holds this (enrollment, step)
+    if again:
+        pks = [claim[4].pk for claim in again]
+        OutboundMessage.objects.filter(
+            Q(state=Row.RETRY) | Q(state=Row.CLAIMED, claimed_at__isnull=True), pk__in=pks
+        ).update(state=Row.CLAIMED, claimed_at=None)
+        mine = OutboundMessage.objects.filter(pk__in=pks, state=Row.CLAIMED, claimed_at=None)
+        by_pk = {row.pk: row for row in mine}
+        claimed.update((claim[0], by_pk[claim[4].pk]) for claim in again if claim[4].pk in by_pk)
+    return claimed
+
+
+def _new_row(enrollment, step, template, variant, now) -> OutboundMessage:
+    return OutboundMessage(
+        enrollment=enrollment,
+        step=step["key"],
+        contact=enrollment.contact,
+        template=template,
+        variant=variant["key"] if variant else "",
+        is_marketing=not enrollment.sequence.is_transactional,
+        state=Row.CLAIMED,
+        attempts=0,  # counted at the hand-off (emails_deliver)
+        claimed_at=None,
+        created_at=now,
+    )
 
 
 def _template_for(step: dict, variant: dict | None) -> EmailTemplate | None:
@@ -103,7 +258,7 @@ def _template_for(step: dict, variant: dict | None) -> EmailTemplate | None:
     return EmailTemplate.objects.filter(pk=step.get("template_id")).first()
 
 
-def _existing_row_move(enrollment: Enrollment, row: OutboundMessage, now) -> Move:
+def _existing_row_move(enrollment: Enrollment, step: dict, row: OutboundMessage, now) -> Move:
     """The step was attempted before (a re-run after a crash or a resume): never send again."""
     lease = lease_length()
     if row.state == Row.CLAIMED and row.claimed_at and row.claimed_at + lease > now:
@@ -117,6 +272,10 @@ def _existing_row_move(enrollment: Enrollment, row: OutboundMessage, now) -> Mov
         return Move.hold(now + UNKNOWN_RECHECK, "awaiting_reconciliation", row.reason)
     if row.state == Row.FAILED:
         return _on_failure(enrollment, row.reason)
+    if row.state == Row.SENT:
+        # A batch stores each `sent` before its activities (emails_deliver); a crash in
+        # between leaves the activity to this re-run (a replay when it exists: dropped).
+        activity_record_batch(items=[_sent_activity(enrollment, row, step, row.sent_at or now)])
     return Move(event="already_" + row.state, reason=row.reason)
 
 
@@ -172,33 +331,6 @@ def _close(enrollment, step, row, state: str, reason: str, now) -> None:
             )
     except IntegrityError:
         pass  # a row exists: the step was handled already
-
-
-def _claim(enrollment, step, template, row, now, variant) -> OutboundMessage | None:
-    """Claim the ledger row for this (enrollment, step); None if someone else holds it."""
-    # claimed_at is the real time of the claim: the lease that makes a stale claim
-    # `unknown` must count from when the ESP call could have started, not a batch's `now`.
-    if row is not None:
-        claimed = OutboundMessage.objects.filter(pk=row.pk, state=Row.RETRY).update(
-            state=Row.CLAIMED, attempts=F("attempts") + 1, claimed_at=timezone.now()
-        )
-        return OutboundMessage.objects.get(pk=row.pk) if claimed else None
-    try:
-        with transaction.atomic():
-            return OutboundMessage.objects.create(
-                enrollment=enrollment,
-                step=step["key"],
-                contact=enrollment.contact,
-                template=template,
-                variant=variant["key"] if variant else "",
-                is_marketing=not enrollment.sequence.is_transactional,
-                state=Row.CLAIMED,
-                attempts=1,
-                claimed_at=timezone.now(),
-                created_at=now,
-            )
-    except IntegrityError:
-        return None
 
 
 # --- The message ----------------------------------------------------------------------------
@@ -286,28 +418,168 @@ def _recipient_result(message: AnymailMessage) -> Delivery:
     return Delivery("sent", esp_message_id="" if message_id is None else str(message_id))
 
 
-def email_record(prepared: Prepared, delivery: Delivery, now: datetime.datetime) -> Move:
-    """Store the ESP's answer on the ledger row and say where the enrollment goes."""
-    row = OutboundMessage.objects.filter(pk=prepared.row.pk, state__in=[Row.CLAIMED, Row.UNKNOWN])
+@dataclass(frozen=True)
+class Result:
+    """The ESP's answer as the ledger row stores it, and where the enrollment goes next.
+
+    `move` None: the email failed for good; the sequence's failure path decides (at
+    record time, since it may create a task for the owner).
+    """
+
+    delivery: Delivery
+    fields: dict
+    move: Move | None
+    reason: str = ""
+
+
+def delivery_result(prepared: Prepared, delivery: Delivery, now: datetime.datetime) -> Result:
+    """Sent (with the ESP message id), unknown, retry later (bounded backoff) or failed."""
     if delivery.status == SENT:
-        row.update(state=Row.SENT, esp_message_id=delivery.esp_message_id[:200], sent_at=now)
-        _record_sent_activity(prepared, now)
-        return Move(event="sent", reason=f"message {prepared.row.uuid}")
+        fields = {"state": Row.SENT, "esp_message_id": delivery.esp_message_id[:200]}
+        move = Move(event="sent", reason=f"message {prepared.row.uuid}")
+        return Result(delivery, {**fields, "sent_at": now}, move)
     if delivery.status == UNKNOWN:
-        ledger_mark_unknown(rows=row, reason=delivery.reason)
-        return Move.hold(now + UNKNOWN_RECHECK, "unknown", delivery.reason)
+        move = Move.hold(now + UNKNOWN_RECHECK, "unknown", delivery.reason)
+        return Result(delivery, {"state": Row.UNKNOWN, "reason": delivery.reason[:300]}, move)
     attempts = prepared.row.attempts
     if delivery.status in RETRIED and attempts < MAX_SEND_ATTEMPTS:
         retry_at = now + retry_delay(attempts)
-        row.update(state=Row.RETRY, reason=delivery.reason[:300], next_attempt_at=retry_at)
-        return Move.hold(retry_at, "retry", delivery.reason)
+        fields = {"state": Row.RETRY, "reason": delivery.reason[:300], "next_attempt_at": retry_at}
+        return Result(delivery, fields, Move.hold(retry_at, "retry", delivery.reason))
     reason = (
         delivery.reason
         if delivery.status == "permanent"
         else (f"gave up after {attempts} attempts: {delivery.reason}")
     )
-    row.update(state=Row.FAILED, reason=reason[:300], next_attempt_at=None)
-    return _on_failure(prepared.enrollment, reason)
+    fields = {"state": Row.FAILED, "reason": reason[:300], "next_attempt_at": None}
+    return Result(delivery, fields, None, reason)
+
+
+def emails_deliver(
+    prepared: list[Prepared],
+    mail_connection,
+    now: datetime.datetime,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> list[Result | None]:
+    """Hand a batch's messages to the ESP through one open connection, one at a time.
+
+    Each hand-off first commits the row's `claimed_at` and attempt count (outside any
+    transaction): from then on a crash makes that row `unknown` (never resent), while
+    rows of the batch not yet handed over stay claimable by the next run (`_reusable`).
+    Each answer is committed on its row before the next hand-off — a `sent` in the
+    same statement as that hand-off, a retry or failure at once — so a crash turns
+    only the message in flight (and answers that were `unknown` anyway) unknown. Each
+    message is its own send_messages call on the shared connection: one recipient's
+    error never touches another's message.
+    None: not handed over (`should_stop` said the time budget is spent, or the claim
+    was lost).
+    """
+    results: list[Result | None] = []
+    unsaved: tuple[Prepared, Result] | None = None  # a `sent` not yet on its row
+    opened = mail_connection.open() if prepared else False
+    try:
+        for item in prepared:
+            if should_stop() or not _hand_off(item, unsaved):
+                results.append(None)
+                continue
+            unsaved = None
+            result = delivery_result(item, email_deliver(item, mail_connection), now)
+            results.append(result)
+            if result.delivery.status == SENT:
+                unsaved = (item, result)
+            elif result.delivery.status != UNKNOWN:
+                _store(item.row, result.fields)
+            # `unknown` is stored with the enrollment's hold (emails_record): stored
+            # earlier, reconciliation could resolve it and wake the enrollment before
+            # the hold is written, and the hold would put it back to sleep. A crash in
+            # between leaves the row claimed, which the lease turns `unknown` as well.
+    finally:
+        if opened:
+            mail_connection.close()
+    return results
+
+
+def _hand_off(prepared: Prepared, unsaved: tuple[Prepared, Result] | None) -> bool:
+    """Commit that this row is about to reach the ESP (the point of no automatic resend),
+    with the previous message's `sent` in the same statement.
+
+    Plain SQL: it runs once per message, and building the ORM's UPDATE cost more CPU
+    than the statement itself (py-spy, docs/performance.md).
+    """
+    at, row = timezone.now(), prepared.row
+    with db_connection.cursor() as cursor:
+        if unsaved is None:
+            cursor.execute(HAND_OFF_SQL, [at, row.pk, Row.CLAIMED])
+            handed = cursor.rowcount == 1
+        else:
+            done, result = unsaved
+            fields = result.fields
+            cursor.execute(
+                HAND_OFF_AFTER_SENT_SQL,
+                [
+                    *(done.row.pk, Row.SENT),
+                    *(done.row.pk, fields["esp_message_id"]),
+                    *(done.row.pk, fields["sent_at"]),
+                    *(row.pk, at),
+                    row.pk,
+                    *(done.row.pk, Row.CLAIMED, Row.UNKNOWN),
+                    *(row.pk, Row.CLAIMED),
+                ],
+            )
+            handed = row.pk in {pk for (pk,) in cursor.fetchall()}
+    if handed:
+        row.claimed_at, row.attempts = at, row.attempts + 1
+    return handed
+
+
+def _store(row: OutboundMessage, fields: dict) -> None:
+    """Store an answer on a row still claimed (or already marked unknown)."""
+    OutboundMessage.objects.filter(pk=row.pk, state__in=[Row.CLAIMED, Row.UNKNOWN]).update(**fields)
+
+
+def emails_record(outcomes: list[tuple[Prepared, Result]], now: datetime.datetime) -> list[Move]:
+    """Finish a batch in its own transaction: the sent rows in one UPDATE (most are
+    stored already: this is for the last one), the unknown rows, the email_sent
+    activities in one activity_record_batch (one domain signal, so one coalesced
+    downstream task), and each enrollment's move."""
+    sent = [prepared for prepared, result in outcomes if result.delivery.status == SENT]
+    for prepared, result in outcomes:
+        if result.delivery.status == SENT:
+            prepared.row.state, prepared.row.sent_at = Row.SENT, now
+            prepared.row.esp_message_id = result.fields["esp_message_id"]
+        elif result.delivery.status == UNKNOWN:
+            _store(prepared.row, result.fields)  # in the hold's transaction: see emails_deliver
+    if sent:
+        _mark_sent([prepared.row for prepared in sent], now)
+        activity_record_batch(
+            items=[_sent_activity(p.enrollment, p.row, p.step, now) for p in sent]
+        )
+    return [
+        result.move if result.move is not None else _on_failure(prepared.enrollment, result.reason)
+        for prepared, result in outcomes
+    ]
+
+
+def _mark_sent(rows: list[OutboundMessage], now: datetime.datetime) -> None:
+    """Store `sent` and each row's ESP message id in one UPDATE (rows still claimed or unknown).
+
+    One CASE over the ids instead of bulk_update(), whose per-row expressions cost more
+    CPU than the send itself at a few hundred rows.
+    """
+    table = OutboundMessage._meta.db_table
+    cases = " ".join("WHEN %s THEN %s" for _row in rows)
+    ids = ", ".join("%s" for _row in rows)
+    params: list = [Row.SENT, now]
+    for row in rows:
+        params += [row.pk, row.esp_message_id]
+    params += [row.pk for row in rows] + [Row.CLAIMED, Row.UNKNOWN]
+    sql = (
+        f'UPDATE "{table}" SET "state" = %s, "sent_at" = %s, '
+        f'"esp_message_id" = CASE "id" {cases} ELSE "esp_message_id" END '
+        f'WHERE "id" IN ({ids}) AND "state" IN (%s, %s)'
+    )
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def retry_delay(attempts: int) -> datetime.timedelta:
@@ -317,18 +589,19 @@ def retry_delay(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=delay + random.uniform(0, base_seconds / 2))
 
 
-def _record_sent_activity(prepared: Prepared, now: datetime.datetime) -> None:
-    enrollment = prepared.enrollment
-    activity_record(
+def _sent_activity(enrollment, row: OutboundMessage, step: dict, at) -> ActivityInput:
+    # The idempotency key is the message's: an email_sent activity exists once, even
+    # when a re-run (_existing_row_move) or reconciliation (ledger.py) records it again.
+    return ActivityInput(
         kind=Activity.Kind.EMAIL_SENT,
         source="sequences",
-        contact=enrollment.contact,
-        occurred_at=now,
+        contact_id=enrollment.contact_id,
+        occurred_at=at,
         properties={
-            "message_uuid": str(prepared.row.uuid),
+            "message_uuid": str(row.uuid),
             "sequence": enrollment.sequence.key,
-            "step": prepared.step["key"],
-            "template": prepared.step.get("template_key", ""),
+            "step": step["key"],
+            "template": step.get("template_key", ""),
         },
-        idempotency_key=f"outbound:{prepared.row.uuid}",
+        idempotency_key=f"outbound:{row.uuid}",
     )

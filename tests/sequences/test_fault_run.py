@@ -147,14 +147,33 @@ def pid_of_client(local_port: int, remote_port: int) -> int | None:
     return None
 
 
-def wait_for(condition, seconds: float, what: str):
+def wait_for(condition, seconds: float, what: str, logs: Path | None = None):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}:\n{state_summary(logs)}")
+
+
+def state_summary(logs: Path | None) -> str:
+    """What had not settled, for the failure message: open rows, live enrollments, logs."""
+    rows = OutboundMessage.objects.filter(state__in=["claimed", "retry", "unknown"])
+    live = Enrollment.objects.filter(state__in=Enrollment.LIVE_STATES)
+    lines = [
+        f"{row.contact.email} {row.step} {row.state} attempts={row.attempts} "
+        f"claimed_at={row.claimed_at} next={row.next_attempt_at} {row.reason}"
+        for row in rows.select_related("contact")
+    ]
+    lines += [
+        f"enrollment {e.pk} {e.state} at {e.current_step} due {e.due_at} "
+        f"claimed by {e.claimed_by!r} until {e.claimed_until}"
+        for e in live
+    ]
+    if logs is not None:
+        lines += [p.read_text()[-1500:] for p in sorted(logs.glob("*.log"))]
+    return "\n".join(lines)
 
 
 def settled() -> bool:
@@ -196,7 +215,7 @@ def test_crashes_and_a_failing_esp_lose_nothing_and_send_nothing_twice(tmp_path,
         kill_group(processes[0])
         processes[0] = start(["manage.py", "qcluster"], env, tmp_path / "cluster-c.log")
 
-        wait_for(settled, SETTLE_SECONDS, "every enrollment and email to settle")
+        wait_for(settled, SETTLE_SECONDS, "every enrollment and email to settle", tmp_path)
     finally:
         for process in processes:
             kill_group(process)

@@ -196,7 +196,7 @@ def test_a_crash_after_the_esp_accepted_never_sends_again(clock, consenting_cont
     enroll(consenting_contact, sequence, clock)
 
     with (
-        mock.patch("sequences.services.running.email_record", side_effect=SystemExit),
+        mock.patch("sequences.services.running.emails_record", side_effect=SystemExit),
         pytest.raises(SystemExit),
     ):
         run(clock)
