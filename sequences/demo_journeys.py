@@ -25,7 +25,7 @@ from sequences.esp.classify import APPLE_PROXY_USER_AGENT
 from sequences.esp.processing import esp_events_process
 from sequences.models import Enrollment, OutboundMessage
 from sequences.services.matching import enrollments_react
-from sequences.services.running import enrollment_advance, enrollments_claim
+from sequences.services.running import enrollments_advance, enrollments_claim
 from sequences.services.variants import variant_winners_decide
 
 JOURNEY_DAYS = 30
@@ -80,8 +80,9 @@ def _tick(history, end, esp: "_SimulatedEsp", connection) -> None:
     with demo_clock(end):
         if activities:
             enrollments_react(activities=activities)
-        for pk in enrollments_claim(now=end, worker=WORKER, limit=10_000):
-            enrollment_advance(pk=pk, worker=WORKER, now=end, mail_connection=connection)
+        due = enrollments_claim(now=end, worker=WORKER, limit=10_000)
+        if due:
+            enrollments_advance(pks=due, worker=WORKER, now=end, mail_connection=connection)
         esp.accept(OutboundMessage.objects.filter(sent_at__gt=start, sent_at__lte=end))
     esp.report_until(end)
 
