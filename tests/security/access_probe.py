@@ -123,6 +123,9 @@ def admin_view_urls() -> dict[str, str]:
         "scoring_handoff_act": reverse(
             "admin:scoring_handoff_act", args=[HandoffFactory().pk, "claim"]
         ),
+        "scoring_handoff_reassign": reverse(
+            "admin:scoring_handoff_reassign", args=[HandoffFactory().pk]
+        ),
         "sequences_deliverability": reverse("admin:sequences_deliverability"),
         "sequences_emailtemplate_preview": reverse(
             "admin:sequences_emailtemplate_preview", args=[EmailTemplateFactory().pk]
