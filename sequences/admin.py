@@ -581,4 +581,6 @@ class ContactEnrollmentInline(ReadOnlyInline):
 
 
 # The webhook inbox, circuit breaker and deliverability report register themselves.
+# The contact page header's "Sequences" part registers itself through crm.admin_hooks.
+from sequences import contact_summary  # noqa: E402, F401
 from sequences.esp import admin as esp_admin  # noqa: E402, F401
