@@ -182,8 +182,9 @@ class SlaFilter(admin.SimpleListFilter):
 
 @admin.register(Handoff)
 class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
-    # Narrow columns first and the SLA timer second, so the queue fits 1,366 px; the
-    # reasons column is clipped to two lines (handoffs.css), the rest is one click away.
+    # Narrow columns first and the SLA timer second, so the queue fits 1,366 px beside
+    # the navigation and the filters; the reasons are clipped to two short lines
+    # (handoffs.css) and the rule is a filter: the rest is one click away.
     list_display = (
         "handoff_column",
         "sla_column",
@@ -192,7 +193,6 @@ class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
         "owner",
         "score_column",
         "reasons_column",
-        "rule",
     )
     # The contact's name is the link (with text); handoff_queue.js makes the whole row a link.
     list_display_links = None
@@ -292,7 +292,9 @@ class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
         return format_html(
             '<div class="handoff-why">{}{}</div>',
             format_html_join(
-                "", "<div>{}{}</div>", ((_mark(reason), reason["label"]) for reason in reasons)
+                "",
+                '<div title="{}">{}{}</div>',
+                ((reason["label"], _mark(reason), reason["label"]) for reason in reasons),
             ),
             format_html('<span class="quiet">+{} more</span>', more) if more > 0 else "",
         )
