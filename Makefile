@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The settings read them too: without SITE_URL, links in emails point at http://HOST:PORT.
+export HOST PORT
 
 .PHONY: run test test-fast lint check-deploy install install-dev web worker migrate seed clean bench
 

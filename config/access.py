@@ -122,8 +122,11 @@ ADMIN_VIEWS: dict[str, tuple[str, ...]] = {
     "crm_contact_export": ("Sales", "Marketing", "Customer success", "superuser"),
     "crm_segment_preview": ("Sales", "Marketing", "Customer success", "superuser"),
     "crm_segment_export": ("Sales", "Marketing", "Customer success", "superuser"),
+    "crm_segment_status": ("Sales", "Marketing", "Customer success", "superuser"),
     "scoring_handoff_report": ("Sales", "Marketing", "Customer success", "superuser"),
     "scoring_handoff_act": ("Sales", "superuser"),
+    # The "Sales manager" group (not one of the probed roles) adds this to Sales.
+    "scoring_handoff_reassign": ("superuser",),
     "sequences_deliverability": ("Sales", "Marketing", "Customer success", "superuser"),
     "sequences_emailtemplate_preview": ("Sales", "Marketing", "Customer success", "superuser"),
     "sequences_sequence_activate": ("Marketing", "superuser"),

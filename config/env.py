@@ -150,3 +150,25 @@ def webhook_esps_for(email_backend: str) -> list[str]:
     if match is None or match[1] in ("console", "test"):
         return []
     return [match[1]]
+
+
+#: HOST values that mean "every interface": links still need one address to open.
+ANY_INTERFACE = {"0.0.0.0", "::", "[::]"}
+
+
+def site_url(environ: Mapping[str, str] = os.environ) -> str:
+    """SITE_URL, or else the address `make run` serves: http://HOST:PORT (127.0.0.1:8000).
+
+    Local mode sets no SITE_URL, so links in emails and previews follow the port the
+    server really listens on (`make run PORT=8001`). Production sets SITE_URL.
+    """
+    explicit = environ.get("SITE_URL", "").strip()
+    if explicit:
+        return explicit.rstrip("/")
+    host = environ.get("HOST", "").strip() or "127.0.0.1"
+    if host in ANY_INTERFACE:
+        host = "127.0.0.1"
+    port = env_int("PORT", 8000, environ)
+    if not 0 < port < 65536:
+        raise ImproperlyConfigured(f"PORT={port} is not a TCP port (1-65535).")
+    return f"http://{host}:{port}"

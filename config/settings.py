@@ -15,7 +15,14 @@ import dj_database_url
 from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import anymail_settings, env_bool, env_int, env_list, webhook_esps_for
+from config.env import (
+    anymail_settings,
+    env_bool,
+    env_int,
+    env_list,
+    site_url,
+    webhook_esps_for,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,7 +40,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Unset: http://HOST:PORT, the address `make run` serves (config.env.site_url).
+SITE_URL = site_url()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -2,7 +2,9 @@
 
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularSwaggerView
 
 from crm.api.schema_view import CachedSchemaView
@@ -32,6 +34,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("t/nextstep.js", tracking_snippet, name="tracking-snippet"),
+    # Browsers ask every site for /favicon.ico; answer instead of logging a 404 per page.
+    path("favicon.ico", RedirectView.as_view(url=static("crm/favicon.ico"), permanent=True)),
     # Only the configured ESP's tracking webhook (ESP_WEBHOOKS); no inbound mail.
     path("anymail/", include(esp_tracking_urls(settings.ESP_WEBHOOKS))),
     path("", include("crm.public.urls")),

@@ -66,3 +66,68 @@ def contact_inlines() -> tuple[type[InlineModelAdmin], ...]:
 def contact_panels() -> tuple[ContactPanel, ...]:
     """The panels other apps registered, in registration order."""
     return tuple(_panels)
+
+
+# --- The contact page's summary header and timeline wording ----------------------------------
+#
+# The header at the top of the contact page shows, at a glance, what crm knows (stage,
+# owner, consent) and what downstream apps add (scoring: the score and its top reasons;
+# sequences: current sequences and the next step). Each app registers its part:
+#
+#     register_contact_summary("Score", render_score_summary, position=20)
+#
+# The timeline says what happened in words; an app whose activities crm cannot phrase
+# registers a describer for its kinds:
+#
+#     register_activity_describer("handoff_reassigned", describe_reassignment)
+#
+# A describer takes (activity, users), users mapping the page's user ids to names
+# (see ACTIVITY_USER_KEYS), and returns one plain-text sentence (it is escaped).
+
+#: Activity property keys that hold a staff user's id; the timeline looks them up at once.
+ACTIVITY_USER_KEYS = ("author_id", "owner_id", "by_user_id", "from_owner_id", "to_owner_id")
+
+#: describe(activity, users) -> a sentence.
+ActivityDescriber = Callable[[object, dict[int, str]], str]
+
+
+@dataclass(frozen=True)
+class ContactSummaryPart:
+    label: str
+    render: PanelRender
+    position: int
+
+
+_summary_parts: list[ContactSummaryPart] = []
+_describers: dict[str, ActivityDescriber] = {}
+
+
+def register_contact_summary(
+    label: str, render: PanelRender, *, position: int = 100
+) -> ContactSummaryPart:
+    """Add a labelled part to the contact page's header; re-registering a label replaces it."""
+    part = ContactSummaryPart(label=label, render=render, position=position)
+    unregister_contact_summary(label)
+    _summary_parts.append(part)
+    return part
+
+
+def unregister_contact_summary(label: str) -> None:
+    """Remove the header part with this label, if any."""
+    _summary_parts[:] = [part for part in _summary_parts if part.label != label]
+
+
+def contact_summary_parts() -> tuple[ContactSummaryPart, ...]:
+    """The header parts other apps registered, by position."""
+    return tuple(sorted(_summary_parts, key=lambda part: part.position))
+
+
+def register_activity_describer(kind: str, describe: ActivityDescriber) -> ActivityDescriber:
+    """Phrase activities of this kind on the contact timeline; usable as a decorator factory."""
+    _describers[kind] = describe
+    return describe
+
+
+def activity_describer(kind: str) -> ActivityDescriber | None:
+    """The describer an app registered for this kind, if any."""
+    return _describers.get(kind)

@@ -24,6 +24,7 @@ from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Max, QuerySet
 from django.http import StreamingHttpResponse
+from django.utils.translation import ngettext
 from import_export import fields, resources, widgets
 from import_export.admin import ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
@@ -206,7 +207,7 @@ class ContactResource(resources.ModelResource):
         runs this in a transaction and rolls it back for the preview (dry run).
         """
         result = self.get_result_class()()
-        result.diff_headers = self.get_diff_headers()
+        result.diff_headers = [column_label(header) for header in self.get_diff_headers()]
         result.total_rows = len(dataset)
         try:
             self.before_import(dataset, **kwargs)
@@ -517,6 +518,7 @@ class ContactImportExportMixin(ImportExportMixin):
         if "confirm_form" not in context:
             context["confirm_form"] = self.create_confirm_form(request, import_form=context["form"])
         context["contact_import_options"] = context["form"].import_options()
+        context["contact_import_summary"] = import_preview_summary(result)
         return response
 
     def generate_log_entries(self, result, request):
@@ -528,30 +530,99 @@ class ContactImportExportMixin(ImportExportMixin):
         if result.has_errors():
             messages.error(request, "Nothing was imported: an unexpected error stopped the import.")
             return
-        totals = result.totals
-        messages.success(
-            request,
-            f"Imported {totals[RowResult.IMPORT_TYPE_NEW]} new and "
-            f"{totals[RowResult.IMPORT_TYPE_UPDATE]} updated contacts; "
-            f"{totals[RowResult.IMPORT_TYPE_SKIP]} unchanged.",
-        )
+        messages.success(request, import_totals_message(result.totals))
         if result.consent_recorded:
-            messages.success(request, f"Recorded consent for {result.consent_recorded} contacts.")
+            messages.success(
+                request,
+                ngettext(
+                    "Recorded consent for %(count)d contact.",
+                    "Recorded consent for %(count)d contacts.",
+                    result.consent_recorded,
+                )
+                % {"count": result.consent_recorded},
+            )
         if result.invalid_rows:
             messages.warning(request, _invalid_rows_message(result.invalid_rows))
         if result.consent_withdrawn_rows:
-            rows = ", ".join(str(number) for number in result.consent_withdrawn_rows)
+            numbers = result.consent_withdrawn_rows
             messages.warning(
                 request,
-                f"Consent was not recorded for rows {rows}: "
-                "these people had withdrawn it, and an import never overrides a withdrawal.",
+                ngettext(
+                    "Consent was not recorded for row %(rows)s: this person had withdrawn it, "
+                    "and an import never overrides a withdrawal.",
+                    "Consent was not recorded for rows %(rows)s: these people had withdrawn "
+                    "it, and an import never overrides a withdrawal.",
+                    len(numbers),
+                )
+                % {"rows": ", ".join(str(number) for number in numbers)},
             )
+
+
+def import_totals_message(totals: dict) -> str:
+    """ "Imported 1 new contact, 2 updated, 1 unchanged." with the right plural."""
+    new = totals[RowResult.IMPORT_TYPE_NEW]
+    return ngettext(
+        "Imported %(new)d new contact, %(updated)d updated, %(unchanged)d unchanged.",
+        "Imported %(new)d new contacts, %(updated)d updated, %(unchanged)d unchanged.",
+        new,
+    ) % {
+        "new": new,
+        "updated": totals[RowResult.IMPORT_TYPE_UPDATE],
+        "unchanged": totals[RowResult.IMPORT_TYPE_SKIP],
+    }
+
+
+def import_preview_summary(result) -> str:
+    """What confirming will do, counted, e.g. "3 contacts will be imported (2 new, ...)"."""
+    totals = result.totals
+    ready = len(result.valid_rows())
+    text = ngettext(
+        "%(ready)d row will be imported: %(new)d new, %(updated)d updated, "
+        "%(unchanged)d unchanged.",
+        "%(ready)d rows will be imported: %(new)d new, %(updated)d updated, "
+        "%(unchanged)d unchanged.",
+        ready,
+    ) % {
+        "ready": ready,
+        "new": totals[RowResult.IMPORT_TYPE_NEW],
+        "updated": totals[RowResult.IMPORT_TYPE_UPDATE],
+        "unchanged": totals[RowResult.IMPORT_TYPE_SKIP],
+    }
+    left_out = len(result.invalid_rows)
+    if left_out:
+        text += " " + ngettext(
+            "%(count)d row is left out (listed below).",
+            "%(count)d rows are left out (listed below).",
+            left_out,
+        ) % {"count": left_out}
+    return text
+
+
+#: Column headers in words for the preview; anything else is its name with spaces.
+COLUMN_LABELS = {
+    "email": "Email",
+    "external_id": "External id",
+    "utm_source": "UTM source",
+    "utm_medium": "UTM medium",
+    "utm_campaign": "UTM campaign",
+    "utm_term": "UTM term",
+    "utm_content": "UTM content",
+}
+
+
+def column_label(column: str) -> str:
+    """first_name → "First name"; the file's own header stays what the person wrote."""
+    return COLUMN_LABELS.get(column) or column.replace("_", " ").strip().capitalize()
 
 
 def _invalid_rows_message(invalid_rows, limit: int = 20) -> str:
     reasons = [f"row {row.number}: {invalid_row_reason(row)}" for row in invalid_rows[:limit]]
     more = f"; and {len(invalid_rows) - limit} more" if len(invalid_rows) > limit else ""
-    return f"{len(invalid_rows)} rows were not imported: {'; '.join(reasons)}{more}."
+    count = len(invalid_rows)
+    head = ngettext("%(count)d row was not imported", "%(count)d rows were not imported", count) % {
+        "count": count
+    }
+    return f"{head}: {'; '.join(reasons)}{more}."
 
 
 def invalid_row_reason(invalid_row) -> str:

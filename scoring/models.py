@@ -343,6 +343,8 @@ class Handoff(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # Held by the "Sales manager" group: move a lead from one salesperson to another.
+        permissions = [("reassign_handoff", "Can reassign a handoff to another salesperson")]
         constraints = [
             models.UniqueConstraint(
                 fields=["contact"],

@@ -1,6 +1,7 @@
 """The sequences admin: build, review, preview, activate; watch enrollments and the ledger."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
@@ -11,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from crm.admin.base import BigTableMixin
-from crm.admin.search import IndexedSearchMixin
+from crm.admin.search import IndexedSearchMixin, contact_search_condition
 from crm.admin_hooks import register_contact_inline
 from crm.config_io import ConfigInvalid, config_import
 from crm.models import Contact
@@ -27,7 +28,7 @@ from sequences.models import (
     Trigger,
 )
 from sequences.playbooks import PLAYBOOKS, playbook_install
-from sequences.rendering import UnsafeTemplate
+from sequences.rendering import UnsafeTemplate, preheader_of
 from sequences.review import sequence_findings, template_findings
 from sequences.services import (
     outbound_resolve,
@@ -370,12 +371,19 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    #: Contacts listed for a search on the preview page.
+    PREVIEW_SEARCH_LIMIT = 10
+
     def preview_view(self, request, pk):
+        """Render the template for a contact picked by search, at desktop and mobile widths."""
         template = get_object_or_404(EmailTemplate, pk=pk)
         if not self.has_view_permission(request, template):
             raise PermissionDenied
         contact_id = request.POST.get("contact") or request.GET.get("contact")
-        contact = Contact.objects.filter(pk=contact_id).first() if contact_id else None
+        contact = None
+        if contact_id and str(contact_id).isdigit():
+            contact = Contact.objects.select_related("owner").filter(pk=contact_id).first()
+        search = request.GET.get("q", "").strip()
         rendered = None
         if contact is not None:
             try:
@@ -396,10 +404,26 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "original": template,
             "contact": contact,
+            "contact_missing": bool(contact_id) and contact is None,
+            "search": search,
+            "matches": self._preview_matches(request, search),
             "rendered": rendered,
+            "preheader": preheader_of(rendered.html) if rendered else "",
+            "site_url": settings.SITE_URL,
             "can_send": self.has_change_permission(request, template),
         }
         return TemplateResponse(request, "admin/sequences/emailtemplate/preview.html", context)
+
+    def _preview_matches(self, request, search: str) -> list[Contact] | None:
+        """Contacts the search finds (the contact list's indexed search); None: no search."""
+        condition = contact_search_condition(search)
+        if condition is None or not request.user.has_perm("crm.view_contact"):
+            return None
+        return list(
+            Contact.objects.filter(condition)
+            .select_related("company")
+            .order_by("-pk")[: self.PREVIEW_SEARCH_LIMIT]
+        )
 
 
 class NoEditAdmin(admin.ModelAdmin):
@@ -581,4 +605,6 @@ class ContactEnrollmentInline(ReadOnlyInline):
 
 
 # The webhook inbox, circuit breaker and deliverability report register themselves.
+# The contact page header's "Sequences" part registers itself through crm.admin_hooks.
+from sequences import contact_summary  # noqa: E402, F401
 from sequences.esp import admin as esp_admin  # noqa: E402, F401

@@ -477,14 +477,21 @@ def neutralise_script_urls(html: str) -> str:
     return URL_ATTRIBUTE.sub(clean, html)
 
 
+PREHEADER_OPEN = '<div style="display:none;max-height:0;overflow:hidden">'
+
+
 def _with_preheader(body: str, preheader: str) -> str:
     if not preheader.strip():
         return body
-    hidden = (
-        '<div style="display:none;max-height:0;overflow:hidden">'
-        f"{html_lib.escape(preheader.strip())}</div>"
-    )
+    hidden = f"{PREHEADER_OPEN}{html_lib.escape(preheader.strip())}</div>"
     return hidden + body
+
+
+def preheader_of(html: str) -> str:
+    """The rendered preheader, the inbox's preview line, out of a rendered email's HTML."""
+    if not html.startswith(PREHEADER_OPEN):
+        return ""
+    return html_lib.unescape(html[len(PREHEADER_OPEN) : html.index("</div>")])
 
 
 def text_from_html(body: str) -> str:

@@ -1,6 +1,10 @@
-"""What the contact change page shows below the form: timeline, consent, suppression, deals.
+"""What the contact change page shows around the form.
 
-Each section is a fixed number of queries, however long the contact's history.
+At the top, a summary header (stage, owner, consent per topic, and the parts other
+apps register: score and reasons, current sequences and next step); inside the form,
+above its one Save bar, the panels, the timeline in words, consent, suppression,
+stage history and deals. Each section is a fixed number of queries, however long
+the contact's history.
 """
 
 from django.http import HttpRequest
@@ -9,15 +13,13 @@ from django.utils.html import conditional_escape
 
 from crm import admin_hooks
 from crm.admin.pagination import BigListPaginator
-from crm.models import Activity, ConsentEntry, Contact, Deal, LifecycleStageChange
+from crm.admin.timeline import activity_sentence, timeline_names
+from crm.models import ConsentEntry, Contact, Deal, LifecycleStageChange
 from crm.selectors import consent_by_topic, contact_timeline, suppressions_active_for
 
 TIMELINE_PAGE_SIZE = 25
 TIMELINE_PAGE_PARAM = "timeline_page"
 STAGE_HISTORY_LIMIT = 20
-#: How many properties of an activity the timeline shows, and how long each may be.
-KEY_PROPERTY_COUNT = 4
-KEY_PROPERTY_LENGTH = 80
 
 
 def contact_page_context(request: HttpRequest, contact: Contact) -> dict:
@@ -26,11 +28,14 @@ def contact_page_context(request: HttpRequest, contact: Contact) -> dict:
     A section's key is present only when the user may view that model.
     """
     user = request.user
-    context = {"panels": _panels(request, contact)}
+    context = {"panels": _panels(request, contact), "summary": _summary_parts(request, contact)}
     if user.has_perm("crm.view_activity"):
         context["timeline"] = _timeline(request, contact)
     if user.has_perm("crm.view_consententry"):
         context["consent_topics"] = _consent(contact)
+        context["consent_summary"] = [
+            (row["topic"].name, _consent_state(row["current"])) for row in context["consent_topics"]
+        ]
         context["can_record_consent"] = user.has_perm("crm.add_consententry")
     if user.has_perm("crm.view_suppression"):
         context["suppressions"] = list(suppressions_active_for(email=contact.email))
@@ -53,9 +58,11 @@ def _timeline(request: HttpRequest, contact: Contact) -> dict:
     page = BigListPaginator(contact_timeline(contact=contact), TIMELINE_PAGE_SIZE).get_page(
         request.GET.get(TIMELINE_PAGE_PARAM)
     )
+    activities = list(page)
+    names = timeline_names(activities)
     return {
         "page": page,
-        "rows": [(activity, key_properties(activity)) for activity in page],
+        "rows": [(activity, activity_sentence(activity, names)) for activity in activities],
         "previous_url": _page_url(request, page.previous_page_number())
         if page.has_previous()
         else "",
@@ -69,17 +76,6 @@ def _page_url(request: HttpRequest, number: int) -> str:
     query = request.GET.copy()
     query[TIMELINE_PAGE_PARAM] = number
     return f"?{query.urlencode()}#timeline"
-
-
-def key_properties(activity: Activity) -> str:
-    """A short 'key: value' summary of the activity's first few properties."""
-    parts = []
-    for key, value in list(activity.properties.items())[:KEY_PROPERTY_COUNT]:
-        text = str(value)
-        if len(text) > KEY_PROPERTY_LENGTH:
-            text = text[: KEY_PROPERTY_LENGTH - 1] + "…"
-        parts.append(f"{key}: {text}")
-    return " · ".join(parts)
 
 
 def _consent(contact: Contact) -> list[dict]:
@@ -96,6 +92,22 @@ def _consent(contact: Contact) -> list[dict]:
         {"topic": topic, "current": current, "entries": ledger.get(topic.pk, [])}
         for topic, current in consent_by_topic(contact=contact)
     ]
+
+
+def _consent_state(current: ConsentEntry | None) -> tuple[str, str]:
+    """(css class, words) for a topic's current consent."""
+    if current is None:
+        return "unknown", "not asked"
+    return ("granted", "granted") if current.is_granted else ("withdrawn", "withdrawn")
+
+
+def _summary_parts(request: HttpRequest, contact: Contact) -> list[tuple[str, str]]:
+    rendered = []
+    for part in admin_hooks.contact_summary_parts():
+        html = part.render(request, contact)
+        if html:
+            rendered.append((part.label, conditional_escape(html)))
+    return rendered
 
 
 def _panels(request: HttpRequest, contact: Contact) -> list[tuple[str, str]]:

@@ -154,10 +154,17 @@ class ContactAdmin(ContactImportExportMixin, BigTableMixin, admin.ModelAdmin):
             "Location and language",
             {"fields": ("country", "country_source", "time_zone", "language")},
         ),
-        ("First touch", {"fields": FIRST_TOUCH_FIELDS}),
+        # Folded away: read now and then, and the page stays short enough to find Save.
+        ("First touch", {"fields": FIRST_TOUCH_FIELDS, "classes": ("collapse",)}),
         # Who vouched for the address: until someone trusted did, no email goes to it.
-        ("Trust", {"fields": ("vouched_by", "vouched_at")}),
-        ("More", {"fields": ("external_id", "properties", "created_at", "updated_at")}),
+        ("Trust", {"fields": ("vouched_by", "vouched_at"), "classes": ("collapse",)}),
+        (
+            "More",
+            {
+                "fields": ("external_id", "properties", "created_at", "updated_at"),
+                "classes": ("collapse",),
+            },
+        ),
     )
 
     @admin.display(description="name", ordering="last_name")

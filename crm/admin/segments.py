@@ -14,6 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join, json_script
 from django_q.tasks import async_task
 
@@ -31,6 +33,9 @@ from crm.segments.catalog import catalog_as_json
 from crm.segments.validation import References, definition_problems
 from crm.services.segments import EVALUATE_TASK, segment_create, segment_delete, segment_update
 from crm.spreadsheets import escape_formula
+
+#: Set by save_model when an evaluation was queued; the next page says "evaluating…".
+EVALUATING_SESSION_KEY = "crm_segment_evaluating"
 
 EXPORT_COLUMNS = (
     "email",
@@ -150,6 +155,10 @@ class SegmentAdmin(OwnerFieldMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
+        if not change or "definition" in form.changed_data:
+            # The evaluation runs in the background: the page after saving says
+            # "evaluating…" and shows the count when it lands, not a stale 0.
+            request.session[EVALUATING_SESSION_KEY] = True
         if change:
             fields = {name: data[name] for name in form.changed_data if name in data}
             fields.pop("key", None)
@@ -190,6 +199,11 @@ class SegmentAdmin(OwnerFieldMixin, admin.ModelAdmin):
                 name="crm_segment_preview",
             ),
             path(
+                "<int:object_id>/status/",
+                self.admin_site.admin_view(self.status_view),
+                name="crm_segment_status",
+            ),
+            path(
                 "<int:object_id>/export/",
                 self.admin_site.admin_view(self.export_view),
                 name="crm_segment_export",
@@ -215,6 +229,24 @@ class SegmentAdmin(OwnerFieldMixin, admin.ModelAdmin):
         )
         return JsonResponse(preview_json(preview))
 
+    def status_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
+        """The member count and when it was counted, polled by the page while evaluating."""
+        segment = get_object_or_404(Segment, pk=object_id)
+        if not self.has_view_or_change_permission(request, segment):
+            raise PermissionDenied
+        evaluated = segment.last_evaluated_at
+        return JsonResponse(
+            {
+                "member_count": segment.member_count,
+                "last_evaluated_at": evaluated.isoformat() if evaluated else None,
+                "last_evaluated_label": date_format(
+                    timezone.localtime(evaluated), "DATETIME_FORMAT"
+                )
+                if evaluated
+                else "",
+            }
+        )
+
     def export_view(self, request: HttpRequest, object_id: int) -> StreamingHttpResponse:
         """The segment's current members as CSV, formulas escaped for spreadsheets."""
         segment = get_object_or_404(Segment, pk=object_id)
@@ -233,6 +265,11 @@ class SegmentAdmin(OwnerFieldMixin, admin.ModelAdmin):
             context["count_history"] = segment_count_history(segment=obj)
             context["members_url"] = reverse("admin:crm_contact_changelist") + f"?segment={obj.key}"
             context["export_url"] = reverse("admin:crm_segment_export", args=[obj.pk])
+            context["status_url"] = reverse("admin:crm_segment_status", args=[obj.pk])
+            # Never counted, or just saved with new conditions: the count is on its way.
+            just_saved = request.session.pop(EVALUATING_SESSION_KEY, False)
+            stale = obj.last_evaluated_at is None or obj.last_evaluated_at < obj.updated_at
+            context["evaluating"] = obj.last_evaluated_at is None or (just_saved and stale)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

@@ -1,15 +1,26 @@
-"""The "Lead score" panel on crm's contact page, registered through crm.admin_hooks."""
+"""scoring's parts of crm's contact page, registered through crm.admin_hooks.
+
+The "Score breakdown" panel, the score with its top reasons in the page's header, and
+the timeline's words for a reassigned handoff.
+"""
 
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
-from crm.admin_hooks import register_contact_panel
+from crm.admin_hooks import (
+    register_activity_describer,
+    register_contact_panel,
+    register_contact_summary,
+)
 from crm.models import Contact
 from scoring.models import Handoff
 from scoring.selectors import score_parts, score_reasons
 
 PANEL_TITLE = "Score breakdown"
+#: Reasons shown next to the score in the page header; the panel lists more.
+SUMMARY_REASON_COUNT = 3
 
 
 def render_score_panel(request: HttpRequest, contact: Contact) -> str:
@@ -38,4 +49,29 @@ def _ledger_url(request: HttpRequest, contact: Contact) -> str:
     return f"{reverse('admin:scoring_scorechange_changelist')}?contact__id__exact={contact.pk}"
 
 
+def render_score_summary(request: HttpRequest, contact: Contact) -> str:
+    """The score and its top reasons for the page header (one query)."""
+    reasons = score_reasons(contact_id=contact.pk, limit=SUMMARY_REASON_COUNT)
+    items = format_html_join("", "<li>{}</li>", ((reason.label,) for reason in reasons))
+    return format_html(
+        '<strong class="summary-score">{}</strong> points{}',
+        contact.lead_score,
+        format_html("<ul>{}</ul>", items) if reasons else "",
+    )
+
+
+def describe_reassignment(activity, users: dict[int, str]) -> str:
+    """The timeline's words for `handoff_reassigned`: who had the lead, who has it, and why."""
+    properties = activity.properties or {}
+    before = users.get(properties.get("from_owner_id"), "nobody")
+    after = users.get(properties.get("to_owner_id"), "someone")
+    by = users.get(properties.get("by_user_id"))
+    text = f"Lead reassigned from {before} to {after}"
+    text += f" by {by}" if by else ""
+    reason = properties.get("reason")
+    return f"{text}: “{reason}”" if reason else text
+
+
 register_contact_panel(PANEL_TITLE, render_score_panel)
+register_contact_summary("Score", render_score_summary, position=10)
+register_activity_describer("handoff_reassigned", describe_reassignment)

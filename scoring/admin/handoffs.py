@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -30,6 +31,9 @@ from scoring.services import (
     handoff_accept,
     handoff_claim,
     handoff_mark_contacted,
+    handoff_may_act,
+    handoff_may_reassign,
+    handoff_reassign,
     handoff_recycle,
     handoff_reject,
 )
@@ -37,7 +41,7 @@ from scoring.services import (
 Status = Handoff.Status
 #: Under this many minutes left, the SLA countdown turns amber.
 SLA_WARNING_MINUTES = 10
-REASON_SUMMARY_COUNT = 3
+REASON_SUMMARY_COUNT = 2
 
 
 class ReasonForm(forms.Form):
@@ -45,6 +49,30 @@ class ReasonForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
         help_text="Marketing reads this to improve scoring and nurturing. Be specific.",
     )
+
+
+class ReassignForm(forms.Form):
+    owner = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(),
+        label="New owner",
+        help_text="They are notified, and the SLA clock starts again for them.",
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded on the contact's timeline with your name.",
+    )
+
+    def __init__(self, *args, exclude_pk: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Anyone who can work the queue: the Sales and Sales manager groups.
+        self.fields["owner"].queryset = (
+            get_user_model()
+            .objects.filter(is_active=True, is_staff=True)
+            .filter(groups__name__in=("Sales", "Sales manager"))
+            .exclude(pk=exclude_pk)
+            .distinct()
+            .order_by("username")
+        )
 
 
 @dataclass(frozen=True)
@@ -103,16 +131,36 @@ class QueueFilter(admin.SimpleListFilter):
 
 
 class AssigneeFilter(admin.SimpleListFilter):
+    """Mine and unassigned unless asked otherwise: what this salesperson may pick up now."""
+
     title = "assigned to"
     parameter_name = "assigned"
+    DEFAULT = "mine_and_unassigned"
 
     def lookups(self, request, model_admin):
-        return (("me", "Me"), ("nobody", "Nobody"))
+        return (
+            (self.DEFAULT, "Mine and unassigned"),
+            ("me", "Me"),
+            ("nobody", "Nobody"),
+            ("everyone", "Everyone"),
+        )
+
+    def choices(self, changelist):
+        current = self.value() or self.DEFAULT
+        for value, title in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": title,
+            }
 
     def queryset(self, request, queryset):
-        if self.value() == "me":
+        value = self.value() or self.DEFAULT
+        if value == self.DEFAULT:
+            return queryset.filter(Q(owner=request.user) | Q(owner__isnull=True))
+        if value == "me":
             return queryset.filter(owner=request.user)
-        if self.value() == "nobody":
+        if value == "nobody":
             return queryset.filter(owner__isnull=True)
         return queryset
 
@@ -134,17 +182,26 @@ class SlaFilter(admin.SimpleListFilter):
 
 @admin.register(Handoff)
 class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
+    # Narrow columns first and the SLA timer second, so the queue fits 1,366 px beside
+    # the navigation and the filters; the reasons are clipped to two short lines
+    # (handoffs.css) and the rule is a filter: the rest is one click away.
     list_display = (
-        "contact_column",
+        "handoff_column",
+        "sla_column",
+        "age_column",
         "status",
         "owner",
-        "rule",
         "score_column",
         "reasons_column",
-        "age_column",
-        "sla_column",
     )
+    # The contact's name is the link (with text); handoff_queue.js makes the whole row a link.
+    list_display_links = None
     list_filter = (QueueFilter, AssigneeFilter, SlaFilter, "status", "rule", "owner")
+
+    class Media:
+        css = {"all": ("scoring/handoffs.css",)}
+        js = ("scoring/handoff_queue.js",)
+
     # Searched by ContactSearchMixin: the contact list's indexed search, by contact.
     search_fields = (
         "=contact__email",
@@ -207,29 +264,39 @@ class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
 
     # --- Columns ----------------------------------------------------------------------------
 
-    @admin.display(description="contact", ordering="contact__email")
-    def contact_column(self, handoff: Handoff) -> str:
+    @admin.display(description="lead", ordering="contact__email")
+    def handoff_column(self, handoff: Handoff) -> str:
         contact = handoff.contact
-        url = reverse("admin:crm_contact_change", args=[contact.pk])
+        url = reverse("admin:scoring_handoff_change", args=[handoff.pk])
         company = contact.company.name if contact.company else ""
         return format_html(
-            '<a href="{}">{}</a><br><span class="quiet">{}</span>', url, contact, company
+            '<a class="handoff-link" href="{}">{}</a><br><span class="quiet">{}</span>',
+            url,
+            str(contact) or contact.email,
+            company,
         )
 
     @admin.display(description="score", ordering="score")
     def score_column(self, handoff: Handoff) -> str:
         return format_html(
-            "<strong>{}</strong> <span class='quiet'>({} engagement · {} fit)</span>",
-            handoff.score,
+            '<strong title="{} engagement · {} fit">{}</strong>',
             handoff.engagement_score,
             handoff.fit_score,
+            handoff.score,
         )
 
     @admin.display(description="why")
     def reasons_column(self, handoff: Handoff) -> str:
         reasons = handoff.reasons[:REASON_SUMMARY_COUNT]
-        return format_html_join(
-            "", "<div>{}{}</div>", ((_mark(reason), reason["label"]) for reason in reasons)
+        more = len(handoff.reasons) - len(reasons)
+        return format_html(
+            '<div class="handoff-why">{}{}</div>',
+            format_html_join(
+                "",
+                '<div title="{}">{}{}</div>',
+                ((reason["label"], _mark(reason), reason["label"]) for reason in reasons),
+            ),
+            format_html('<span class="quiet">+{} more</span>', more) if more > 0 else "",
         )
 
     @admin.display(description="reasons")
@@ -304,6 +371,11 @@ class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
                 name=f"{name}_report",
             ),
             path(
+                "<path:object_id>/reassign/",
+                self.admin_site.admin_view(self.reassign_view),
+                name=f"{name}_reassign",
+            ),
+            path(
                 "<path:object_id>/act/<slug:action>/",
                 self.admin_site.admin_view(self.act_view),
                 name=f"{name}_act",
@@ -313,10 +385,50 @@ class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         handoff = self.get_object(request, object_id)
-        can_act = handoff is not None and handoff.is_open
-        can_act = can_act and self.has_change_permission(request, handoff)
-        extra = {"sales_actions": SALES_ACTIONS.values() if can_act else ()}
+        allowed = handoff is not None and self.has_change_permission(request, handoff)
+        can_act = allowed and handoff_may_act(handoff=handoff, user=request.user)
+        extra = {
+            "sales_actions": SALES_ACTIONS.values() if can_act else (),
+            # Open but someone else's: say whose, instead of offering buttons that fail.
+            "owned_by_other": allowed and handoff.is_open and not can_act,
+            "can_reassign": allowed and handoff.is_open and handoff_may_reassign(user=request.user),
+        }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def reassign_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A Sales manager gives the lead to someone else, saying why (recorded)."""
+        handoffs = Handoff.objects.select_related("contact", "owner")
+        handoff = get_object_or_404(handoffs, pk=object_id)
+        if not self.has_change_permission(request, handoff) or not handoff_may_reassign(
+            user=request.user
+        ):
+            raise PermissionDenied
+        form = ReassignForm(request.POST or None, exclude_pk=handoff.owner_id)
+        if request.method == "POST" and form.is_valid():
+            try:
+                handoff_reassign(
+                    handoff=handoff,
+                    owner=form.cleaned_data["owner"],
+                    by=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except ValidationError as exc:
+                self.message_user(request, validation_message(exc), messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{handoff.contact}: reassigned to {form.cleaned_data['owner']}.",
+                    messages.SUCCESS,
+                )
+            return HttpResponseRedirect(reverse("admin:scoring_handoff_change", args=[handoff.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Reassign {handoff.contact}",
+            "opts": self.model._meta,
+            "handoff": handoff,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/scoring/handoff/reassign.html", context)
 
     def act_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         """Do one sales action to one handoff: POST does it, GET asks for confirmation."""
@@ -381,7 +493,8 @@ def sla_badge(handoff: Handoff) -> str:
         minutes = int((handoff.contacted_at - handoff.created_at).total_seconds() // 60)
         met = handoff.contacted_at <= handoff.sla_due_at
         return format_html(
-            '<span style="color: {}">contacted after {} min</span>',
+            '<span class="sla {}" style="color: {}">contacted after {} min</span>',
+            "sla-met" if met else "sla-breached",
             "var(--body-quiet-color)" if met else "var(--error-fg, #ba2121)",
             minutes,
         )
@@ -390,10 +503,17 @@ def sla_badge(handoff: Handoff) -> str:
     left = handoff.sla_due_at - now
     minutes = int(abs(left.total_seconds()) // 60)
     if left.total_seconds() < 0:
+        # Inline colours as well as classes: other pages (the dashboard) show this badge
+        # without loading handoffs.css.
         return format_html(
-            '<span class="sla-breached" style="color: var(--error-fg, #ba2121); '
+            '<span class="sla sla-breached" style="color: var(--error-fg, #ba2121); '
             'font-weight: bold">⚠ {} min overdue</span>',
             minutes,
         )
-    colour = "#b26a00" if minutes < SLA_WARNING_MINUTES else "var(--body-fg)"
-    return format_html('<span style="color: {}">{} min left</span>', colour, minutes)
+    warning = minutes < SLA_WARNING_MINUTES
+    return format_html(
+        '<span class="sla {}" style="color: {}">{} min left</span>',
+        "sla-warning" if warning else "sla-running",
+        "#b26a00" if warning else "var(--body-fg)",
+        minutes,
+    )

@@ -37,6 +37,10 @@ NOTIFY_OWNERS_TASK = "scoring.tasks.notify_handoff_owners_task"
 NOTIFY_CHUNK = 50
 DEMO_TASK_SOURCE = "scoring: demo request"
 DEMO_TASK_DUE = datetime.timedelta(hours=1)
+#: The Sales manager's permission (the "Sales manager" group has it): reassign a lead.
+REASSIGN_PERMISSION = "scoring.reassign_handoff"
+#: The activity recorded on the contact whenever a handoff changes owner.
+HANDOFF_REASSIGNED = "handoff_reassigned"
 Status = Handoff.Status
 
 
@@ -308,8 +312,14 @@ def _demo_description(activity: Activity, routed_by: str) -> str:
 # --- What sales does -------------------------------------------------------------------------
 
 
-def _lock_open(handoff: Handoff) -> Handoff:
-    """Lock the handoff row; refuse if it is already closed."""
+def _lock_open(handoff: Handoff, user: AbstractBaseUser | None = None) -> Handoff:
+    """Lock the handoff row; refuse if it is closed, or routed to someone other than `user`.
+
+    A lead routed to a salesperson is theirs alone: anyone else is refused here, in the
+    service, whatever the interface (admin, API) offered. Nobody's lead goes to whoever
+    acts first. `user=None` is the system (an API call naming no one), which takes no
+    ownership. A Sales manager moves a lead with `handoff_reassign`, giving a reason.
+    """
     locked = (
         Handoff.objects.select_for_update(of=("self",))
         .select_related("contact", "rule", "owner")
@@ -320,7 +330,22 @@ def _lock_open(handoff: Handoff) -> Handoff:
             f"This handoff is already {locked.get_status_display().lower()}; "
             "reload the queue to see its current state."
         )
+    if user is not None and locked.owner_id not in (None, user.pk):
+        raise ValidationError(
+            f"This lead is {locked.owner}'s: only they can work it. "
+            "A Sales manager can reassign it, with a reason."
+        )
     return locked
+
+
+def handoff_may_act(*, handoff: Handoff, user: AbstractBaseUser) -> bool:
+    """Whether `user` may work this handoff: it is open and theirs or nobody's."""
+    return handoff.is_open and handoff.owner_id in (None, user.pk)
+
+
+def handoff_may_reassign(*, user: AbstractBaseUser) -> bool:
+    """Whether `user` is a Sales manager: only they move a lead from one owner to another."""
+    return user.has_perm(REASSIGN_PERMISSION)
 
 
 def _require_reason(reason: str, action: str) -> str:
@@ -333,10 +358,8 @@ def _require_reason(reason: str, action: str) -> str:
 @transaction.atomic
 def handoff_claim(*, handoff: Handoff, user: AbstractBaseUser) -> Handoff:
     """Take the handoff: it becomes the user's, so the rest of sales sees it is taken."""
-    locked = _lock_open(handoff)
-    if locked.status != Status.NEW and locked.owner_id not in (None, user.pk):
-        raise ValidationError(f"{locked.owner} already claimed this handoff.")
-    if locked.status != Status.NEW and locked.owner_id == user.pk:
+    locked = _lock_open(handoff, user)
+    if locked.status != Status.NEW:
         return locked
     locked.status = Status.CLAIMED
     locked.owner = user
@@ -348,7 +371,7 @@ def handoff_claim(*, handoff: Handoff, user: AbstractBaseUser) -> Handoff:
 @transaction.atomic
 def handoff_mark_contacted(*, handoff: Handoff, user: AbstractBaseUser | None = None) -> Handoff:
     """Record that sales reached the lead; this stops the SLA clock."""
-    locked = _lock_open(handoff)
+    locked = _lock_open(handoff, user)
     if locked.status == Status.CONTACTED:
         return locked
     now = timezone.now()
@@ -363,7 +386,7 @@ def handoff_mark_contacted(*, handoff: Handoff, user: AbstractBaseUser | None = 
 @transaction.atomic
 def handoff_accept(*, handoff: Handoff, user: AbstractBaseUser | None = None) -> Handoff:
     """Accept the lead: open (or reuse) a deal, make the contact an opportunity."""
-    locked = _lock_open(handoff)
+    locked = _lock_open(handoff, user)
     owner = locked.owner or user
     contact = locked.contact
     deal = _open_deal(contact, owner)
@@ -447,21 +470,40 @@ def handoff_reject(
 
 
 def _close(handoff: Handoff, status: str, user: AbstractBaseUser | None, reason: str) -> Handoff:
-    locked = _lock_open(handoff)
+    locked = _lock_open(handoff, user)
+    locked.owner = locked.owner or user
     locked.status = status
     locked.close_reason = reason
     locked.closed_at = timezone.now()
     locked.closed_by = user
-    locked.save(update_fields=["status", "close_reason", "closed_at", "closed_by"])
+    locked.save(update_fields=["status", "owner", "close_reason", "closed_at", "closed_by"])
     return locked
 
 
 @transaction.atomic
 def handoff_reassign(
-    *, handoff: Handoff, owner: AbstractBaseUser, routed_by: str = "reassigned"
+    *,
+    handoff: Handoff,
+    owner: AbstractBaseUser,
+    routed_by: str = "reassigned",
+    by: AbstractBaseUser | None = None,
+    reason: str = "",
 ) -> Handoff:
-    """Give the handoff to another salesperson, restart the SLA and notify them."""
+    """Give the handoff to another salesperson, restart the SLA and notify them.
+
+    `by` is the person doing it (None: the SLA job): they must be a Sales manager and
+    say why. Every change of owner is recorded on the contact's timeline as
+    `handoff_reassigned`, so an owner never changes silently.
+    """
+    if by is not None:
+        if not handoff_may_reassign(user=by):
+            raise ValidationError("Only a Sales manager can reassign a lead.")
+        reason = _require_reason(reason, "reassign this lead")
+        routed_by = f"reassigned by {by}"
     locked = _lock_open(handoff)
+    if locked.owner_id == owner.pk:
+        raise ValidationError(f"This lead is already {owner}'s.")
+    previous = locked.owner
     locked.owner = owner
     locked.routed_by = routed_by[:100]
     locked.status = Status.NEW
@@ -471,5 +513,19 @@ def handoff_reassign(
     locked.save(
         update_fields=["owner", "routed_by", "status", "claimed_at", "notified_at", "sla_due_at"]
     )
+    with scoring_side_effects():
+        activity_record(
+            kind=HANDOFF_REASSIGNED,
+            source="scoring",
+            contact=locked.contact,
+            properties={
+                "handoff_id": locked.pk,
+                "from_owner_id": previous.pk if previous else None,
+                "to_owner_id": owner.pk,
+                "by_user_id": by.pk if by else None,
+                "reason": reason or routed_by,
+            },
+        )
     enqueue_once_on_commit(NOTIFY_OWNERS_TASK, [locked.pk], chunk_size=NOTIFY_CHUNK)
+    logger.info("handoff %s reassigned to user %s", locked.pk, owner.pk)
     return locked

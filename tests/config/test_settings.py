@@ -240,3 +240,32 @@ def test_postgres_connections_turn_jit_off_and_limit_statements_per_process(argv
 
     assert "jit=off" in options
     assert f"statement_timeout={timeout}" in options
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"PORT": "8001"}, "http://127.0.0.1:8001"),
+        ({"HOST": "localhost", "PORT": "9000"}, "http://localhost:9000"),
+        ({"HOST": "0.0.0.0", "PORT": "8080"}, "http://127.0.0.1:8080"),
+        ({"PORT": "8001", "SITE_URL": "https://crm.example.com/"}, "https://crm.example.com"),
+    ],
+)
+def test_site_url_follows_host_and_port_unless_set(env, expected):
+    from config.env import site_url
+
+    assert site_url(env) == expected
+
+
+def test_local_mode_links_follow_the_port_make_run_serves():
+    loaded = settings_with(DEBUG="1", PORT="8123", SITE_URL="")
+
+    assert loaded["site_url"] == "http://127.0.0.1:8123"
+
+
+def test_a_port_that_is_not_a_port_is_a_startup_error():
+    from config.env import site_url
+
+    with pytest.raises(ImproperlyConfigured, match="not a TCP port"):
+        site_url({"PORT": "70000"})

@@ -96,7 +96,7 @@ def test_contact_page_shows_the_timeline_newest_first_in_pages_of_25(admin_clien
     first_rows = first.context["contact_page"]["timeline"]["rows"]
     assert len(first_rows) == 25
     assert first_rows[0][0].properties == {"path": "/page-29"}
-    assert "path: /page-29" in first.text
+    assert "Viewed /page-29" in first.text
     assert "timeline_page=2" in first.context["contact_page"]["timeline"]["next_url"]
     second_rows = second.context["contact_page"]["timeline"]["rows"]
     assert [activity.properties["path"] for activity, _ in second_rows] == [
@@ -130,7 +130,7 @@ def test_contact_page_shows_consent_per_topic_with_its_ledger(admin_client_, sup
     assert len(rows["newsletter"]["entries"]) == 2
     assert rows["offers"]["current"] is None
     page = response.text
-    assert "withdrawn" in page and "never asked" in page
+    assert "withdrawn" in page and "not asked" in page
     assert "pricing page form" in page and "203.0.113.9" in page and "phone call" in page
     assert "v1" in page  # the wording version the grant recorded
 
@@ -548,7 +548,9 @@ def test_the_contact_page_queries_do_not_grow_with_history(
         consent_grant(contact=contact, topic=topic, method="form", source="test")
     url = _url(Contact, "change", contact.pk)
 
-    with django_assert_max_num_queries(24):
+    # 27 today: the header's score reasons and sequences add one query each, the
+    # timeline's name look-ups one; 60 activities would show as dozens more.
+    with django_assert_max_num_queries(28):
         response = admin_client_.get(url)
 
     assert response.status_code == 200

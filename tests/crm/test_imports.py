@@ -103,7 +103,7 @@ def test_import_saves_good_rows_and_reports_each_bad_row_with_its_number(staff_c
     }
     assert reasons[6]["lifecycle_stage"][0].startswith("There is no lifecycle stage 'wizard'; ")
     page = preview.content.decode()
-    assert "Rows that will not be imported" in page
+    assert "4 rows that will not be imported" in page
     assert "Enter a valid email address." in page
     assert done.status_code == 200
     assert sorted(Contact.objects.values_list("email", flat=True)) == [
@@ -123,7 +123,7 @@ def test_import_saves_good_rows_and_reports_each_bad_row_with_its_number(staff_c
     assert ann.properties == {}, "an unknown column never lands in the contact"
     assert ConsentEntry.objects.count() == 0, "a 'consent' column grants nothing"
     texts = message_texts(done)
-    assert "Imported 2 new and 0 updated contacts; 1 unchanged." in texts
+    assert "Imported 2 new contacts, 0 updated, 1 unchanged." in texts
     assert any(text.startswith("4 rows were not imported: row 3: email:") for text in texts)
 
 
@@ -172,7 +172,7 @@ def test_preview_marks_rows_new_or_update_and_lists_ignored_columns(staff_client
     assert result.ignored_columns == ["consent"]
     assert Contact.objects.count() == 1, "the preview writes nothing"
     page = preview.content.decode()
-    assert "Ignored columns:</strong> consent" in page
+    assert "Ignored column:</strong> consent" in page
     assert "This import grants no consent to anyone." in page
 
 
@@ -266,7 +266,7 @@ def test_an_import_never_overrides_a_withdrawal(client, marketer):
     latest = ConsentEntry.objects.filter(contact=contact).order_by("-occurred_at", "-pk").first()
     assert not latest.is_granted
     assert ConsentEntry.objects.filter(contact__email="bob@example.com", is_granted=True).exists()
-    assert any("Consent was not recorded for rows 2" in text for text in message_texts(done))
+    assert any("Consent was not recorded for row 2:" in text for text in message_texts(done))
 
 
 @pytest.mark.django_db
@@ -290,7 +290,7 @@ def test_reimporting_the_same_file_changes_nothing(client, marketer):
     ann = Contact.objects.get(email="ann@example.com")
     assert ann.company.domain == "acme.example"
     assert ann.properties == {"plan": "pro"}
-    assert "Imported 0 new and 0 updated contacts; 2 unchanged." in message_texts(done)
+    assert "Imported 0 new contacts, 0 updated, 2 unchanged." in message_texts(done)
 
 
 @pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from crm.services.api_keys import api_key_create
-from tests.factories import HandoffFactory
+from tests.factories import HandoffFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.scoring.api_urls")]
 
@@ -56,3 +56,17 @@ def test_acting_on_a_closed_handoff_is_a_400(api):
 
 def test_needs_a_key(db):
     assert APIClient().get("/api/v1/handoffs/").status_code == 401
+
+
+def test_the_api_refuses_to_work_someone_elses_lead(api, salesperson):
+    owner = UserFactory(username="owner", groups=["Sales"])
+    handoff = HandoffFactory(owner=owner)
+
+    refused = api.post(
+        f"/api/v1/handoffs/{handoff.pk}/accept/", {"user": salesperson.pk}, format="json"
+    )
+
+    assert refused.status_code == 400
+    assert "only they can work it" in str(refused.json())
+    handoff.refresh_from_db()
+    assert (handoff.status, handoff.owner) == ("new", owner)

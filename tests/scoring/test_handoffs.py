@@ -278,7 +278,7 @@ def test_claimed_handoffs_cannot_be_claimed_by_someone_else(seller):
     other = UserFactory(username="seller-two", groups=["Sales"])
     handoff = handoff_claim(handoff=HandoffFactory(), user=seller)
 
-    with pytest.raises(ValidationError, match="already claimed"):
+    with pytest.raises(ValidationError, match="only they can work it"):
         handoff_claim(handoff=handoff, user=other)
 
     assert (handoff.status, handoff.owner) == ("claimed", seller)

@@ -119,9 +119,13 @@ def admin_view_urls() -> dict[str, str]:
         "crm_contact_export": reverse("admin:crm_contact_export"),
         "crm_segment_preview": reverse("admin:crm_segment_preview"),
         "crm_segment_export": reverse("admin:crm_segment_export", args=[SegmentFactory().pk]),
+        "crm_segment_status": reverse("admin:crm_segment_status", args=[SegmentFactory().pk]),
         "scoring_handoff_report": reverse("admin:scoring_handoff_report"),
         "scoring_handoff_act": reverse(
             "admin:scoring_handoff_act", args=[HandoffFactory().pk, "claim"]
+        ),
+        "scoring_handoff_reassign": reverse(
+            "admin:scoring_handoff_reassign", args=[HandoffFactory().pk]
         ),
         "sequences_deliverability": reverse("admin:sequences_deliverability"),
         "sequences_emailtemplate_preview": reverse(

@@ -8,8 +8,9 @@ import csv
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import ngettext
 
-from crm.imports import _normalise_header, _read_row, spreadsheet_row
+from crm.imports import _normalise_header, _read_row, import_totals_message, spreadsheet_row
 from crm.services.imports import INVALID, ContactImportRow, contacts_import_batch
 
 
@@ -49,7 +50,15 @@ class Command(BaseCommand):
                     for message in messages
                 )
                 self.stderr.write(f"row {outcome.number}: {reasons}")
+        invalid = result.count(INVALID)
         self.stdout.write(
-            f"Imported {result.count('new')} new and {result.count('update')} updated contacts; "
-            f"{result.count('skip')} unchanged; {result.count(INVALID)} rows not imported."
+            import_totals_message(
+                {
+                    "new": result.count("new"),
+                    "update": result.count("update"),
+                    "skip": result.count("skip"),
+                }
+            )
+            + ngettext(" %(count)d row not imported.", " %(count)d rows not imported.", invalid)
+            % {"count": invalid}
         )
