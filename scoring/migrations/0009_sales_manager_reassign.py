@@ -30,7 +30,7 @@ def remove_group(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("scoring", "0005_handoff_queue_index")]
+    dependencies = [("scoring", "0008_drop_scoring_condition_rows")]
 
     operations = [
         migrations.AlterModelOptions(
