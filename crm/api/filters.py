@@ -67,14 +67,25 @@ class SinceFilter(django_filters.IsoDateTimeFilter):
 
 
 class ApiFilterSet(django_filters.FilterSet):
-    """A FilterSet that refuses an empty typed parameter (`?updated_since=`) with a 400.
+    """A FilterSet that refuses an unknown parameter, and an empty typed one
+    (`?updated_since=`), with a 400.
 
     Django forms treat an empty value as "not given"; the schema says a date or a
     number, so the API says what is wrong instead of silently listing everything.
     """
 
+    #: Parameters every list takes besides its filters (pagination, DRF's format).
+    LIST_PARAMETERS = frozenset({"cursor", "page_size", "format"})
+
     def is_valid(self):
         valid = super().is_valid()
+        # A misspelt filter (`?ownr=3`) would otherwise list everything without a word.
+        known = set(self.filters) | self.LIST_PARAMETERS
+        for name in sorted(set(self.data) - known):
+            self.form.add_error(
+                None, f"Unknown parameter {name!r}; this list takes: {', '.join(sorted(known))}."
+            )
+            valid = False
         for name, filter_ in self.filters.items():
             if isinstance(filter_, django_filters.CharFilter) or name not in self.data:
                 continue

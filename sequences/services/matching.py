@@ -255,7 +255,9 @@ def _trigger_kind(trigger: Trigger) -> str:
         return K.LIFECYCLE_STAGE_CHANGED
     if trigger.type == Trigger.Type.SEGMENT_ENTERED:
         return SEGMENT_ENTERED
-    return trigger.activity_kind or ""
+    if trigger.type == Trigger.Type.ACTIVITY:
+        return trigger.activity_kind or ""
+    return ""  # a type this index does not know: tried on every activity, as before
 
 
 def trigger_fires(trigger: Trigger, activity: Activity) -> bool:
