@@ -580,5 +580,7 @@ class ContactEnrollmentInline(ReadOnlyInline):
         return obj is not None and super().has_view_permission(request, obj)
 
 
-# The webhook inbox, circuit breaker and deliverability report register themselves.
+# The dashboard panels, webhook inbox, circuit breaker and deliverability report register
+# themselves.
+from sequences import admin_dashboard  # noqa: E402, F401
 from sequences.esp import admin as esp_admin  # noqa: E402, F401
