@@ -201,10 +201,15 @@ def line_chart(
     value_format: ValueFormat = integer,
     x_format: Callable[[XValue], str] = _default_x_format,
     area: bool = False,
+    min_top: Number = 0,
     description: str = "",
     empty_text: str = "No data for this period.",
 ) -> Chart:
-    """Series over time (or any ordered numbers), with optional reference lines."""
+    """Series over time (or any ordered numbers), with optional reference lines.
+
+    min_top: the scale reaches at least this value, so a rate that is 0 every day sits
+    at the bottom of a 0–1% scale (min_top=0.01) instead of filling a 0–100% one.
+    """
     _check(key, series)
     xs = sorted({x for s in series for x, _ in s.points}, key=_x_number)
     values = [v for s in series for _, v in s.points if v is not None]
@@ -217,7 +222,8 @@ def line_chart(
         return Chart(
             key, title, "line", SafeString(""), columns, (), (), description, legend, empty_text
         )
-    ticks = nice_ticks(*_y_domain(values, reference_lines), whole=_whole(values, reference_lines))
+    low, high = _y_domain(values, reference_lines)
+    ticks = nice_ticks(low, max(high, min_top), whole=_whole(values, reference_lines))
     plot = _Plot(ticks[0], ticks[-1])
     x_numbers = [_x_number(x) for x in xs]
     x_low, x_high = x_numbers[0], x_numbers[-1]
@@ -228,15 +234,15 @@ def line_chart(
         return plot.left + (_x_number(x) - x_low) / (x_high - x_low) * plot.width
 
     parts = [*_y_axis(plot, ticks, value_format)]
-    shown_xs = _spread(xs, 6)
-    for label_x in shown_xs:
-        # The first and last labels align inwards, so neither is cut at the edge.
+    for label_x in _x_ticks(xs):
+        # Labels at the edges align inwards, so neither is cut off.
+        position = x_at(label_x)
         anchor = "middle"
-        if len(shown_xs) > 1 and label_x == shown_xs[0]:
+        if x_high > x_low and position - plot.left < 20:
             anchor = "start"
-        elif len(shown_xs) > 1 and label_x == shown_xs[-1]:
+        elif x_high > x_low and plot.left + plot.width - position < 20:
             anchor = "end"
-        parts.append(_x_tick(x_at(label_x), plot, x_format(label_x), anchor))
+        parts.append(_x_tick(position, plot, x_format(label_x), anchor))
     for number, s in enumerate(series):
         css = _series_class(number)
         points = sorted(s.points, key=lambda p: _x_number(p[0]))
@@ -732,6 +738,21 @@ def _runs(points: Sequence[tuple[XValue, Number | None]]) -> list[list[tuple]]:
         else:
             runs[-1].append((x, value))
     return [run for run in runs if run]
+
+
+def _x_ticks(xs: Sequence[XValue], count: int = 6) -> list[XValue]:
+    """Where to label the x axis: evenly spaced days for dates, else evenly picked values."""
+    if len(xs) > 1 and all(type(x) is datetime.date for x in xs):
+        first, last = xs[0], xs[-1]
+        step = max(1, math.ceil((last - first).days / (count - 1)))
+        ticks = [
+            first + datetime.timedelta(days=offset)
+            for offset in range(0, (last - first).days + 1, step)
+        ]
+        if (last - ticks[-1]).days * 4 >= step * 3:
+            ticks.append(last)  # far enough from the previous label not to overlap it
+        return ticks
+    return _spread(xs, count)
 
 
 def _spread(items: Sequence, count: int) -> list:

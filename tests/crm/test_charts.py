@@ -259,3 +259,25 @@ def test_a_data_table_links_its_rows_in_the_page_but_not_in_the_csv():
 def test_row_links_must_match_the_rows():
     with pytest.raises(ValueError, match="1 row links for 2 rows"):
         data_table(key="t", title="T", columns=["a"], rows=[[1], [2]], row_links=["/x/"])
+
+
+def test_min_top_keeps_an_all_zero_rate_at_the_bottom_of_a_small_scale():
+    chart = line_chart(
+        key="bounces",
+        title="Bounce rate",
+        series=[Series("Bounce rate", [(day, 0.0) for day in DAYS])],
+        value_format=percent(1),
+        min_top=0.01,
+    )
+
+    assert ">1.0%<" in chart.svg
+    assert "100.0%" not in chart.svg
+
+
+def test_a_month_of_days_is_labelled_every_few_days_whatever_days_have_data():
+    days = [datetime.date(2026, 11, 1), datetime.date(2026, 11, 2), datetime.date(2026, 11, 30)]
+
+    chart = line_chart(key="sparse", title="Sent", series=[Series("Sent", [(d, 1) for d in days])])
+
+    labels = re.findall(r'text-anchor="(?:start|middle|end)">(Nov \d+)</text>', chart.svg)
+    assert labels == ["Nov 1", "Nov 7", "Nov 13", "Nov 19", "Nov 25", "Nov 30"]
