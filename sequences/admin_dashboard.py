@@ -76,9 +76,17 @@ def render_sequence_results(request):
     )
 
 
-def daily_totals(rows: list[DayRow]) -> list[DayRow]:
-    """Deliverability per day, all sending domains together, oldest first."""
-    totals: dict[datetime.date, DayRow] = {}
+def daily_totals(rows: list[DayRow], *, days: int) -> list[DayRow]:
+    """Deliverability per day, all sending domains together, oldest first.
+
+    Every day of the period has a row (a day without sends has no rate: a gap in the
+    chart), so the chart's axis always spans the whole period.
+    """
+    today = timezone.localdate()
+    totals: dict[datetime.date, DayRow] = {
+        day: DayRow(day=day, domain="all")
+        for day in (today - datetime.timedelta(days=offset) for offset in range(days))
+    }
     for row in rows:
         total = totals.setdefault(row.day, DayRow(day=row.day, domain="all"))
         for name in ("sent", "delivered", "bounced", "hard_bounced", "complaints", "unsubscribes"):
@@ -87,7 +95,9 @@ def daily_totals(rows: list[DayRow]) -> list[DayRow]:
 
 
 def _deliverability(days: int) -> list[DayRow]:
-    return _cached(f"deliverability:{days}", lambda: daily_totals(deliverability_by_day(days=days)))
+    return _cached(
+        f"deliverability:{days}", lambda: daily_totals(deliverability_by_day(days=days), days=days)
+    )
 
 
 def complaint_chart(*, key: str, rows: list[DayRow], days: int):
@@ -136,6 +146,7 @@ def render_deliverability_trend(request):
             ),
         ],
         value_format=percent(2),
+        min_top=0.01,
         description="Bounces per email sent; hard bounces suppress the address.",
         empty_text="No sends or ESP events in this period.",
     )

@@ -24,6 +24,8 @@ def _signed(value: int | None) -> str:
 def segment_growth_charts(*, days: int, key: str) -> list:
     """The biggest segments' members per day (a line each) and their change as a table."""
     growth = segment_growth(days=days)
+    if not growth:
+        return []
     chart = line_chart(
         key=key,
         title=f"Members of the biggest segments, last {days} days",
@@ -39,9 +41,8 @@ def segment_growth_charts(*, days: int, key: str) -> list:
             [item.segment.name, item.segment.member_count, _signed(item.change)] for item in growth
         ],
         row_links=[reverse("admin:crm_segment_change", args=[item.segment.pk]) for item in growth],
-        empty_text="No segments yet.",
     )
-    return [chart, table] if growth else [table]
+    return [chart, table]
 
 
 def render_segment_growth_home(request):

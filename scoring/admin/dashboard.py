@@ -20,6 +20,7 @@ SCORE_CACHE_SECONDS = 600
 SCORE_CACHE_KEY = "dashboard:score-bins"
 #: Bins of ten up to 100; 0 has its own bin (contacts without any signal yet).
 SCORE_EDGES = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+ZERO_LABEL = "0 (no signals)"
 
 
 def render_handoff_queue(request):
@@ -67,7 +68,7 @@ def score_bins() -> list[Bin]:
         else:
             index = max(i for i, edge in enumerate(SCORE_EDGES) if score >= edge)
             counts[index] += contacts
-    bins = [Bin(0, 1, zero, label="0 (no signals)")]
+    bins = [Bin(0, 1, zero, label=ZERO_LABEL)]
     if below:
         bins.insert(0, Bin(-1, 0, below, label="below 0"))
     uppers = [*SCORE_EDGES[1:], None]
@@ -80,17 +81,20 @@ def score_bins() -> list[Bin]:
 
 def render_score_distribution(request):
     bins = cache.get_or_set(SCORE_CACHE_KEY, score_bins, SCORE_CACHE_SECONDS)
+    # Contacts without any signal (score 0) usually outnumber the rest many times over and
+    # would flatten every other bar: they are counted in the description, not drawn.
+    unscored = sum(b.count for b in bins if b.label == ZERO_LABEL)
     return histogram_chart(
         key="score-distribution",
         title="Lead score distribution",
         x_label="Score",
         value_label="Contacts",
-        bins=bins,
+        bins=[b for b in bins if b.label != ZERO_LABEL],
         description=(
-            "Contacts per lead score range, now (refreshed every "
-            f"{SCORE_CACHE_SECONDS // 60} minutes)."
+            f"Contacts per lead score range now; {unscored:,} more have a score of 0 "
+            f"(no signals yet). Refreshed every {SCORE_CACHE_SECONDS // 60} minutes."
         ),
-        empty_text="No contacts yet.",
+        empty_text=f"No contact has a score yet ({unscored:,} at 0).",
     )
 
 

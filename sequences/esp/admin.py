@@ -133,7 +133,8 @@ class CircuitBreakerTripAdmin(ReadOnlyAdmin):
         from sequences.admin_dashboard import complaint_chart, daily_totals
 
         rows = deliverability_by_day(days=REPORT_DAYS)
-        chart = complaint_chart(key="complaint-rate", rows=daily_totals(rows), days=REPORT_DAYS)
+        daily = daily_totals(rows, days=REPORT_DAYS)
+        chart = complaint_chart(key="complaint-rate", rows=daily, days=REPORT_DAYS)
         csv = csv_export_or_none(request, [chart])
         if csv is not None:
             return csv

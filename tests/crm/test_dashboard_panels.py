@@ -89,6 +89,16 @@ def test_a_marketer_sees_segment_growth_on_the_home(client, marketer):
     assert 'id="panel-customers-at-risk"' not in html
 
 
+@pytest.mark.parametrize("page", ["admin:index", "admin:reports_dashboard"])
+def test_every_panel_renders_on_an_empty_database(client, superuser, page):
+    client.force_login(superuser)
+
+    response = client.get(reverse(page), secure=True)
+
+    assert response.status_code == 200
+    assert "This panel could not be shown." not in response.content.decode()
+
+
 # --- Query budgets: a page view's queries do not grow with the data ------------------------
 
 

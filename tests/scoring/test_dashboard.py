@@ -100,6 +100,7 @@ def test_scores_fall_into_bins_with_zero_apart():
 
 def test_the_reports_dashboard_shows_sla_and_score_charts(client, marketer):
     ContactFactory(lead_score=40)
+    ContactFactory(lead_score=0)
     _handoff(created_days_ago=2, contacted_at=_minutes(-60 * 47), sla_due_at=_minutes(-60 * 40))
     client.force_login(marketer)
 
@@ -107,4 +108,7 @@ def test_the_reports_dashboard_shows_sla_and_score_charts(client, marketer):
 
     assert 'id="nschart-handoff-sla"' in html
     assert 'id="nschart-score-distribution"' in html
+    # Counted, not drawn (it would flatten the rest): this one and the handoff's contact.
+    assert "2 more have a score of 0" in html
+    assert '<th scope="row">40–49</th><td>1</td>' in html
     assert reverse("admin:scoring_handoff_report") in html  # "More reports"
