@@ -41,6 +41,9 @@ CSV: the include links to ``?csv=<key>`` (other query parameters kept, so the sa
 period is exported). The view answers it with ``csv_export_or_none(request, charts)``
 (or ``chart_csv_response(chart)``): a streamed CSV of the table's rows with raw values
 (rates as fractions, dates in ISO format), spreadsheet formulas escaped.
+
+One module on purpose, though long: the kinds share the scales, axes, legend, the Chart
+shape and its CSV, and splitting them would spread one drawing convention over files.
 """
 
 import datetime
