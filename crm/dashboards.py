@@ -58,9 +58,16 @@ def period_days(request: HttpRequest, default: int = DEFAULT_PERIOD) -> int:
 def dashboard_render(request: HttpRequest, dashboard: str) -> list[RenderedPanel]:
     """The panels this user may see, rendered; a failing panel shows an error, not a 500."""
     rendered = []
+    chart_keys: set[str] = set()
     for panel in dashboard_panels(dashboard, request.user):
         try:
             blocks = list(_blocks(panel.render(request)))
+            keys = [block.chart.key for block in blocks if block.chart is not None]
+            # ?csv=<key> must name one chart: a repeated key would export the wrong one.
+            repeated = chart_keys.intersection(keys) or {k for k in keys if keys.count(k) > 1}
+            if repeated:
+                raise ValueError(f"Chart keys {sorted(repeated)} are already used on this page.")
+            chart_keys.update(keys)
         except Exception:
             # One broken panel must not take the home page down; the log has the traceback.
             logger.exception("Dashboard panel %s failed", panel.key)

@@ -149,6 +149,19 @@ def test_a_failing_panel_shows_an_error_and_the_rest_of_the_home(
     assert "Dashboard panel test-broken failed" in caplog.text
 
 
+def test_a_panel_reusing_another_panels_chart_key_is_refused(client, test_panels, marketer, caplog):
+    register_dashboard_panel("test-copy", "Copy", _marketing_chart, roles=["Marketing"], order=9)
+    try:
+        response = _get(client, marketer, reverse("admin:index"))
+    finally:
+        unregister_dashboard_panel("test-copy")
+
+    html = response.content.decode()
+    assert html.count('id="nschart-test-opens"') == 1
+    assert "This panel could not be shown." in html
+    assert "['test-opens'] are already used on this page" in caplog.text
+
+
 def test_the_home_downloads_a_panels_chart_as_csv(client, test_panels, marketer):
     response = _get(client, marketer, reverse("admin:index"), csv="test-opens")
 
