@@ -4,7 +4,7 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import Case, Count, F, Max, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Abs, TruncWeek
 from django.utils import timezone
 
@@ -273,10 +273,18 @@ class HandoffQueueCounts:
 
 
 def handoff_queue_for(*, user, limit: int = 10) -> list[Handoff]:
-    """The user's open handoffs and the unassigned ones, the most urgent SLA first."""
+    """The user's open handoffs and the unassigned ones: SLA clock running first, most urgent first.
+
+    Contacted handoffs stay open until accepted, recycled or rejected, but their SLA is
+    settled: they come after every handoff still waiting for a first contact.
+    """
+    waiting_first = Case(
+        When(status__in=Handoff.UNTOUCHED_STATUSES, then=Value(0)), default=Value(1)
+    )
     return list(
         handoff_queue()
         .filter(Q(owner=user) | Q(owner__isnull=True))
+        .order_by(waiting_first, "sla_due_at", "pk")
         .select_related("contact", "owner")[:limit]
     )
 

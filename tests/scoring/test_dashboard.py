@@ -44,15 +44,24 @@ def queue(salesperson):
         "mine_later": _handoff(owner=salesperson, sla_due_at=_minutes(90)),
         "others": _handoff(owner=other, sla_due_at=_minutes(-60)),
         "closed": _handoff(owner=salesperson, status=Handoff.Status.ACCEPTED),
+        # Contacted long ago, still open (not yet accepted): its SLA is settled.
+        "contacted": _handoff(
+            owner=salesperson, status=Handoff.Status.CONTACTED, sla_due_at=_minutes(-600)
+        ),
     }
 
 
-def test_the_queue_is_mine_and_unassigned_most_urgent_first(queue, salesperson):
+def test_the_queue_is_mine_and_unassigned_waiting_ones_most_urgent_first(queue, salesperson):
     handoffs = handoff_queue_for(user=salesperson)
 
-    assert handoffs == [queue["mine_late"], queue["unassigned"], queue["mine_later"]]
+    assert handoffs == [
+        queue["mine_late"],
+        queue["unassigned"],
+        queue["mine_later"],
+        queue["contacted"],
+    ]
     assert handoff_queue_counts(user=salesperson).__dict__ == {
-        "mine": 2,
+        "mine": 3,
         "unassigned": 1,
         "overdue": 1,
     }
@@ -67,7 +76,7 @@ def test_a_salesperson_sees_their_queue_with_sla_timers_on_the_home(client, queu
     assert reverse("admin:scoring_handoff_change", args=[queue["mine_late"].pk]) in html
     assert reverse("admin:scoring_handoff_change", args=[queue["others"].pk]) not in html
     assert "min overdue" in html  # the SLA countdown
-    assert "<strong>2</strong> open for you" in html
+    assert "<strong>3</strong> open for you" in html
     assert "nsdash-status-danger" in html
 
 
