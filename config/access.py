@@ -123,6 +123,7 @@ ADMIN_VIEWS: dict[str, tuple[str, ...]] = {
     "crm_segment_preview": ("Sales", "Marketing", "Customer success", "superuser"),
     "crm_segment_export": ("Sales", "Marketing", "Customer success", "superuser"),
     "crm_segment_status": ("Sales", "Marketing", "Customer success", "superuser"),
+    "reports_dashboard": ("Sales", "Marketing", "Customer success", "superuser"),
     "scoring_handoff_report": ("Sales", "Marketing", "Customer success", "superuser"),
     "scoring_handoff_act": ("Sales", "superuser"),
     # The "Sales manager" group (not one of the probed roles) adds this to Sales.

@@ -44,7 +44,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = site_url()
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the role-aware home and Reports (crm/admin_site.py).
+    "config.admin_apps.NextstepAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,4 +1,4 @@
-"""Reads that are reused or not obvious: current consent, active suppressions, timelines.
+"""Reads that are reused or not obvious: current consent, suppressions, timelines, dashboards.
 
 Current consent is read from the CurrentConsent projection, never by sorting the
 ledger: a database trigger writes it in the same statement as each ledger append, so
@@ -7,6 +7,7 @@ a read inside the appending transaction already sees the new state (no cache).
 
 import datetime
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -20,6 +21,9 @@ from crm.models import (
     Contact,
     ContactPreference,
     CurrentConsent,
+    LifecycleStage,
+    Segment,
+    SegmentCountSnapshot,
     Suppression,
 )
 
@@ -141,3 +145,79 @@ def activity_sources_from_browser_keys(sources: Iterable[str]) -> set[str]:
         return set()
     keys = ApiKey.objects.filter(kind=ApiKey.Kind.BROWSER, prefix__in=prefixes)
     return {key.source_label for key in keys.only("prefix")}
+
+
+# --- Dashboards (crm/admin/dashboard.py): bounded reads, never the activity table ---------
+
+
+@dataclass(frozen=True)
+class SegmentGrowth:
+    segment: Segment
+    #: The member count after the last evaluation of each day, oldest first.
+    points: list[tuple[datetime.date, int]]
+    #: Members now minus members at the start of the period (None: no count that old).
+    change: int | None
+
+
+def segment_growth(
+    *, days: int, limit: int = 5, now: datetime.datetime | None = None
+) -> list[SegmentGrowth]:
+    """The biggest segments' daily member counts over the period, from the count history.
+
+    Two queries whatever the data: the segments, then their snapshots in the period (the
+    segment, -counted_at index). The count before the period is its last evaluation's.
+    """
+    now = now or timezone.now()
+    since = now - datetime.timedelta(days=days)
+    segments = list(Segment.objects.order_by("-member_count", "name")[:limit])
+    snapshots = (
+        SegmentCountSnapshot.objects.filter(segment__in=segments, counted_at__gte=since)
+        .order_by("counted_at", "pk")
+        .values_list("segment_id", "counted_at", "member_count", "entered", "exited")
+    )
+    per_day: dict[int, dict[datetime.date, int]] = {segment.pk: {} for segment in segments}
+    first_before: dict[int, int] = {}
+    for segment_id, counted_at, member_count, entered, exited in snapshots:
+        day = timezone.localdate(counted_at)
+        per_day[segment_id][day] = member_count  # later snapshots of the day win
+        first_before.setdefault(segment_id, member_count - entered + exited)
+    return [
+        SegmentGrowth(
+            segment=segment,
+            points=sorted(per_day[segment.pk].items()),
+            change=(
+                segment.member_count - first_before[segment.pk]
+                if segment.pk in first_before
+                else None
+            ),
+        )
+        for segment in segments
+    ]
+
+
+#: A customer quiet for this long (but engaged within AT_RISK_WINDOW_DAYS) is at risk.
+AT_RISK_QUIET_DAYS = 14
+AT_RISK_WINDOW_DAYS = 60
+
+
+def customer_at_risk_list(
+    *, now: datetime.datetime | None = None, limit: int = 10
+) -> QuerySet[Contact]:
+    """Customers whose engagement is falling, longest quiet first.
+
+    "Falling" means: a customer stage, last engaged between AT_RISK_WINDOW_DAYS and
+    AT_RISK_QUIET_DAYS ago (engaged recently, quiet now), or already in the at-risk
+    stage. Long-gone customers (quiet for longer) are churn, not risk.
+    """
+    now = now or timezone.now()
+    quiet = Q(
+        last_engaged_at__lt=now - datetime.timedelta(days=AT_RISK_QUIET_DAYS),
+        last_engaged_at__gte=now - datetime.timedelta(days=AT_RISK_WINDOW_DAYS),
+    )
+    at_risk_stage = Q(lifecycle_stage_id=LifecycleStage.Key.AT_RISK_CUSTOMER)
+    return (
+        Contact.objects.filter(lifecycle_stage__is_customer=True)
+        .filter(quiet | at_risk_stage)
+        .select_related("lifecycle_stage", "owner")
+        .order_by("last_engaged_at", "pk")[:limit]
+    )

@@ -1,13 +1,14 @@
-"""Reads that are reused or not obvious: rules in force, score parts and reasons, the report."""
+"""Reads that are reused or not obvious: rules in force, score parts and reasons, reports."""
 
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
-from django.db.models.functions import Abs
+from django.db.models import Case, Count, F, Max, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Abs, TruncWeek
 from django.utils import timezone
 
+from crm.models import Contact
 from scoring.models import DemoRoutingRule, Handoff, HandoffRule, ScoreChange, ScoringRule
 
 #: Score reasons say "this week" for matches within this many days.
@@ -262,4 +263,100 @@ def handoff_recent_close_reasons(*, rule: HandoffRule, limit: int = 10) -> Query
         )
         .select_related("contact")
         .order_by("-closed_at")[:limit]
+    )
+
+
+# --- Dashboards (scoring/admin/dashboard.py) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandoffQueueCounts:
+    mine: int
+    unassigned: int
+    overdue: int
+
+
+def handoff_queue_for(*, user, limit: int = 10) -> list[Handoff]:
+    """The user's open handoffs and the unassigned ones: SLA clock running first, most urgent first.
+
+    Contacted handoffs stay open until accepted, recycled or rejected, but their SLA is
+    settled: they come after every handoff still waiting for a first contact.
+    """
+    waiting_first = Case(
+        When(status__in=Handoff.UNTOUCHED_STATUSES, then=Value(0)), default=Value(1)
+    )
+    return list(
+        handoff_queue()
+        .filter(Q(owner=user) | Q(owner__isnull=True))
+        .order_by(waiting_first, "sla_due_at", "pk")
+        .select_related("contact", "owner")[:limit]
+    )
+
+
+def handoff_queue_counts(*, user, now: datetime.datetime | None = None) -> HandoffQueueCounts:
+    """How many open handoffs are the user's, unassigned, and past their SLA (one query)."""
+    now = now or timezone.now()
+    overdue = Q(status__in=Handoff.UNTOUCHED_STATUSES, sla_due_at__lt=now)
+    counts = (
+        handoff_queue()
+        .filter(Q(owner=user) | Q(owner__isnull=True))
+        .aggregate(
+            mine=Count("pk", filter=Q(owner=user)),
+            unassigned=Count("pk", filter=Q(owner__isnull=True)),
+            overdue=Count("pk", filter=overdue),
+        )
+    )
+    return HandoffQueueCounts(**counts)
+
+
+@dataclass(frozen=True)
+class HandoffSlaWeek:
+    week: datetime.date
+    created: int
+    #: Contacted by the SLA's due time.
+    met: int
+    #: Contacted late, or not contacted by the due time.
+    missed: int
+    #: Not contacted yet, still within the SLA.
+    running: int
+
+
+def handoff_sla_by_week(*, days: int, now: datetime.datetime | None = None) -> list[HandoffSlaWeek]:
+    """Handoffs created per week in the period and whether sales met their SLA (one query)."""
+    now = now or timezone.now()
+    contacted_in_time = Q(contacted_at__isnull=False, contacted_at__lte=F("sla_due_at"))
+    missed = Q(contacted_at__gt=F("sla_due_at")) | Q(contacted_at__isnull=True, sla_due_at__lt=now)
+    rows = (
+        Handoff.objects.filter(created_at__gte=now - datetime.timedelta(days=days))
+        .annotate(week=TruncWeek("created_at"))
+        .values("week")
+        .annotate(
+            created=Count("pk"),
+            met=Count("pk", filter=contacted_in_time),
+            missed=Count("pk", filter=missed),
+        )
+        .order_by("week")
+    )
+    return [
+        HandoffSlaWeek(
+            week=_as_date(row["week"]),
+            created=row["created"],
+            met=row["met"],
+            missed=row["missed"],
+            running=row["created"] - row["met"] - row["missed"],
+        )
+        for row in rows
+    ]
+
+
+def _as_date(value) -> datetime.date:
+    return value.date() if isinstance(value, datetime.datetime) else value
+
+
+def score_counts() -> list[tuple[int, int]]:
+    """(lead score, contacts with it) for every score held (reads the lead_score index)."""
+    return list(
+        Contact.objects.values_list("lead_score")
+        .annotate(contacts=Count("pk"))
+        .order_by("lead_score")
     )

@@ -604,7 +604,7 @@ class ContactEnrollmentInline(ReadOnlyInline):
         return obj is not None and super().has_view_permission(request, obj)
 
 
-# The webhook inbox, circuit breaker and deliverability report register themselves.
-# The contact page header's "Sequences" part registers itself through crm.admin_hooks.
-from sequences import contact_summary  # noqa: E402, F401
+# The dashboard panels, webhook inbox, circuit breaker and deliverability report register
+# themselves; so does the contact page header's "Sequences" part (crm.admin_hooks).
+from sequences import admin_dashboard, contact_summary  # noqa: E402, F401
 from sequences.esp import admin as esp_admin  # noqa: E402, F401

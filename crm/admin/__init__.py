@@ -5,6 +5,7 @@ from crm.admin import (  # noqa: F401
     api_keys,
     consent,
     contacts,
+    dashboard,
     deals,
     privacy,
     reference,
