@@ -22,6 +22,10 @@ Rules, in order (docs/sequences.md explains each):
    as for the cap), so sequences stop hammering people who stopped reading.
 4. Quiet hours in the contact's time zone (SEQUENCES_QUIET_HOURS, default 21:00-08:00):
    marketing is deferred to the end of the quiet hours, local time.
+5. Holdout (last, so only someone who would have been mailed is held out): a contact in
+   the sequence's holdout group (Sequence.holdout_percent, a stable hash of sequence key
+   and contact id) gets none of its marketing emails: reason "holdout", and the
+   enrollment walks on as if sent (docs/reporting.md, "Incremental").
 """
 
 import datetime
@@ -32,6 +36,7 @@ from django.conf import settings
 
 from crm.models import Suppression
 from crm.selectors import consent_is_granted, contact_paused_until, suppressions_active_for
+from sequences.reports.holdout import is_held_out
 
 OPT_OUT_COUNTRIES = frozenset({"US"})
 CAP_WINDOW = datetime.timedelta(days=7)
@@ -74,6 +79,7 @@ def evaluate(contact, sequence, step: dict, now: datetime.datetime) -> Decision:
             _frequency_cap,
             _low_engagement,
             _quiet_hours,
+            _holdout,
         ):
             decision = check(contact, sequence, step, now)
             if not decision.allowed:
@@ -176,6 +182,14 @@ def _low_engagement(contact, sequence, step, now) -> Decision:
     if step.get("config", {}).get("on_frequency_cap", "defer") == "skip":
         return Decision(False, "low_engagement_throttle")
     return Decision(False, "low_engagement_throttle", defer_until=recent[-1] + interval)
+
+
+def _holdout(contact, sequence, step, now) -> Decision:
+    if sequence.is_transactional or not is_held_out(
+        sequence_key=sequence.key, contact_id=contact.pk, percent=sequence.holdout_percent
+    ):
+        return ALLOW
+    return Decision(False, "holdout")
 
 
 def _setting(name: str, default: int) -> int:
