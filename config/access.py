@@ -122,6 +122,7 @@ ADMIN_VIEWS: dict[str, tuple[str, ...]] = {
     "crm_contact_export": ("Sales", "Marketing", "Customer success", "superuser"),
     "crm_segment_preview": ("Sales", "Marketing", "Customer success", "superuser"),
     "crm_segment_export": ("Sales", "Marketing", "Customer success", "superuser"),
+    "reports_dashboard": ("Sales", "Marketing", "Customer success", "superuser"),
     "scoring_handoff_report": ("Sales", "Marketing", "Customer success", "superuser"),
     "scoring_handoff_act": ("Sales", "superuser"),
     "sequences_deliverability": ("Sales", "Marketing", "Customer success", "superuser"),
