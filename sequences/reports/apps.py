@@ -4,8 +4,8 @@ from django.apps import AppConfig
 class ReportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "sequences.reports"
-    label = "reports"
-    verbose_name = "Reports"
+    label = "revenue"
+    verbose_name = "Revenue reports"
 
     def ready(self):
         from crm.signals import activities_recorded
@@ -13,7 +13,7 @@ class ReportsConfig(AppConfig):
 
         # Every fact the reports count arrives on the bus (sends, ESP events, orders,
         # deals, handoffs): counted in the transaction that records it.
-        activities_recorded.connect(count_activities, dispatch_uid="reports.count_activities")
+        activities_recorded.connect(count_activities, dispatch_uid="revenue.count_activities")
         from sequences.reports import panels
 
         panels.register()

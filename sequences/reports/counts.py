@@ -20,6 +20,11 @@ from sequences.reports.models import ReportCount
 CHUNK = 500
 
 
+def utc_day(at: datetime.datetime) -> datetime.date:
+    """The UTC day a moment falls on: report days are UTC days, whatever the zone given."""
+    return at.astimezone(datetime.UTC).date()
+
+
 @dataclass(frozen=True, order=True)
 class Key:
     day: datetime.date

@@ -29,7 +29,7 @@ from django.db import connection
 
 from crm.models import Activity, DealStage, SegmentMembership
 from sequences.models import Enrollment, OutboundMessage
-from sequences.reports.counts import Key, Tally, report_counts_add
+from sequences.reports.counts import Key, Tally, report_counts_add, utc_day
 from sequences.reports.holdout import is_held_out
 from sequences.reports.models import (
     Conversion,
@@ -84,7 +84,7 @@ def report_counts_add_enrolled(*, enrollments: Iterable[Enrollment]) -> int:
         )
         tally.add(
             Key(
-                day=enrollment.enrolled_at.date(),
+                day=utc_day(enrollment.enrolled_at),
                 metric="enrolled",
                 sequence_pk=sequence.pk,
                 version_pk=enrollment.version_id or 0,
@@ -115,10 +115,11 @@ def report_counts_add_ended(*, rows: Iterable[tuple], now: datetime.datetime) ->
     tally = Tally()
     for fact in facts:
         enrollment, state, reason = ended[fact.pk]
-        fact.ended_at, fact.end_state = now, state
+        # The enrollment's own end time when it has one (a rebuild), else this batch's.
+        fact.ended_at, fact.end_state = enrollment.ended_at or now, state
         fact.end_reason, fact.end_step = (reason or "")[:200], enrollment.current_step[:50]
         key = Key(
-            day=fact.enrolled_at.date(),
+            day=utc_day(fact.enrolled_at),
             metric=f"ended:{state}:{fact.end_reason}",
             sequence_pk=fact.sequence_id,
             version_pk=fact.version_pk,
@@ -129,7 +130,7 @@ def report_counts_add_ended(*, rows: Iterable[tuple], now: datetime.datetime) ->
         if state == Enrollment.State.CONVERTED:
             tally.add(
                 Key(
-                    day=fact.enrolled_at.date(),
+                    day=utc_day(fact.enrolled_at),
                     metric="goal_converted",
                     sequence_pk=fact.sequence_id,
                     version_pk=fact.version_pk,
@@ -183,13 +184,17 @@ def report_counts_add_sent(activities: Iterable[Activity]) -> int:
         )
         tally.add(_message_key(facts[-1], activity.occurred_at, "sent"))
     MessageFact.objects.bulk_create(facts, ignore_conflicts=True)
+    _people_reached(
+        [(m.enrollment_id, "emailed_at", by_uuid[str(m.uuid)].occurred_at) for m in messages],
+        tally,
+    )
     report_counts_add(tally)
     return len(facts)
 
 
 def _message_key(fact: MessageFact, at: datetime.datetime, metric: str) -> Key:
     return Key(
-        day=at.date(),
+        day=utc_day(at),
         metric=metric,
         sequence_pk=fact.sequence_id,
         version_pk=fact.version_pk,
@@ -215,11 +220,15 @@ def report_counts_add_engagement(activities: Iterable[Activity]) -> int:
     }
     changed, tally = {}, Tally()
 
+    reached = []
+
     def mark(fact: MessageFact, field: str, at: datetime.datetime, metric: str) -> None:
         if getattr(fact, field) is None:
             setattr(fact, field, at)
             changed[fact.pk] = fact
             tally.add(_message_key(fact, at, metric))
+            if field != "machine_opened_at":
+                reached.append((fact.message.enrollment_id, field, at))
 
     for activity in events:
         fact = facts.get(_uuid(activity))
@@ -239,8 +248,42 @@ def report_counts_add_engagement(activities: Iterable[Activity]) -> int:
         ["delivered_at", "opened_at", "machine_opened_at", "clicked_at"],
         batch_size=500,
     )
+    _people_reached(reached, tally)
     report_counts_add(tally)
     return len(changed)
+
+
+#: EnrollmentFact field → the funnel metric counting people who got that far.
+PEOPLE_METRICS = {
+    "emailed_at": "people_emailed",
+    "delivered_at": "people_delivered",
+    "opened_at": "people_opened",
+    "clicked_at": "people_clicked",
+}
+
+
+def _people_reached(marks: list[tuple[int, str, datetime.datetime]], tally: Tally) -> None:
+    """Count an enrollment once at each funnel stage its emails reach (its cohort day)."""
+    if not marks:
+        return
+    facts = EnrollmentFact.objects.in_bulk({enrollment_id for enrollment_id, _, _ in marks})
+    changed = {}
+    for enrollment_id, field, at in sorted(marks, key=lambda mark: mark[2]):
+        fact = facts.get(enrollment_id)
+        if fact is None or getattr(fact, field) is not None:
+            continue
+        setattr(fact, field, at)
+        changed[fact.pk] = fact
+        tally.add(
+            Key(
+                day=utc_day(fact.enrolled_at),
+                metric=PEOPLE_METRICS[field],
+                sequence_pk=fact.sequence_id,
+                version_pk=fact.version_pk,
+                cohort=fact.cohort,
+            )
+        )
+    EnrollmentFact.objects.bulk_update(list(changed.values()), list(PEOPLE_METRICS))
 
 
 # --- Touches and enrollments before a conversion --------------------------------------------
@@ -398,6 +441,8 @@ def report_conversions_add(activities: Iterable[Activity]) -> int:
     reversals = [
         existing[key] for key in reversal_keys if key in existing and not existing[key].reversed_at
     ]
+    # A refund in the same batch as its order (an import, a rebuild) reverses it too.
+    reversals += [c for c in new if c.key in reversal_keys]
     moments = [(c.contact_id, c.occurred_at) for c in new + reversals]
     touches = Touches([(c.contact_id, c.occurred_at) for c in new])
     enrollments = _enrollment_facts(moments)
@@ -484,7 +529,7 @@ def _conversion_tally(
 ) -> None:
     """Add (+1) or take back (-1) everything one conversion counts for."""
     money = conversion.amount_minor or 0
-    day = conversion.occurred_at.date()
+    day = utc_day(conversion.occurred_at)
     tally.add(Key(day=day, metric=f"{conversion.source}s"), sign, sign * money)
     if conversion.amount_minor is None:
         tally.add(Key(day=day, metric="unconverted_currency"), sign)
@@ -523,7 +568,7 @@ def _conversion_tally(
     for fact in credited:
         fact = changed.setdefault(fact.pk, fact)
         cohort_key = Key(
-            day=fact.enrolled_at.date(),
+            day=utc_day(fact.enrolled_at),
             metric="cohort_revenue",
             sequence_pk=fact.sequence_id,
             version_pk=fact.version_pk,
@@ -541,7 +586,7 @@ def _conversion_tally(
             tally.add(_converted_key(fact), -1)
         if conversion.source == Conversion.Source.DEAL:
             won_key = Key(
-                day=fact.enrolled_at.date(),
+                day=utc_day(fact.enrolled_at),
                 metric="deals_won",
                 sequence_pk=fact.sequence_id,
                 version_pk=fact.version_pk,
@@ -552,7 +597,7 @@ def _conversion_tally(
 
 def _converted_key(fact: EnrollmentFact) -> Key:
     return Key(
-        day=fact.enrolled_at.date(),
+        day=utc_day(fact.enrolled_at),
         metric="cohort_converted",
         sequence_pk=fact.sequence_id,
         version_pk=fact.version_pk,
@@ -609,7 +654,7 @@ def report_deals_add(activities: Iterable[Activity]) -> int:
     for activity in opened:
         for fact in _credited(enrollments.get(activity.contact_id, []), activity.occurred_at):
             key = Key(
-                day=fact.enrolled_at.date(),
+                day=utc_day(fact.enrolled_at),
                 metric="deals_opened",
                 sequence_pk=fact.sequence_id,
                 version_pk=fact.version_pk,
@@ -657,11 +702,11 @@ def report_handoffs_add(activities: Iterable[Activity]) -> int:
 
 def _handoff_tally(fact: HandoffFact, metric: str, at: datetime.datetime, tally: Tally) -> None:
     for sequence_pk in fact.sequence_pks:
-        tally.add(Key(day=at.date(), metric=metric, sequence_pk=sequence_pk))
+        tally.add(Key(day=utc_day(at), metric=metric, sequence_pk=sequence_pk))
     if fact.touch_sequence_pk:
-        step = fact.touch_step
-        tally.add(Key(day=at.date(), metric=metric, sequence_pk=fact.touch_sequence_pk, step=step))
-    tally.add(Key(day=at.date(), metric=metric))
+        pk, step = fact.touch_sequence_pk, fact.touch_step
+        tally.add(Key(day=utc_day(at), metric=metric, sequence_pk=pk, step=step))
+    tally.add(Key(day=utc_day(at), metric=metric))
 
 
 def _handoff_outcomes(closed: list[Activity], tally: Tally) -> None:

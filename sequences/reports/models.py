@@ -9,6 +9,8 @@ reads a few hundred small rows and never the activity table.
 from django.db import models
 from django.db.models import Q
 
+from sequences.models import Sequence
+
 
 class ReportCount(models.Model):
     """A daily counter: `count` things and `amount_minor` money (report currency, cents).
@@ -58,6 +60,12 @@ class EnrollmentFact(models.Model):
     end_state = models.CharField(max_length=10, blank=True, default="")
     end_reason = models.CharField(max_length=200, blank=True, default="")
     end_step = models.CharField(max_length=50, blank=True, default="")
+    # The funnel counts people: when this enrollment's first email was sent, delivered,
+    # opened by a person and clicked.
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
     orders = models.PositiveIntegerField(default=0, help_text="Live conversions in the window.")
     revenue_minor = models.BigIntegerField(default=0)
     first_converted_at = models.DateTimeField(null=True, blank=True)
@@ -180,3 +188,12 @@ class SegmentConversionCount(models.Model):
 
     def __str__(self):
         return f"segment {self.segment_id}: {self.count} after {self.days} days"
+
+
+class SequenceResult(Sequence):
+    """A sequence seen through its results: the admin's "Sequence results" pages (admin.py)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "sequence result"
+        verbose_name_plural = "sequence results"

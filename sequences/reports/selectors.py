@@ -123,12 +123,16 @@ def sequence_results(
 
 
 def _funnel(total: Figures, mailed: Figures) -> list[dict]:
-    """enrolled → sent → delivered → opened → clicked → converted → revenue (mailed group)."""
+    """The mailed group's people: enrolled → sent → delivered → opened → clicked → converted.
+
+    Each stage counts contacts (enrollments) who got at least that far, so every stage is
+    a share of the one before; machine opens count emails, beside the funnel.
+    """
     stages = [("enrolled", mailed.counts["enrolled"], None)]
-    previous = None
+    previous = mailed.counts["enrolled"]
     for stage in FUNNEL_STAGES:
-        count = total.counts[stage]
-        stages.append((stage, count, _rate(count, previous) if previous is not None else None))
+        count = mailed.counts[f"people_{'emailed' if stage == 'sent' else stage}"]
+        stages.append((stage, count, _rate(count, previous)))
         previous = count
     converted = mailed.counts["goal_converted"]
     stages.append(("converted", converted, _rate(converted, mailed.counts["enrolled"])))
@@ -287,6 +291,7 @@ def sequences_overview(*, period: Period = Period()) -> list[dict]:
         cohorts = {"mailed": figures["mailed"], "holdout": figures["holdout"]}
         lines.append(
             {
+                "pk": pk,
                 "key": sequence.key,
                 "name": sequence.name,
                 "topic": sequence.topic.key if sequence.topic else "",

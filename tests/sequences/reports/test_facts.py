@@ -1,60 +1,19 @@
 """Report facts over known data: funnel counts, attribution, refunds, holdout (frozen clock)."""
 
 import datetime
-import itertools
 from decimal import Decimal
 
 import pytest
 
 from crm.models import Activity
-from crm.services import activity_record
 from sequences.models import Enrollment, OutboundMessage
 from sequences.reports.models import Conversion, EnrollmentFact, MessageFact
 from sequences.reports.selectors import Period, sequence_results
 from tests.factories import ContactFactory
 from tests.sequences.conftest import build_sequence, email_step, step
+from tests.sequences.reports.conftest import esp
 
 pytestmark = pytest.mark.django_db
-_keys = itertools.count()
-
-
-@pytest.fixture
-def record(django_capture_on_commit_callbacks):
-    """Record an activity the way the API and the ESP processing do, running on-commit work."""
-
-    def record_activity(contact, kind, source="test", **properties):
-        with django_capture_on_commit_callbacks(execute=True):
-            return activity_record(
-                kind=kind,
-                source=source,
-                contact=contact,
-                properties=properties,
-                idempotency_key=f"k{next(_keys)}",
-            )
-
-    return record_activity
-
-
-@pytest.fixture
-def mailed(clock, consenting_contact, record):
-    """A two-email sequence the consenting contact entered, its first email sent."""
-    sequence = build_sequence(
-        [
-            email_step("hello"),
-            step("pause", "wait_duration", duration={"days": 2}),
-            email_step("offer"),
-        ],
-        key="welcome",
-    )
-    record(consenting_contact, "form_submitted")
-    message = OutboundMessage.objects.get(step="hello")
-    return sequence, consenting_contact, message
-
-
-def esp(record, contact, kind, message, **properties):
-    return record(
-        contact, kind, source="esp:postmark", message_uuid=str(message.uuid), **properties
-    )
 
 
 def test_sent_email_gets_one_message_fact_and_counts_as_sent(mailed):
