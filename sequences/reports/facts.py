@@ -447,6 +447,8 @@ def report_conversions_add(activities: Iterable[Activity]) -> int:
     touches = Touches([(c.contact_id, c.occurred_at) for c in new])
     enrollments = _enrollment_facts(moments)
     history = _orders_history(new)
+    # Contacts converting for the first time ever (before this batch adds to the history).
+    firsts = [c for c in new if not history.get(c.contact_id)]
     tally = Tally()
     changed_facts: dict[int, EnrollmentFact] = {}
     for conversion in sorted(new, key=lambda c: c.occurred_at):
@@ -455,7 +457,6 @@ def report_conversions_add(activities: Iterable[Activity]) -> int:
         credited = _credited(enrollments.get(conversion.contact_id, []), conversion.occurred_at)
         _conversion_tally(conversion, credited, +1, tally, changed_facts)
     _create_in_order(new)
-    firsts = [c for c in new if not history.get(c.contact_id)]
     now = max((a.occurred_at for a in activities), default=None)
     for conversion in reversals:
         conversion.reversed_at = now

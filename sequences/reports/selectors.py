@@ -81,6 +81,8 @@ def sequence_results(
 ) -> dict:
     """Funnel, steps, variants, exits, attribution, holdout and sales figures of a sequence."""
     total, cohorts = Figures(), {"mailed": Figures(), "holdout": Figures()}
+    # Handoffs are counted for the sequence (step "") and for the email before them.
+    whole = Figures()
     steps: dict[str, Figures] = defaultdict(Figures)
     variants: dict[tuple[str, str], Figures] = defaultdict(Figures)
     exits: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -91,6 +93,8 @@ def sequence_results(
             exits[(state, reason, row["step"])] += count
             continue
         total.add(metric, count, amount)
+        if not row["step"]:
+            whole.add(metric, count, amount)
         if row["cohort"] in cohorts and not row["step"]:
             cohorts[row["cohort"]].add(metric, count, amount)
         if row["step"]:
@@ -112,8 +116,8 @@ def sequence_results(
         "attribution": _attribution(total, cohorts),
         "holdout": _holdout(sequence, cohorts),
         "sales": {
-            "handoffs": total.counts["handoffs"],
-            **{f"handoffs_{o}": total.counts[f"handoff_{o}"] for o in HANDOFF_OUTCOMES},
+            "handoffs": whole.counts["handoffs"],
+            **{f"handoffs_{o}": whole.counts[f"handoff_{o}"] for o in HANDOFF_OUTCOMES},
             "deals_opened": mailed.counts["deals_opened"],
             "deals_opened_amount": _money(mailed.amounts["deals_opened"]),
             "deals_won": mailed.counts["deals_won"],
@@ -273,13 +277,15 @@ def sequences_overview(*, period: Period = Period()) -> list[dict]:
     """One line per sequence with figures: funnel totals, attribution, holdout lift, sales."""
     sequences = {s.pk: s for s in Sequence.objects.select_related("topic").order_by("name")}
     per_sequence: dict[int, dict[str, Figures]] = defaultdict(
-        lambda: {"total": Figures(), "mailed": Figures(), "holdout": Figures()}
+        lambda: {"total": Figures(), "whole": Figures(), "mailed": Figures(), "holdout": Figures()}
     )
     for row in _rows(sequence_pks=list(sequences), period=period):
         if row["metric"].startswith("ended:"):
             continue
         figures = per_sequence[row["sequence_pk"]]
         figures["total"].add(row["metric"], row["count"], row["amount"])
+        if not row["step"]:
+            figures["whole"].add(row["metric"], row["count"], row["amount"])
         if row["cohort"] in ("mailed", "holdout") and not row["step"]:
             figures[row["cohort"]].add(row["metric"], row["count"], row["amount"])
     lines = []
@@ -305,8 +311,8 @@ def sequences_overview(*, period: Period = Period()) -> list[dict]:
                 "attributed_revenue": _money(total.amounts["attributed"]),
                 "incremental": _incremental(cohorts),
                 "holdout": _holdout(sequence, cohorts),
-                "handoffs": total.counts["handoffs"],
-                "handoffs_accepted": total.counts["handoff_accepted"],
+                "handoffs": figures["whole"].counts["handoffs"],
+                "handoffs_accepted": figures["whole"].counts["handoff_accepted"],
                 "deals_opened": figures["mailed"].counts["deals_opened"],
                 "deals_won": figures["mailed"].counts["deals_won"],
                 "deals_won_amount": _money(figures["mailed"].amounts["deals_won"]),
