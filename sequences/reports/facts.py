@@ -182,7 +182,7 @@ def report_counts_add_sent(activities: Iterable[Activity]) -> int:
                 sent_at=activity.occurred_at,
             )
         )
-        tally.add(_message_key(facts[-1], activity.occurred_at, "sent"))
+        _add_message(tally, facts[-1], activity.occurred_at, "sent")
     MessageFact.objects.bulk_create(facts, ignore_conflicts=True)
     _people_reached(
         [(m.enrollment_id, "emailed_at", by_uuid[str(m.uuid)].occurred_at) for m in messages],
@@ -190,6 +190,24 @@ def report_counts_add_sent(activities: Iterable[Activity]) -> int:
     )
     report_counts_add(tally)
     return len(facts)
+
+
+def _add_message(tally: Tally, fact: MessageFact, at: datetime.datetime, metric: str) -> None:
+    """Count an email's stage for its step (and variant) and for the whole sequence.
+
+    The sequence-level row (step "") lets the overview and totals read a few rows a day
+    instead of one per step and variant.
+    """
+    tally.add(_message_key(fact, at, metric))
+    tally.add(
+        Key(
+            day=utc_day(at),
+            metric=metric,
+            sequence_pk=fact.sequence_id,
+            version_pk=fact.version_pk,
+            cohort="mailed",
+        )
+    )
 
 
 def _message_key(fact: MessageFact, at: datetime.datetime, metric: str) -> Key:
@@ -226,7 +244,7 @@ def report_counts_add_engagement(activities: Iterable[Activity]) -> int:
         if getattr(fact, field) is None:
             setattr(fact, field, at)
             changed[fact.pk] = fact
-            tally.add(_message_key(fact, at, metric))
+            _add_message(tally, fact, at, metric)
             if field != "machine_opened_at":
                 reached.append((fact.message.enrollment_id, field, at))
 
@@ -382,9 +400,12 @@ def _conversion_from(activity: Activity) -> Conversion | None:
     """The conversion an order or won-deal activity describes; None if it is not one."""
     properties = activity.properties or {}
     if activity.kind in settings.REPORT_ORDER_KINDS:
-        amount = _decimal(properties.get("total", properties.get("amount")))
+        # `total` is the documented field; `value` (the demo's carts) and `amount` also count.
+        raw = next((properties[f] for f in ("total", "value", "amount") if f in properties), None)
+        amount = _decimal(raw)
         if amount is None:
-            logger.warning("order activity %s has no valid total; not counted", activity.pk)
+            # Not a countable order (no total, or not a number): left out of revenue.
+            logger.debug("order activity %s has no valid total; not counted", activity.pk)
             return None
         order_id = str(properties.get("order_id") or f"activity-{activity.pk}")
         key, source = f"order:{order_id}"[:220], Conversion.Source.ORDER
@@ -535,19 +556,17 @@ def _conversion_tally(
     if conversion.amount_minor is None:
         tally.add(Key(day=day, metric="unconverted_currency"), sign)
     if conversion.touch_sequence_pk:
-        tally.add(
-            Key(
+        for step, variant in ((conversion.touch_step, conversion.touch_variant), ("", "")):
+            key = Key(
                 day=day,
                 metric="attributed",
                 sequence_pk=conversion.touch_sequence_pk,
                 version_pk=conversion.touch_version_pk,
-                step=conversion.touch_step,
-                variant=conversion.touch_variant,
+                step=step,
+                variant=variant,
                 cohort="mailed",
-            ),
-            sign,
-            sign * money,
-        )
+            )
+            tally.add(key, sign, sign * money)
     previous = conversion.previous
     if conversion.is_repeat and previous is not None and previous.touch_sequence_pk:
         # The repeat is credited to the email that led to the first order.

@@ -39,7 +39,26 @@ class ReportCount(models.Model):
                 name="reportcount_one_row_per_key",
             )
         ]
-        indexes = [models.Index(fields=["sequence_pk", "day"], name="reportcount_sequence_idx")]
+        # Covering indexes: a report reads only the index, never the table (bench "reports").
+        indexes = [
+            models.Index(
+                fields=[
+                    "sequence_pk",
+                    "day",
+                    "metric",
+                    "step",
+                    "variant",
+                    "cohort",
+                    "version_pk",
+                    "count",
+                    "amount_minor",
+                ],
+                name="reportcount_sequence_idx",
+            ),
+            models.Index(
+                fields=["metric", "day", "count", "amount_minor"], name="reportcount_metric_idx"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.day} {self.sequence_pk} {self.step} {self.metric}={self.count}"

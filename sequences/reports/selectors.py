@@ -55,8 +55,12 @@ def _money(minor: int) -> float:
     return round(minor / 100, 2)
 
 
-def _rows(*, sequence_pks, period: Period, version_pk: int | None = None):
+def _rows(
+    *, sequence_pks, period: Period, version_pk: int | None = None, whole_sequence: bool = False
+):
     rows = ReportCount.objects.filter(sequence_pk__in=sequence_pks)
+    if whole_sequence:
+        rows = rows.filter(step="")
     if version_pk:
         rows = rows.filter(version_pk=version_pk)
     return (
@@ -80,8 +84,8 @@ def sequence_results(
     *, sequence: Sequence, period: Period = Period(), version_pk: int | None = None
 ) -> dict:
     """Funnel, steps, variants, exits, attribution, holdout and sales figures of a sequence."""
-    total, cohorts = Figures(), {"mailed": Figures(), "holdout": Figures()}
-    # Handoffs are counted for the sequence (step "") and for the email before them.
+    cohorts = {"mailed": Figures(), "holdout": Figures()}
+    # Sequence-level rows (step ""): emails, credit and handoffs are also counted per step.
     whole = Figures()
     steps: dict[str, Figures] = defaultdict(Figures)
     variants: dict[tuple[str, str], Figures] = defaultdict(Figures)
@@ -92,7 +96,6 @@ def sequence_results(
             _, state, reason = metric.split(":", 2)
             exits[(state, reason, row["step"])] += count
             continue
-        total.add(metric, count, amount)
         if not row["step"]:
             whole.add(metric, count, amount)
         if row["cohort"] in cohorts and not row["step"]:
@@ -107,13 +110,13 @@ def sequence_results(
         "period": {"since": period.since, "until": period.until},
         "version": version_pk,
         "currency": settings.REPORT_CURRENCY,
-        "funnel": _funnel(total, mailed),
+        "funnel": _funnel(whole, mailed),
         "steps": _steps(sequence, version_pk, steps, variants, exits),
         "exits": [
             {"state": state, "reason": reason, "step": step, "count": count}
             for (state, reason, step), count in sorted(exits.items(), key=lambda item: -item[1])
         ],
-        "attribution": _attribution(total, cohorts),
+        "attribution": _attribution(whole, cohorts),
         "holdout": _holdout(sequence, cohorts),
         "sales": {
             "handoffs": whole.counts["handoffs"],
@@ -277,15 +280,14 @@ def sequences_overview(*, period: Period = Period()) -> list[dict]:
     """One line per sequence with figures: funnel totals, attribution, holdout lift, sales."""
     sequences = {s.pk: s for s in Sequence.objects.select_related("topic").order_by("name")}
     per_sequence: dict[int, dict[str, Figures]] = defaultdict(
-        lambda: {"total": Figures(), "whole": Figures(), "mailed": Figures(), "holdout": Figures()}
+        lambda: {"whole": Figures(), "mailed": Figures(), "holdout": Figures()}
     )
-    for row in _rows(sequence_pks=list(sequences), period=period):
+    rows = _rows(sequence_pks=list(sequences), period=period, whole_sequence=True)
+    for row in rows:
         if row["metric"].startswith("ended:"):
             continue
         figures = per_sequence[row["sequence_pk"]]
-        figures["total"].add(row["metric"], row["count"], row["amount"])
-        if not row["step"]:
-            figures["whole"].add(row["metric"], row["count"], row["amount"])
+        figures["whole"].add(row["metric"], row["count"], row["amount"])
         if row["cohort"] in ("mailed", "holdout") and not row["step"]:
             figures[row["cohort"]].add(row["metric"], row["count"], row["amount"])
     lines = []
@@ -293,7 +295,7 @@ def sequences_overview(*, period: Period = Period()) -> list[dict]:
         figures = per_sequence.get(pk)
         if figures is None:
             continue
-        total = figures["total"]
+        total = figures["whole"]
         cohorts = {"mailed": figures["mailed"], "holdout": figures["holdout"]}
         lines.append(
             {
@@ -324,7 +326,9 @@ def sequences_overview(*, period: Period = Period()) -> list[dict]:
 def revenue_by_day(*, period: Period = Period()) -> list[dict]:
     """All revenue, touch-attributed revenue and orders per day (report currency)."""
     rows = (
-        period.filter(ReportCount.objects.filter(metric__in=["orders", "deals", "attributed"]))
+        period.filter(
+            ReportCount.objects.filter(metric__in=["orders", "deals", "attributed"], step="")
+        )
         .values("day", "metric")
         .annotate(count=Sum("count"), amount=Sum("amount_minor"))
         .order_by("day")
@@ -425,7 +429,9 @@ def engagement_by_topic(*, period: Period = Period()) -> list[dict]:
     topics = dict(Sequence.objects.values_list("pk", "topic__key"))
     rows = (
         period.filter(
-            ReportCount.objects.filter(metric__in=["sent", "delivered", "opened", "clicked"])
+            ReportCount.objects.filter(
+                metric__in=["sent", "delivered", "opened", "clicked"], step="", sequence_pk__gt=0
+            )
         )
         .values("sequence_pk", "metric")
         .annotate(count=Sum("count"))

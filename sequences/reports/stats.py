@@ -46,6 +46,8 @@ def conversion_lift(
     empty."""
     if mailed <= 0 or holdout <= 0:
         return None
+    if not (0 <= mailed_converted <= mailed and 0 <= holdout_converted <= holdout):
+        return None  # counts from a partial period can disagree; no test on them
     with warnings.catch_warnings():
         # Zero rates make statsmodels' unused ratio/odds figures divide by zero.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -67,6 +69,8 @@ def _lift(mailed_converted: int, mailed: int, holdout_converted: int, holdout: i
         mailed_converted, mailed, holdout_converted, holdout, method="score", compare="diff"
     )
     p_value = float(result.pvalue)
+    if not all(math.isfinite(value) for value in (low, high)):
+        return None
     return Lift(
         mailed_rate=mailed_rate,
         holdout_rate=holdout_rate,
@@ -81,9 +85,11 @@ def _lift(mailed_converted: int, mailed: int, holdout_converted: int, holdout: i
 def variants_p_value(successes: list[int], trials: list[int]) -> float | None:
     """p-value of "all variants have the same rate"; None when it cannot be tested yet."""
     pairs = [(s, n) for s, n in zip(successes, trials, strict=True) if n > 0]
-    if len(pairs) < 2 or sum(s for s, _ in pairs) == 0:
+    if len(pairs) < 2 or sum(s for s, _ in pairs) == 0 or any(s > n for s, n in pairs):
         return None
     if all(s == n for s, n in pairs):
         return None
-    _, p_value, _ = proportions_chisquare([s for s, _ in pairs], [n for _, n in pairs])
-    return float(p_value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _, p_value, _ = proportions_chisquare([s for s, _ in pairs], [n for _, n in pairs])
+    return float(p_value) if math.isfinite(p_value) else None

@@ -97,22 +97,22 @@ def _aggregates(ctx: Context) -> list[Sequence]:
                             amount_minor=rng.randrange(0, 100_000),
                         )
                     )
-            for step in range(STEPS):
-                for variant in ("a", "b"):
-                    for metric in STEP_METRICS:
-                        rows.append(
-                            ReportCount(
-                                day=day,
-                                sequence_pk=sequence.pk,
-                                version_pk=version_pk,
-                                step=f"email-{step}",
-                                variant=variant,
-                                cohort="mailed",
-                                metric=metric,
-                                count=rng.randrange(1, 500),
-                                amount_minor=rng.randrange(0, 50_000),
-                            )
-                        )
+            # Emails are counted per step and variant and, once more, for the whole sequence.
+            for step, variant in [(s, v) for s in range(STEPS) for v in "ab"] + [(None, "")]:
+                rows += [
+                    ReportCount(
+                        day=day,
+                        sequence_pk=sequence.pk,
+                        version_pk=version_pk,
+                        step="" if step is None else f"email-{step}",
+                        variant=variant,
+                        cohort="mailed",
+                        metric=metric,
+                        count=rng.randrange(1, 500),
+                        amount_minor=rng.randrange(0, 50_000),
+                    )
+                    for metric in STEP_METRICS
+                ]
     ReportCount.objects.bulk_create(rows, batch_size=5000)
     ctx.say(f"reports: wrote {len(rows):,} aggregate rows ({SEQUENCES} sequences x {DAYS} days)")
     return sequences
