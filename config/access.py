@@ -61,6 +61,7 @@ ADMIN_MODELS: dict[str, tuple[str, str, str, str]] = {
     "sequences.outboundmessage": ("v", "v", "v", "v"),
     "sequences.sequence": ("v", "vacd", "v", "vacd"),
     "sequences.sequenceversion": ("v", "v", "v", "v"),
+    "revenue.sequenceresult": ("v", "v", "v", "v"),
 }
 
 #: (model label, action) → the roles offered the action in the changelist.
@@ -159,6 +160,8 @@ API_ROUTES = (
     "/api/v1/handoffs/1/recycle/",
     "/api/v1/handoffs/1/reject/",
     "/api/v1/identify/",
+    "/api/v1/reports/sequences/",
+    "/api/v1/reports/sequences/sample/",
     "/api/v1/schema/",
     "/api/v1/segments/",
     "/api/v1/segments/sample/members/",

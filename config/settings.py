@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "crm",
     "scoring",
     "sequences",
+    "sequences.reports",
     "config",
 ]
 
@@ -212,6 +213,26 @@ SEQUENCES_UNSUBSCRIBE_MAILTO = os.environ.get("SEQUENCES_UNSUBSCRIBE_MAILTO", ""
 SEQUENCES_RETRY_BASE_SECONDS = env_int("SEQUENCES_RETRY_BASE_SECONDS", 60)
 # Owners are alerted (once a day) when this many sent emails are `unknown`; 0: never.
 SEQUENCES_UNKNOWN_ALERT_THRESHOLD = env_int("SEQUENCES_UNKNOWN_ALERT_THRESHOLD", 10)
+
+# --- Reports (docs/reporting.md) ----------------------------------------------
+# Revenue is reported in one currency; other currencies convert at fixed rates given
+# as "CODE=rate" pairs meaning 1 CODE = rate REPORT_CURRENCY (e.g. "USD=0.92,GBP=1.17").
+REPORT_CURRENCY = os.environ.get("REPORT_CURRENCY", "EUR").strip().upper()
+REPORT_CURRENCY_RATES = os.environ.get("REPORT_CURRENCY_RATES", "")
+# Activity kinds that are orders (with `total` and `currency`) and refunds of them.
+REPORT_ORDER_KINDS = env_list("REPORT_ORDER_KINDS", ["order_placed"])
+REPORT_REFUND_KINDS = env_list("REPORT_REFUND_KINDS", ["order_refunded"])
+# Touch attribution: the last click this many days before a conversion gets the credit;
+# with REPORT_ATTRIBUTE_OPENS, else the last human open within REPORT_OPEN_WINDOW_DAYS.
+REPORT_CLICK_WINDOW_DAYS = env_int("REPORT_CLICK_WINDOW_DAYS", 5)
+REPORT_ATTRIBUTE_OPENS = env_bool("REPORT_ATTRIBUTE_OPENS", False)
+REPORT_OPEN_WINDOW_DAYS = env_int("REPORT_OPEN_WINDOW_DAYS", 1)
+# A conversion counts for every sequence the contact entered this many days before it.
+REPORT_CONVERSION_WINDOW_DAYS = env_int("REPORT_CONVERSION_WINDOW_DAYS", 30)
+# A second order within this many days of the previous one is a repeat purchase.
+REPORT_REPEAT_DAYS = env_int("REPORT_REPEAT_DAYS", 90)
+# The holdout share (percent, 0-50) a new sequence starts with.
+REPORT_DEFAULT_HOLDOUT_PERCENT = env_int("REPORT_DEFAULT_HOLDOUT_PERCENT", 10)
 
 # --- Public pages (docs/privacy.md) -------------------------------------------
 # What a one-click unsubscribe withdraws: "topic" (the email's topic) or "all" marketing.

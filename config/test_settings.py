@@ -7,6 +7,8 @@ os.environ.setdefault("SITE_URL", "https://nextstep.test")
 os.environ.setdefault("POSTAL_ADDRESS", "Nextstep GmbH, Example Street 1, 10115 Berlin, Germany")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # The ESPs whose webhooks the tests post recorded payloads to.
+# No holdout unless a test asks for one: most tests expect every contact mailed.
+os.environ.setdefault("REPORT_DEFAULT_HOLDOUT_PERCENT", "0")
 os.environ.setdefault("ESP_WEBHOOKS", "postmark,mailgun,sendgrid,amazon_ses")
 
 from config.settings import *  # noqa: F403

@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("crm.api.urls")),
     path("", include("scoring.api.urls")),
     path("", include("sequences.api.urls")),
+    path("", include("sequences.reports.api")),
     path("schema/", CachedSchemaView.as_view(authentication_classes=[]), name="api-schema"),
     path(
         "docs/",

@@ -156,6 +156,7 @@ class SequenceAdmin(admin.ModelAdmin):
                     "reenrollment_min_gap_days",
                     "max_duration_days",
                     "on_send_failure",
+                    "holdout_percent",
                     "variant_winners",
                     "goal_conditions",
                     "exit_conditions",

@@ -22,6 +22,10 @@ Rules, in order (docs/sequences.md explains each):
    as for the cap), so sequences stop hammering people who stopped reading.
 4. Quiet hours in the contact's time zone (SEQUENCES_QUIET_HOURS, default 21:00-08:00):
    marketing is deferred to the end of the quiet hours, local time.
+5. Holdout (last, so only someone who would have been mailed is held out): a contact in
+   the sequence's holdout group (Sequence.holdout_percent, a stable hash of sequence key
+   and contact id) gets none of its marketing emails: reason "holdout", and the
+   enrollment walks on as if sent (docs/reporting.md, "Incremental").
 
 The rules are CHECKS, a list of named checks, each in two forms: `single` asks the
 database for one contact (`evaluate`, for single callers), `batch` reads facts that a
@@ -50,6 +54,7 @@ from crm.selectors import (
     suppression_active_q,
     suppressions_active_for,
 )
+from sequences.reports.holdout import is_held_out
 
 OPT_OUT_COUNTRIES = frozenset({"US"})
 CAP_WINDOW = datetime.timedelta(days=7)
@@ -201,6 +206,14 @@ def low_engagement_interval() -> datetime.timedelta:
     return datetime.timedelta(
         days=_setting("LOW_ENGAGEMENT_INTERVAL_DAYS", DEFAULT_LOW_ENGAGEMENT_INTERVAL_DAYS)
     )
+
+
+def _holdout(contact, sequence, step, now) -> Decision:
+    if sequence.is_transactional or not is_held_out(
+        sequence_key=sequence.key, contact_id=contact.pk, percent=sequence.holdout_percent
+    ):
+        return ALLOW
+    return Decision(False, "holdout")
 
 
 def _setting(name: str, default: int) -> int:
@@ -445,4 +458,5 @@ CHECKS: tuple[Check, ...] = (
     Check("frequency_cap", _frequency_cap, _frequency_cap_batch),
     Check("low_engagement", _low_engagement, _low_engagement_batch),
     Check("quiet_hours", _quiet_hours, _no_query(_quiet_hours)),
+    Check("holdout", _holdout, _no_query(_holdout)),
 )

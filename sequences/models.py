@@ -9,11 +9,17 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
 from crm.models import slug_key_validator
 from crm.services.mail import SystemEmailKind
+
+
+def default_holdout_percent() -> int:
+    """A new sequence's holdout share: REPORT_DEFAULT_HOLDOUT_PERCENT (10 unless set)."""
+    return getattr(settings, "REPORT_DEFAULT_HOLDOUT_PERCENT", 10)
 
 
 class Sequence(models.Model):
@@ -92,6 +98,13 @@ class Sequence(models.Model):
         blank=True,
         help_text="Conditions on an activity that ends the enrollment (e.g. kind handed_off).",
     )
+    holdout_percent = models.PositiveSmallIntegerField(
+        "holdout (%)",
+        default=default_holdout_percent,
+        validators=[MaxValueValidator(50)],
+        help_text="This share of contacts (0-50%) is enrolled but never mailed, to measure "
+        "the sequence's real effect (docs/reporting.md). Transactional mail is never held out.",
+    )
     variant_winners = models.JSONField(
         default=dict,
         blank=True,
@@ -116,6 +129,9 @@ class Sequence(models.Model):
                 condition=Q(is_transactional=True, topic__isnull=True)
                 | Q(is_transactional=False, topic__isnull=False),
                 name="sequence_topic_or_transactional",
+            ),
+            models.CheckConstraint(
+                condition=Q(holdout_percent__lte=50), name="sequence_holdout_at_most_50"
             ),
         ]
 

@@ -374,6 +374,13 @@ class SequenceFactory(DjangoModelFactory):
     on_send_failure = Sequence.OnSendFailure.CONTINUE
 
 
+class SequenceResultFactory(SequenceFactory):
+    """The revenue view's read-only proxy of a sequence (sequences/reports/admin.py)."""
+
+    class Meta:
+        model = "revenue.SequenceResult"
+
+
 class SequenceVersionFactory(DjangoModelFactory):
     class Meta:
         model = SequenceVersion

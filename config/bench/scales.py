@@ -64,6 +64,7 @@ SCENARIOS = (
     "webhook",
     "segment",
     "admin",
+    "reports",
     "import",
     "export",
     "periodic",

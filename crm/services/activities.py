@@ -27,6 +27,7 @@ NOT_ENGAGEMENT_KINDS = frozenset(
         K.CONSENT_WITHDRAWN,
         K.LIFECYCLE_STAGE_CHANGED,
         K.HANDED_OFF,
+        "handoff_closed",
         K.DEAL_STAGE_CHANGED,
         K.NOTE_ADDED,
         "segment_entered",

@@ -398,6 +398,7 @@ def handoff_accept(*, handoff: Handoff, user: AbstractBaseUser | None = None) ->
     locked.closed_by = user
     locked.contacted_at = locked.contacted_at or now
     locked.save(update_fields=["status", "owner", "deal", "closed_at", "closed_by", "contacted_at"])
+    _record_outcome(locked, Status.ACCEPTED)
     if contact.owner_id is None and owner is not None:
         contact_update(contact=contact, owner=owner)
     stage_forward(
@@ -477,7 +478,20 @@ def _close(handoff: Handoff, status: str, user: AbstractBaseUser | None, reason:
     locked.closed_at = timezone.now()
     locked.closed_by = user
     locked.save(update_fields=["status", "owner", "close_reason", "closed_at", "closed_by"])
+    _record_outcome(locked, status, reason)
     return locked
+
+
+def _record_outcome(handoff: Handoff, outcome: str, reason: str = "") -> None:
+    """Put sales' verdict on the bus (`handoff_closed`): marketing's reports count it."""
+    activity_record(
+        kind="handoff_closed",
+        source="scoring",
+        contact=handoff.contact,
+        occurred_at=handoff.closed_at,
+        properties={"handoff_id": handoff.pk, "outcome": outcome, "reason": reason[:300]},
+        idempotency_key=f"handoff_closed:{handoff.pk}",
+    )
 
 
 @transaction.atomic

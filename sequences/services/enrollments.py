@@ -11,6 +11,7 @@ from crm.models import SegmentMembership
 from crm.segment_selectors import segment_current_memberships
 from sequences.conditions import contact_facts, contact_matches
 from sequences.models import Enrollment, EnrollmentEvent, Sequence
+from sequences.reports.facts import report_counts_add_ended, report_counts_add_enrolled
 from sequences.services.moves import enqueue_run
 
 State = Enrollment.State
@@ -51,6 +52,7 @@ def enrollment_end(
     if ended:
         enrollment.state, enrollment.reason, enrollment.ended_at = state, reason, now
         enrollment_event_add(enrollment=enrollment, kind=state, reason=reason, now=now)
+        report_counts_add_ended(rows=[(enrollment, state, reason)], now=now)
     return bool(ended)
 
 
@@ -166,6 +168,7 @@ def enrollment_create(
             "The contact is already in this sequence.", code="already_enrolled"
         ) from exc
     enrollment_event_add(enrollment=enrollment, kind="entered", reason=source, now=now)
+    report_counts_add_enrolled(enrollments=[enrollment])
     enqueue_run([enrollment.pk])
     return enrollment
 
@@ -193,6 +196,7 @@ def enrollments_bulk_save(
         EnrollmentEvent(enrollment=enrollment, kind="entered", reason="trigger", occurred_at=now)
         for enrollment in saved
     )
+    report_counts_add_enrolled(enrollments=saved)
     return saved
 
 

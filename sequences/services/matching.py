@@ -17,6 +17,7 @@ from crm.models import Activity, Contact
 from crm.selectors import activity_sources_from_browser_keys
 from sequences.conditions import activity_matches, contact_facts, properties_match
 from sequences.models import Enrollment, Sequence, Trigger
+from sequences.reports.facts import report_counts_add_ended
 from sequences.services.enrollments import (
     audience_admits,
     audience_segment_members,
@@ -167,6 +168,7 @@ def _write(changes: _Changes, now: datetime.datetime) -> None:
             waiting_for=Value({}, output_field=JSONField()),
         )
     events_bulk_add(changes.events, now)
+    report_counts_add_ended(rows=changes.events, now=now)
 
 
 def _case(pks: list[int], value_for, output_field) -> Case:

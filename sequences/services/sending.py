@@ -83,8 +83,12 @@ DEFAULT_RETRY_BASE_SECONDS = 60
 #: An enrollment waiting on an `unknown` email looks again this often; resolving the
 #: row (ledger.py) wakes it at once.
 UNKNOWN_RECHECK = datetime.timedelta(hours=6)
-#: Gate reasons that mean "this contact must not get this sequence's mail": leave it.
-DEFER_OR_CONTINUE = frozenset({"frequency_cap", "low_engagement_throttle", "quiet_hours"})
+#: Gate reasons that skip this email and go on (the rest mean "this contact must not get
+#: this sequence's mail": leave it). A held-out contact walks the whole sequence unmailed,
+#: so its goals and exits compare with the mailed group's (docs/reporting.md).
+DEFER_OR_CONTINUE = frozenset(
+    {"frequency_cap", "low_engagement_throttle", "quiet_hours", "holdout"}
+)
 
 
 @dataclass

@@ -1,0 +1,95 @@
+"""The statistics behind the reports, from statsmodels (no hand-written formulas).
+
+- Holdout lift: the difference of two independent proportions (mailed minus held out)
+  with Newcombe's hybrid score interval (`confint_proportions_2indep`, method
+  "newcomb"), which stays honest for small groups and rates near 0, and the score test
+  (`test_proportions_2indep`) for its p-value. "Significant" means the 95% interval
+  excludes 0.
+- A/B variants: the chi-square test of equal proportions across all variants
+  (`proportions_chisquare`).
+"""
+
+import math
+import warnings
+from dataclasses import dataclass
+
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    proportions_chisquare,
+    test_proportions_2indep,
+)
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Lift:
+    """Mailed vs held-out conversion rate: the difference, its 95% interval and p-value."""
+
+    mailed_rate: float
+    holdout_rate: float
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    relative: float | None
+
+    @property
+    def is_significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+def conversion_lift(
+    *, mailed_converted: int, mailed: int, holdout_converted: int, holdout: int
+) -> Lift | None:
+    """The lift of the mailed group's conversion rate over the holdout's; None if a group is
+    empty."""
+    if mailed <= 0 or holdout <= 0:
+        return None
+    if not (0 <= mailed_converted <= mailed and 0 <= holdout_converted <= holdout):
+        return None  # counts from a partial period can disagree; no test on them
+    with warnings.catch_warnings():
+        # Zero rates make statsmodels' unused ratio/odds figures divide by zero.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _lift(mailed_converted, mailed, holdout_converted, holdout)
+
+
+def _lift(mailed_converted: int, mailed: int, holdout_converted: int, holdout: int) -> Lift:
+    mailed_rate, holdout_rate = mailed_converted / mailed, holdout_converted / holdout
+    low, high = confint_proportions_2indep(
+        mailed_converted,
+        mailed,
+        holdout_converted,
+        holdout,
+        method="newcomb",
+        compare="diff",
+        alpha=ALPHA,
+    )
+    result = test_proportions_2indep(
+        mailed_converted, mailed, holdout_converted, holdout, method="score", compare="diff"
+    )
+    p_value = float(result.pvalue)
+    if not all(math.isfinite(value) for value in (low, high)):
+        return None
+    return Lift(
+        mailed_rate=mailed_rate,
+        holdout_rate=holdout_rate,
+        difference=mailed_rate - holdout_rate,
+        low=float(low),
+        high=float(high),
+        p_value=1.0 if math.isnan(p_value) else p_value,
+        relative=(mailed_rate - holdout_rate) / holdout_rate if holdout_rate else None,
+    )
+
+
+def variants_p_value(successes: list[int], trials: list[int]) -> float | None:
+    """p-value of "all variants have the same rate"; None when it cannot be tested yet."""
+    pairs = [(s, n) for s, n in zip(successes, trials, strict=True) if n > 0]
+    if len(pairs) < 2 or sum(s for s, _ in pairs) == 0 or any(s > n for s, n in pairs):
+        return None
+    if all(s == n for s, n in pairs):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _, p_value, _ = proportions_chisquare([s for s, _ in pairs], [n for _, n in pairs])
+    return float(p_value) if math.isfinite(p_value) else None
