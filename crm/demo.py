@@ -58,7 +58,7 @@ SEED = 20250917
 SOURCE = "demo"
 
 #: Demo set-up other apps add (scoring rules, playbooks); see register_demo_extension.
-_EXTENSIONS: dict[str, Callable[[], str]] = {}
+_EXTENSIONS: dict[str, tuple[int, Callable[[], str]]] = {}
 DEFAULT_CONTACTS = 300
 #: Below this the funnel cannot hold every stage, deal stage and suppression reason.
 MIN_CONTACTS = 40
@@ -447,14 +447,22 @@ class DemoResult:
     extensions: tuple[str, ...] = ()
 
 
-def register_demo_extension(name: str, install: Callable[[], str]) -> None:
+#: When an extension runs, relative to the others (lower first). History that the replays
+#: must see comes first; configuration next; the replays of that history last.
+DEMO_HISTORY, DEMO_CONFIGURATION, DEMO_REPLAY = 10, 20, 30
+
+
+def register_demo_extension(
+    name: str, install: Callable[[], str], *, phase: int = DEMO_CONFIGURATION
+) -> None:
     """Have seed_demo also run `install` after the people data, in the same transaction.
 
     crm cannot import scoring or sequences, so they register what the demo needs from
-    them (rules, playbooks) from their AppConfig.ready(). `install` must be idempotent
-    (it runs on every seed_demo) and returns a one-line summary.
+    them (rules, playbooks, replays) from their AppConfig.ready(). Extensions run by
+    `phase`, then in the order they were registered. `install` must be idempotent (it
+    runs on every seed_demo) and returns a one-line summary.
     """
-    _EXTENSIONS[name] = install
+    _EXTENSIONS[name] = (phase, install)
 
 
 def demo_seed(
@@ -477,7 +485,7 @@ def demo_seed(
             ):
                 _Seeder(contacts=contacts).run()
         notes = []
-        for name, install in _EXTENSIONS.items():
+        for name, (_phase, install) in sorted(_EXTENSIONS.items(), key=lambda item: item[1][0]):
             with _timed(say, name):
                 notes.append(f"{name}: {install()}")
     return DemoResult(created=created, counts=demo_counts(), extensions=tuple(notes))

@@ -10,7 +10,7 @@ class ScoringConfig(AppConfig):
     verbose_name = "Lead scoring and handoff"
 
     def ready(self):
-        from crm.demo import register_demo_extension
+        from crm.demo import DEMO_REPLAY, register_demo_extension
         from crm.schedules import register_schedule
         from crm.signals import activities_attached, activities_recorded
         from scoring import config_sections  # noqa: F401  (registers scoring's config sections)
@@ -44,4 +44,4 @@ class ScoringConfig(AppConfig):
 
         register_privacy_exporter("scoring", export_contact_scores)
         register_demo_extension("scoring", install_demo_scoring)
-        register_demo_extension("scoring history", demo_replay_scores)
+        register_demo_extension("scoring history", demo_replay_scores, phase=DEMO_REPLAY)

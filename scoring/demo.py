@@ -163,7 +163,10 @@ def _sales_work(
             continue
         if answer_at > handoff.sla_due_at:
             handoff_sla_check(now=handoff.sla_due_at + datetime.timedelta(minutes=1))
-            handoff.refresh_from_db()
+        # An SLA check (this one or an earlier one) may have reassigned it meanwhile.
+        handoff.refresh_from_db()
+        if handoff.status != Handoff.Status.NEW or handoff.owner is None:
+            continue
         with demo_clock(answer_at):
             handoff_mark_contacted(handoff=handoff, user=handoff.owner)
     contacted = open_handoffs.filter(status=Handoff.Status.CONTACTED, created_at__lt=decide_until)

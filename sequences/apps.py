@@ -13,7 +13,7 @@ class SequencesConfig(AppConfig):
     verbose_name = "Sequences"
 
     def ready(self):
-        from crm.demo import register_demo_extension
+        from crm.demo import DEMO_REPLAY, register_demo_extension
         from crm.schedules import register_schedule
         from crm.signals import activities_recorded
         from sequences import config_sections  # noqa: F401  (registers the YAML sections)
@@ -57,7 +57,7 @@ class SequencesConfig(AppConfig):
             minutes=60,
         )
         register_demo_extension("sequences", install_demo_playbooks)
-        register_demo_extension("sequences: journeys", demo_run_journeys)
+        register_demo_extension("sequences: journeys", demo_run_journeys, phase=DEMO_REPLAY)
 
     def _connect_esp_webhooks(self):
         """The anymail inbox receiver, its processing schedules and the webhook check."""

@@ -23,7 +23,7 @@ from crm.models import Activity
 from sequences.esp import simulated
 from sequences.esp.classify import APPLE_PROXY_USER_AGENT
 from sequences.esp.processing import esp_events_process
-from sequences.models import Enrollment, OutboundMessage
+from sequences.models import OutboundMessage
 from sequences.services.matching import enrollments_react
 from sequences.services.running import enrollments_advance, enrollments_claim
 from sequences.services.variants import variant_winners_decide
@@ -47,7 +47,7 @@ HUMAN_USER_AGENT = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605
 
 def demo_run_journeys() -> str:
     """Replay the demo's last month through the sequence engine, once."""
-    if Enrollment.objects.exists():
+    if OutboundMessage.objects.filter(esp_message_id__startswith=simulated.ID_PREFIX).exists():
         return "journeys already present"
     end = timezone.now()
     esp = _SimulatedEsp(random.Random(SEED))

@@ -10,6 +10,8 @@ from anymail.backends.test import EmailBackend as AnymailTestBackend
 from anymail.message import AnymailRecipientStatus
 
 ESP_NAME = "Demo ESP"
+#: Every message id the simulated ESP hands out starts with this.
+ID_PREFIX = "demo-"
 
 
 class EmailBackend(AnymailTestBackend):
@@ -17,5 +19,5 @@ class EmailBackend(AnymailTestBackend):
 
     def post_to_esp(self, payload, message):
         message.anymail_test_params = payload.get_params()
-        status = AnymailRecipientStatus(message_id=f"demo-{uuid.uuid4()}", status="sent")
+        status = AnymailRecipientStatus(message_id=f"{ID_PREFIX}{uuid.uuid4()}", status="sent")
         return {"recipient_status": dict.fromkeys(payload.recipient_emails, status)}

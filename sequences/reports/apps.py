@@ -17,3 +17,9 @@ class ReportsConfig(AppConfig):
         from sequences.reports import panels
 
         panels.register()
+        from crm.demo import DEMO_HISTORY, register_demo_extension
+        from sequences.reports.demo import demo_revenue_history
+
+        # Before the replays: its orders and clicks are history that scoring and the
+        # sequence engine then see like any other.
+        register_demo_extension("revenue history", demo_revenue_history, phase=DEMO_HISTORY)
