@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
+from django.utils import timezone
 
 from crm.segment_selectors import segment_contacts, segment_current_memberships
 from crm.segments.compiler import SegmentCompileError
@@ -14,6 +15,7 @@ from crm.services.mail import SystemEmailFailed, SystemEmailKind, system_email_s
 from sequences.models import EmailTemplate, Sequence, SequenceVersion, Step, Trigger
 from sequences.rendering import RenderedEmail, render_email
 from sequences.review import Finding, review_errors, sequence_findings
+from sequences.services.steps import wait_end
 
 Status = Sequence.Status
 
@@ -164,17 +166,28 @@ def _segment_entry(sequence: Sequence, trigger: Trigger, label: str) -> TriggerE
     )
 
 
-def _first_send(steps: list[Step]) -> str:
-    """When the first email step runs after entry, following the steps in order."""
+def _first_send(steps: list[Step], now: datetime.datetime | None = None) -> str:
+    """When the first email step runs after entry, following the steps in order.
+
+    While only fixed waits come first, it also says when someone entering now would get
+    it (before quiet hours and the frequency cap, which the send gate applies).
+    """
     waits: list[str] = []
+    earliest = now or timezone.now()
     for step in steps:
         config = step.config or {}
         if step.type == Step.Type.SEND_EMAIL:
             when = "right after entry" if not waits else "after " + ", then ".join(waits)
-            return f"First email: step {step.key}, {when}."
+            at = f" Someone entering now: {earliest:%Y-%m-%d %H:%M} UTC." if earliest else ""
+            return f"First email: step {step.key}, {when}.{at}"
         if step.type == Step.Type.WAIT_DURATION:
-            waits.append(_duration_text(_timedelta(config.get("duration"))))
-        elif step.type == Step.Type.WAIT_UNTIL_TIME:
+            duration = config.get("duration")
+            waits.append(_wait_text(duration))
+            earliest = wait_end(earliest, duration) if earliest and _is_duration(duration) else None
+            continue
+        if step.type in (Step.Type.WAIT_UNTIL_TIME, Step.Type.WAIT_UNTIL_DATE, "wait_for_event"):
+            earliest = None  # depends on the contact's zone, data or behaviour
+        if step.type == Step.Type.WAIT_UNTIL_TIME:
             waits.append(f"at the next {config.get('time')} in the contact's time zone")
         elif step.type == Step.Type.WAIT_UNTIL_DATE:
             waits.append(
@@ -183,13 +196,29 @@ def _first_send(steps: list[Step]) -> str:
             )
         elif step.type == Step.Type.WAIT_FOR_EVENT:
             event = (config.get("event") or {}).get("activity", "the event")
-            timeout = _duration_text(_timedelta(config.get("timeout")))
+            timeout = _wait_text(config.get("timeout"))
             waits.append(f"when {event} happens or {timeout} pass")
         elif step.type == Step.Type.BRANCH_IF:
             return f"The first email depends on the branch at step {step.key}."
         elif step.type == Step.Type.END:
             break
     return "The sequence sends no email."
+
+
+def _is_duration(duration) -> bool:
+    return isinstance(duration, dict) and all(
+        isinstance(value, int) and value >= 0 for value in duration.values()
+    )
+
+
+def _wait_text(duration) -> str:
+    """A wait in words, business days included: “2 business days, 3 hours”."""
+    text = _duration_text(_timedelta(duration))
+    business = duration.get("business_days") if isinstance(duration, dict) else None
+    if not business:
+        return text
+    words = f"{business} business day{'s' if business != 1 else ''}"
+    return words if text == "0 minutes" else f"{words}, {text}"
 
 
 def _timedelta(duration) -> datetime.timedelta:
