@@ -602,7 +602,7 @@ class SegmentTriggerForm(TriggerForm):
     )
     include_existing_members = forms.BooleanField(
         required=False,
-        label="Also enroll the members found by the segment's first evaluation",
+        label="Also enroll the segment's current members when the sequence is first activated",
     )
 
 

@@ -2,12 +2,14 @@
 
 import datetime
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from crm.segment_selectors import segment_contacts, segment_current_memberships
 from crm.segments.compiler import SegmentCompileError
@@ -15,6 +17,8 @@ from crm.services.mail import SystemEmailFailed, SystemEmailKind, system_email_s
 from sequences.models import EmailTemplate, Sequence, SequenceVersion, Step, Trigger
 from sequences.rendering import RenderedEmail, render_email
 from sequences.review import Finding, review_errors, sequence_findings
+from sequences.services.existing_members import TASK as EXISTING_MEMBERS_TASK
+from sequences.services.existing_members import existing_members, existing_members_pending
 from sequences.services.steps import wait_end
 
 Status = Sequence.Status
@@ -136,14 +140,27 @@ def _segment_entry(sequence: Sequence, trigger: Trigger, label: str) -> TriggerE
             label, None, f"{future}; its {segment.member_count} current members do not enter."
         )
     if segment.last_evaluated_at is not None:
-        # Existing members come from the segment's first evaluation (matching.trigger_fires);
-        # that evaluation already happened, so activating now enrolls none of them.
+        # The segment's first evaluation already ran: the first activation enrolls its
+        # current members instead (services/existing_members.py).
+        if sequence.current_version_id is not None:
+            return TriggerEntry(
+                label,
+                None,
+                f"{future}. Its current members were included when the sequence was first "
+                "activated; activating again does not enroll them a second time.",
+            )
+        count = existing_members(trigger).count()
+        caveat = (
+            " (before the audience conditions and re-enrollment policy, checked per contact)"
+            if sequence.audience_conditions or sequence.reenrollment != "never"
+            else ""
+        )
         return TriggerEntry(
             label,
-            None,
-            f"{future}. Its {segment.member_count} current members do not enter: "
-            "“include existing members” covers only the segment's first evaluation, "
-            f"which ran on {segment.last_evaluated_at:%Y-%m-%d %H:%M} UTC.",
+            count,
+            f"Activating enrolls the segment's {count} current members{caveat} "
+            f"(evaluated {segment.last_evaluated_at:%Y-%m-%d %H:%M} UTC), then anyone who "
+            "enters it later.",
         )
     try:
         matching = segment_contacts(segment=segment)
@@ -263,7 +280,15 @@ def sequence_activate(*, sequence: Sequence, user=None) -> SequenceVersion:
         version = SequenceVersion.objects.create(
             sequence=sequence, number=number, steps=snapshot, created_by=user
         )
+    first_time = sequence.current_version_id is None
     Sequence.objects.filter(pk=sequence.pk).update(status=Status.ACTIVE, current_version=version)
+    if first_time:
+        # "Include existing members" of an already evaluated segment: enrolled in the
+        # background once this activation commits (the review counted them).
+        triggers = sequence.triggers.select_related("segment")
+        for trigger in triggers:
+            if existing_members_pending(trigger):
+                transaction.on_commit(partial(async_task, EXISTING_MEMBERS_TASK, trigger.pk))
     return version
 
 
