@@ -269,7 +269,7 @@ def trigger_words(trigger: Trigger) -> str:
     if trigger.type == Trigger.Type.LIFECYCLE_STAGE:
         return f"When the contact becomes {trigger.lifecycle_stage}"
     if trigger.type == Trigger.Type.SEGMENT_ENTERED:
-        existing = " (and its members at the first evaluation)"
+        existing = " (and its current members, at the first activation)"
         return f"When the contact enters segment “{trigger.segment}”" + (
             existing if trigger.include_existing_members else ""
         )

@@ -172,6 +172,9 @@ def test_a_marketer_builds_segment_and_sequence_previews_and_activates(wide_page
     expect(page.locator(".seq-invalid")).to_have_count(0)
     fits(page)
     shot(page, "sequence-builder.png")
+    page.emulate_media(color_scheme="dark")  # the admin's own colours: dark mode works too
+    shot(page, "sequence-builder-dark.png")
+    page.emulate_media(color_scheme="light")
 
     # Preview the email from its step.
     page.locator("#step-welcome .seq-edit").click()
@@ -190,6 +193,10 @@ def test_a_marketer_builds_segment_and_sequence_previews_and_activates(wide_page
     shot(page, "sequence-activate-review.png")
     page.click("input[name=confirm]")
     expect(page.locator(".messagelist .success")).to_contain_text("is active, version 1")
+
+    # Back on the sequence's own page: settings and the read-only flow, no trigger table.
+    expect(page.locator("#sequence-flow")).to_be_visible()
+    fits(page)
 
     sequence = Sequence.objects.get(key="welcome-prospects")
     assert sequence.status == Sequence.Status.ACTIVE
