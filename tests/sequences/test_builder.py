@@ -4,10 +4,12 @@ import datetime
 import json
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from crm.config_io import config_import
 from crm.models import Segment
+from crm.services import activity_record
 from sequences.builder import sequence_flow, step_counts
 from sequences.builder_conditions import (
     ACTIVITIES,
@@ -30,7 +32,7 @@ from sequences.models import (
 )
 from sequences.services.steps import wait_end
 from tests.factories import ContactFactory, EmailTemplateFactory
-from tests.sequences.conftest import build_sequence, email_step, step
+from tests.sequences.conftest import build_sequence, email_step, run, step
 
 pytestmark = pytest.mark.django_db
 
@@ -644,3 +646,21 @@ def test_sequence_owner_is_required_by_the_builder_review(marketer_client):
     flow = sequence_flow(sequence)
 
     assert [finding.message for finding in flow.general_problems] == ["The sequence has no owner."]
+
+
+def test_the_engine_waits_business_days(
+    clock, consenting_contact, django_capture_on_commit_callbacks
+):
+    build_sequence([step("wait", "wait_duration", duration={"business_days": 4}), email_step("hi")])
+    with django_capture_on_commit_callbacks(execute=True):
+        activity_record(kind="form_submitted", source="test", contact=consenting_contact)
+    enrollment = Enrollment.objects.get(contact=consenting_contact)
+
+    # Entered on Tuesday 10 March at 10:00 UTC: four business days later is Monday the 16th.
+    assert enrollment.due_at == datetime.datetime(2026, 3, 16, 10, 0, tzinfo=datetime.UTC)
+    clock.advance(days=5, hours=23)
+    run(clock)
+    assert mail.outbox == []
+    clock.advance(hours=1)
+    run(clock)
+    assert len(mail.outbox) == 1
