@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations.special import RunPython
 from playwright.sync_api import expect
 
 from crm.models import Segment
@@ -25,10 +27,34 @@ from tests.factories import ContactFactory, EmailTemplateFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WIDTH = 1366
+#: The data migrations that create the staff roles and grant their permissions.
+ROLE_FUNCTIONS = {"create_roles", "grant", "grant_view", "add_permissions"}
 
 
 @pytest.fixture
-def wide_page(migrated_rows_restored, live_server, settings, monkeypatch):  # noqa: F811
+def roles(default_rows):
+    """The staff roles with their permissions, as the migrations grant them.
+
+    pytest-django runs transactional tests last, and each one's teardown flushes every
+    table: after one that does not restore the migrations' rows, the Marketing group is
+    gone and the marketer below would be refused. The role migrations are idempotent
+    (get_or_create, add), so they simply run again, on the migrated state's models.
+    """
+    loader = MigrationLoader(connection)
+    apps = loader.project_state().apps
+    done = set()
+    for leaf in loader.graph.leaf_nodes():
+        for node in loader.graph.forwards_plan(leaf):
+            if node in done or node[0] not in ("crm", "scoring", "sequences"):
+                continue
+            done.add(node)
+            for operation in loader.graph.nodes[node].operations:
+                if isinstance(operation, RunPython) and operation.code.__name__ in ROLE_FUNCTIONS:
+                    operation.code(apps, None)
+
+
+@pytest.fixture
+def wide_page(migrated_rows_restored, roles, live_server, settings, monkeypatch):  # noqa: F811
     if not CHROMIUM.exists():
         message = f"Chromium is not installed at {CHROMIUM}: apt-get install chromium."
         if os.environ.get("CI") == "true":
