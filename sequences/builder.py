@@ -7,7 +7,8 @@ rule set at a time. Nothing here writes.
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from sequences.conditions import STEP_TARGET_KEYS
 from sequences.models import Enrollment, EnrollmentEvent, OutboundMessage, Sequence, Step, Trigger
@@ -171,8 +172,11 @@ def _findings_by_step(findings: list[Finding], steps: list[Step]):
 def step_counts(sequence: Sequence, steps: list[Step] | None = None) -> dict[str, StepCounts]:
     """Three aggregate queries, whatever the number of steps or contacts.
 
-    - waiting: live enrollments whose next step is this one (a contact waiting for an
-      event is counted on its wait_for_event step);
+    - waiting: live enrollments at this step. The engine stores the step to run next,
+      so a contact held by a timed wait (duration, time of day, date property) has the
+      step after the wait, due later: those are counted on the wait. A contact waiting
+      for an event is counted on its wait_for_event step. The rest (due now, or held
+      by the send gate's quiet hours or cap) count on the step they will run;
     - sent: emails of this step the ESP accepted;
     - converted: enrollments that ran this step and later converted.
     """
@@ -181,15 +185,20 @@ def step_counts(sequence: Sequence, steps: list[Step] | None = None) -> dict[str
     live = (
         Enrollment.objects.filter(sequence=sequence, state__in=Enrollment.LIVE_STATES)
         .values_list("state", "current_step")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("pk"), later=Count("pk", filter=Q(due_at__gt=timezone.now())))
         .order_by()
     )
-    waits = _event_waits(steps)
-    for state, current, n in live:
-        key = current
+    event_waits, timed_waits = _event_waits(steps), _timed_waits(steps)
+    for state, current, n, later in live:
         if state == Enrollment.State.WAITING:
-            key = waits.get(current, current)
-        counts.setdefault(key, StepCounts()).waiting += n
+            counts.setdefault(event_waits.get(current, current), StepCounts()).waiting += n
+            continue
+        wait = timed_waits.get(current)
+        if wait and later:
+            counts.setdefault(wait, StepCounts()).waiting += later
+            n -= later
+        if n:
+            counts.setdefault(current, StepCounts()).waiting += n
     sent = (
         OutboundMessage.objects.filter(
             enrollment__sequence=sequence, state=OutboundMessage.State.SENT
@@ -212,6 +221,18 @@ def step_counts(sequence: Sequence, steps: list[Step] | None = None) -> dict[str
     for key, n in converted:
         counts.setdefault(key, StepCounts()).converted = n
     return counts
+
+
+TIMED_WAITS = (Step.Type.WAIT_DURATION, Step.Type.WAIT_UNTIL_TIME, Step.Type.WAIT_UNTIL_DATE)
+
+
+def _timed_waits(steps: list[Step]) -> dict[str, str]:
+    """The step after each timed wait → the wait's key (where its waiting contacts are)."""
+    return {
+        steps[index + 1].key: step.key
+        for index, step in enumerate(steps[:-1])
+        if step.type in TIMED_WAITS
+    }
 
 
 def _event_waits(steps: list[Step]) -> dict[str, str]:

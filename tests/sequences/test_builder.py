@@ -6,6 +6,7 @@ import json
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.config_io import config_import
 from crm.models import Segment
@@ -424,19 +425,25 @@ def test_each_step_counts_waiting_sent_and_converted(django_assert_num_queries):
                 "await", "wait_for_event", event={"activity": "order_placed"}, timeout={"days": 3}
             ),
             email_step("nudge"),
+            step("pause", "wait_duration", duration={"days": 2}),
+            email_step("last"),
         ]
     )
     now = datetime.datetime(2026, 3, 10, tzinfo=datetime.UTC)
 
-    def enroll(state, current):
+    def enroll(state, current, due_at=None):
         return Enrollment.objects.create(
             contact=ContactFactory(),
             sequence=sequence,
             version=sequence.current_version,
             state=state,
             current_step=current,
+            due_at=due_at,
             enrolled_at=now,
         )
+
+    enroll(Enrollment.State.ACTIVE, "last", due_at=timezone.now() + datetime.timedelta(days=1))
+    enroll(Enrollment.State.ACTIVE, "last", due_at=timezone.now())  # due: about to get it
 
     first = enroll(Enrollment.State.ACTIVE, "hello")
     enroll(Enrollment.State.WAITING, "nudge")  # waiting for the order: counted on "await"
@@ -460,6 +467,7 @@ def test_each_step_counts_waiting_sent_and_converted(django_assert_num_queries):
     assert (counts["hello"].waiting, counts["hello"].sent, counts["hello"].converted) == (1, 2, 1)
     assert (counts["await"].waiting, counts["await"].converted) == (1, 1)
     assert (counts["nudge"].waiting, counts["nudge"].sent) == (1, 0)
+    assert (counts["pause"].waiting, counts["last"].waiting) == (1, 1)  # in the wait, due
 
 
 def test_the_builder_page_has_a_query_budget(marketer_client, django_assert_max_num_queries):
