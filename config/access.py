@@ -132,6 +132,7 @@ ADMIN_VIEWS: dict[str, tuple[str, ...]] = {
     "sequences_deliverability": ("Sales", "Marketing", "Customer success", "superuser"),
     "sequences_emailtemplate_preview": ("Sales", "Marketing", "Customer success", "superuser"),
     "sequences_sequence_activate": ("Marketing", "superuser"),
+    "sequences_sequence_builder": ("Sales", "Marketing", "Customer success", "superuser"),
     "sequences_sequence_install_playbook": ("Marketing", "superuser"),
     "sequences_sequence_pause": ("Marketing", "superuser"),
     "sequences_sequence_resume": ("Marketing", "superuser"),

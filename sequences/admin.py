@@ -16,6 +16,8 @@ from crm.admin.search import IndexedSearchMixin, contact_search_condition
 from crm.admin_hooks import register_contact_inline
 from crm.config_io import ConfigInvalid, config_import
 from crm.models import Contact
+from sequences.builder import sequence_flow
+from sequences.builder_admin import SequenceBuilderMixin
 from sequences.config_sections import sequences_export_yaml
 from sequences.models import (
     EmailTemplate,
@@ -24,8 +26,6 @@ from sequences.models import (
     OutboundMessage,
     Sequence,
     SequenceVersion,
-    Step,
-    Trigger,
 )
 from sequences.playbooks import PLAYBOOKS, playbook_install
 from sequences.rendering import UnsafeTemplate, preheader_of
@@ -96,41 +96,14 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class StepInline(admin.TabularInline):
-    model = Step
-    extra = 0
-    fields = ("position", "key", "type", "template", "config")
-    ordering = ("position",)
-    autocomplete_fields = ("template",)
-
-
-class TriggerInline(admin.TabularInline):
-    model = Trigger
-    extra = 0
-    fields = (
-        "type",
-        "activity_kind",
-        "lifecycle_stage",
-        "conditions",
-        "segment",
-        "include_existing_members",
-        "date_property",
-        "days_before",
-        "is_yearly",
-    )
-    autocomplete_fields = ("segment",)
-
-
 @admin.register(Sequence)
-class SequenceAdmin(admin.ModelAdmin):
+class SequenceAdmin(SequenceBuilderMixin, admin.ModelAdmin):
     list_display = ("name", "key", "status", "topic", "is_transactional", "owner", "priority")
     list_filter = ("status", "is_transactional", "topic")
     search_fields = ("name", "key", "description")
     ordering = ("-priority", "name")
     list_select_related = ("topic", "owner")
-    autocomplete_fields = ("audience_segment",)
     readonly_fields = ("current_version", "variant_winners", "review")
-    inlines = (TriggerInline, StepInline)
     actions = ("activate", "pause", "resume", "archive", "export_yaml")
     change_list_template = "admin/sequences/sequence/change_list.html"
     change_form_template = "admin/sequences/sequence/change_form.html"
@@ -139,12 +112,9 @@ class SequenceAdmin(admin.ModelAdmin):
         (
             "Who may get it",
             {
-                "fields": (
-                    "topic",
-                    "is_transactional",
-                    "audience_segment",
-                    "audience_conditions",
-                )
+                "fields": ("topic", "is_transactional"),
+                "description": "Triggers, steps, goals, exits and the audience are edited "
+                "in the builder.",
             },
         ),
         (
@@ -158,8 +128,6 @@ class SequenceAdmin(admin.ModelAdmin):
                     "on_send_failure",
                     "holdout_percent",
                     "variant_winners",
-                    "goal_conditions",
-                    "exit_conditions",
                 )
             },
         ),
@@ -238,6 +206,7 @@ class SequenceAdmin(admin.ModelAdmin):
             path("install-playbook/", view, name="sequences_sequence_install_playbook"),
             path("import-yaml/", import_view, name="sequences_sequence_import_yaml"),
             *status_urls,
+            *self.builder_urls(),
             *super().get_urls(),
         ]
 
@@ -286,6 +255,9 @@ class SequenceAdmin(admin.ModelAdmin):
                 for verb in STATUS_CHANGES
                 if _may_change(obj, verb, None)
             ]
+        if obj is not None and obj.pk:
+            context["builder_url"] = reverse("admin:sequences_sequence_builder", args=[obj.pk])
+            context["flow"] = sequence_flow(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def import_yaml_view(self, request):

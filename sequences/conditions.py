@@ -219,7 +219,7 @@ def step_config_errors(step_type: str, config: Any) -> list[str]:
 
 def _duration_errors(duration: Any, where: str) -> list[str]:
     if not isinstance(duration, dict) or not duration:
-        return [f"{where} needs days, hours and/or minutes"]
+        return [f"{where} needs days, hours, minutes and/or business_days"]
     errors = [f"{where}: unknown unit {unit!r}" for unit in duration if unit not in _UNITS]
     bad = [unit for unit in _UNITS if unit in duration and not _is_count(duration[unit])]
     return errors + [f"{where}.{unit} must be a whole number ≥ 0" for unit in bad]
@@ -229,7 +229,7 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-_UNITS = ("days", "hours", "minutes")
+_UNITS = ("days", "hours", "minutes", "business_days")
 
 
 def _time_errors(value: Any, where: str) -> list[str]:

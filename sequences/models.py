@@ -308,7 +308,7 @@ class Trigger(models.Model):
         if self.type == self.Type.LIFECYCLE_STAGE:
             return f"when stage becomes {self.lifecycle_stage}"
         if self.type == self.Type.SEGMENT_ENTERED:
-            return f"when entering segment {self.segment_id}"
+            return f"when entering segment {self.segment}"
         if self.type == self.Type.DATE_PROPERTY:
             return f"{self.days_before} days before {self.date_property}"
         return "manual"

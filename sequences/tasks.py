@@ -22,6 +22,7 @@ from sequences.services import (
     unknown_messages_check,
     variant_winners_decide,
 )
+from sequences.services.existing_members import existing_members_enroll
 from sequences.services.moves import task_budget_seconds
 
 #: Enrollments claimed at a time: small, so a kill strands few and the budget is checked often.
@@ -42,6 +43,11 @@ def run_enrollments_task(pks: list[int]) -> str:
             async_task("sequences.tasks.run_enrollments_task", rest)
             return f"claimed {claimed}, sent {sent}; {len(rest)} handed to a follow-up task"
     return f"claimed {claimed}, sent {sent}"
+
+
+def enroll_existing_members_task(trigger_pk: int) -> str:
+    """Enroll a segment trigger's current members after the sequence's first activation."""
+    return f"enrolled {existing_members_enroll(trigger_pk=trigger_pk)}"
 
 
 def run_due_enrollments_task() -> str:

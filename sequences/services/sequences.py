@@ -2,11 +2,14 @@
 
 import datetime
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
+from django.utils import timezone
+from django_q.tasks import async_task
 
 from crm.conditions.evaluator import definition_is_empty
 from crm.segment_selectors import segment_contacts, segment_current_memberships
@@ -15,6 +18,9 @@ from crm.services.mail import SystemEmailFailed, SystemEmailKind, system_email_s
 from sequences.models import EmailTemplate, Sequence, SequenceVersion, Step, Trigger
 from sequences.rendering import RenderedEmail, render_email
 from sequences.review import Finding, review_errors, sequence_findings
+from sequences.services.existing_members import TASK as EXISTING_MEMBERS_TASK
+from sequences.services.existing_members import existing_members, existing_members_pending
+from sequences.services.steps import wait_end
 
 Status = Sequence.Status
 
@@ -135,14 +141,27 @@ def _segment_entry(sequence: Sequence, trigger: Trigger, label: str) -> TriggerE
             label, None, f"{future}; its {segment.member_count} current members do not enter."
         )
     if segment.last_evaluated_at is not None:
-        # Existing members come from the segment's first evaluation (matching.trigger_fires);
-        # that evaluation already happened, so activating now enrolls none of them.
+        # The segment's first evaluation already ran: the first activation enrolls its
+        # current members instead (services/existing_members.py).
+        if sequence.current_version_id is not None:
+            return TriggerEntry(
+                label,
+                None,
+                f"{future}. Its current members were included when the sequence was first "
+                "activated; activating again does not enroll them a second time.",
+            )
+        count = existing_members(trigger).count()
+        caveat = (
+            " (before the audience conditions and re-enrollment policy, checked per contact)"
+            if sequence.audience_conditions or sequence.reenrollment != "never"
+            else ""
+        )
         return TriggerEntry(
             label,
-            None,
-            f"{future}. Its {segment.member_count} current members do not enter: "
-            "“include existing members” covers only the segment's first evaluation, "
-            f"which ran on {segment.last_evaluated_at:%Y-%m-%d %H:%M} UTC.",
+            count,
+            f"Activating enrolls the segment's {count} current members{caveat} "
+            f"(evaluated {segment.last_evaluated_at:%Y-%m-%d %H:%M} UTC), then anyone who "
+            "enters it later.",
         )
     try:
         matching = segment_contacts(segment=segment)
@@ -165,17 +184,28 @@ def _segment_entry(sequence: Sequence, trigger: Trigger, label: str) -> TriggerE
     )
 
 
-def _first_send(steps: list[Step]) -> str:
-    """When the first email step runs after entry, following the steps in order."""
+def _first_send(steps: list[Step], now: datetime.datetime | None = None) -> str:
+    """When the first email step runs after entry, following the steps in order.
+
+    While only fixed waits come first, it also says when someone entering now would get
+    it (before quiet hours and the frequency cap, which the send gate applies).
+    """
     waits: list[str] = []
+    earliest = now or timezone.now()
     for step in steps:
         config = step.config or {}
         if step.type == Step.Type.SEND_EMAIL:
             when = "right after entry" if not waits else "after " + ", then ".join(waits)
-            return f"First email: step {step.key}, {when}."
+            at = f" Someone entering now: {earliest:%Y-%m-%d %H:%M} UTC." if earliest else ""
+            return f"First email: step {step.key}, {when}.{at}"
         if step.type == Step.Type.WAIT_DURATION:
-            waits.append(_duration_text(_timedelta(config.get("duration"))))
-        elif step.type == Step.Type.WAIT_UNTIL_TIME:
+            duration = config.get("duration")
+            waits.append(_wait_text(duration))
+            earliest = wait_end(earliest, duration) if earliest and _is_duration(duration) else None
+            continue
+        if step.type in (Step.Type.WAIT_UNTIL_TIME, Step.Type.WAIT_UNTIL_DATE, "wait_for_event"):
+            earliest = None  # depends on the contact's zone, data or behaviour
+        if step.type == Step.Type.WAIT_UNTIL_TIME:
             waits.append(f"at the next {config.get('time')} in the contact's time zone")
         elif step.type == Step.Type.WAIT_UNTIL_DATE:
             waits.append(
@@ -184,13 +214,29 @@ def _first_send(steps: list[Step]) -> str:
             )
         elif step.type == Step.Type.WAIT_FOR_EVENT:
             event = (config.get("event") or {}).get("activity", "the event")
-            timeout = _duration_text(_timedelta(config.get("timeout")))
+            timeout = _wait_text(config.get("timeout"))
             waits.append(f"when {event} happens or {timeout} pass")
         elif step.type == Step.Type.BRANCH_IF:
             return f"The first email depends on the branch at step {step.key}."
         elif step.type == Step.Type.END:
             break
     return "The sequence sends no email."
+
+
+def _is_duration(duration) -> bool:
+    return isinstance(duration, dict) and all(
+        isinstance(value, int) and value >= 0 for value in duration.values()
+    )
+
+
+def _wait_text(duration) -> str:
+    """A wait in words, business days included: “2 business days, 3 hours”."""
+    text = _duration_text(_timedelta(duration))
+    business = duration.get("business_days") if isinstance(duration, dict) else None
+    if not business:
+        return text
+    words = f"{business} business day{'s' if business != 1 else ''}"
+    return words if text == "0 minutes" else f"{words}, {text}"
 
 
 def _timedelta(duration) -> datetime.timedelta:
@@ -235,7 +281,15 @@ def sequence_activate(*, sequence: Sequence, user=None) -> SequenceVersion:
         version = SequenceVersion.objects.create(
             sequence=sequence, number=number, steps=snapshot, created_by=user
         )
+    first_time = sequence.current_version_id is None
     Sequence.objects.filter(pk=sequence.pk).update(status=Status.ACTIVE, current_version=version)
+    if first_time:
+        # "Include existing members" of an already evaluated segment: enrolled in the
+        # background once this activation commits (the review counted them).
+        triggers = sequence.triggers.select_related("segment")
+        for trigger in triggers:
+            if existing_members_pending(trigger):
+                transaction.on_commit(partial(async_task, EXISTING_MEMBERS_TASK, trigger.pk))
     return version
 
 

@@ -28,8 +28,23 @@ def _duration(value: dict) -> datetime.timedelta:
     )
 
 
+def wait_end(start: datetime.datetime, value: dict) -> datetime.datetime:
+    """When a wait of `value` started at `start` ends; business days skip Saturday and Sunday.
+
+    Business days are counted on the calendar of the UTC date (the site's zone), so a
+    one-business-day wait started on Friday ends on Monday at the same time.
+    """
+    at = start + _duration(value)
+    remaining = value.get("business_days", 0)
+    while remaining > 0:
+        at += datetime.timedelta(days=1)
+        if at.weekday() < 5:
+            remaining -= 1
+    return at
+
+
 def _wait_duration(enrollment, step, config, now) -> Move:
-    at = now + _duration(config["duration"])
+    at = wait_end(now, config["duration"])
     return Move(at=at, event="wait", reason=f"until {at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -64,7 +79,7 @@ def _wait_for_event(enrollment, step, config, now) -> Move:
     version = enrollment.version
     yes_step = config.get("yes_step") or _next_key(version, step)
     timeout_step = config.get("timeout_step") or _next_key(version, step)
-    at = now + _duration(config["timeout"])
+    at = wait_end(now, config["timeout"])
     waiting_for = {"event": activity_tree(config["event"]), "yes_step": yes_step}
     return Move(
         to=timeout_step,

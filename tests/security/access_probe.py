@@ -139,7 +139,7 @@ def admin_view_urls() -> dict[str, str]:
             f"sequences_sequence_{verb}": reverse(
                 f"admin:sequences_sequence_{verb}", args=[sequence.pk]
             )
-            for verb in ("activate", "pause", "resume")
+            for verb in ("activate", "pause", "resume", "builder")
         },
     }
 

@@ -5,8 +5,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from sequences.models import Sequence, Trigger
-from sequences.services import sequence_activation_review
+from sequences.models import Enrollment, Sequence, Trigger
+from sequences.services import sequence_activate, sequence_activation_review
 from tests.factories import ContactFactory, SegmentFactory, SegmentMembershipFactory
 from tests.sequences.conftest import build_sequence, email_step, step
 
@@ -188,17 +188,62 @@ def test_audience_segment_narrows_the_count(newsletter):
     assert sequence_activation_review(sequence=sequence).enters_now == 1
 
 
-def test_an_already_evaluated_segment_says_plainly_that_members_do_not_enter(newsletter):
-    segment = SegmentFactory(key="leads", last_evaluated_at=timezone.now(), member_count=5)
-    sequence = draft(trigger=None)
+def test_an_evaluated_segment_counts_its_current_members_who_enter_at_activation(newsletter):
+    segment = SegmentFactory(key="leads", last_evaluated_at=timezone.now(), member_count=3)
+    audience = SegmentFactory(key="audience")
+    members = ContactFactory.create_batch(3)
+    for contact in members:
+        SegmentMembershipFactory(segment=segment, contact=contact)
+    SegmentMembershipFactory(segment=audience, contact=members[0])
+    SegmentMembershipFactory(segment=audience, contact=members[1])
+    sequence = draft(trigger=None, audience_segment=audience)
     sequence.triggers.create(
         type=Trigger.Type.SEGMENT_ENTERED, segment=segment, include_existing_members=True
     )
 
     review = sequence_activation_review(sequence=sequence)
 
+    assert review.enters_now == 2
+    assert "Activating enrolls the segment's 2 current members" in review.entries[0].explanation
+
+
+def test_first_activation_enrolls_an_evaluated_segments_members_once(
+    newsletter, django_capture_on_commit_callbacks
+):
+    segment = SegmentFactory(key="leads", last_evaluated_at=timezone.now(), member_count=2)
+    members = ContactFactory.create_batch(2)
+    for contact in members:
+        SegmentMembershipFactory(segment=segment, contact=contact)
+    left = ContactFactory()
+    SegmentMembershipFactory(segment=segment, contact=left, exited_at=timezone.now())
+    sequence = draft(trigger=None)
+    sequence.triggers.create(
+        type=Trigger.Type.SEGMENT_ENTERED, segment=segment, include_existing_members=True
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sequence_activate(sequence=sequence)
+    sequence.refresh_from_db()
+    review = sequence_activation_review(sequence=sequence)
+    with django_capture_on_commit_callbacks(execute=True) as again:
+        sequence_activate(sequence=sequence)
+
+    enrolled = set(Enrollment.objects.filter(sequence=sequence).values_list("contact", flat=True))
+    assert enrolled == {contact.pk for contact in members}
+    assert review.only_future  # already included: a later activation says so
+    assert "included when the sequence was first activated" in review.entries[0].explanation
+    assert again == []  # no second enrollment task
+
+
+def test_without_include_existing_members_nobody_enters_at_activation(newsletter):
+    segment = SegmentFactory(key="leads", last_evaluated_at=timezone.now(), member_count=5)
+    sequence = draft(trigger=None)
+    sequence.triggers.create(type=Trigger.Type.SEGMENT_ENTERED, segment=segment)
+
+    review = sequence_activation_review(sequence=sequence)
+
     assert review.only_future
-    assert "Its 5 current members do not enter" in review.entries[0].explanation
+    assert "its 5 current members do not enter" in review.entries[0].explanation
 
 
 def test_first_send_follows_waits_and_stops_at_a_branch(newsletter):
