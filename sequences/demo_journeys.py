@@ -28,7 +28,7 @@ from sequences.services.matching import enrollments_react
 from sequences.services.running import enrollments_advance, enrollments_claim
 from sequences.services.variants import variant_winners_decide
 
-JOURNEY_DAYS = 30
+JOURNEY_DAYS = 21
 TICK = datetime.timedelta(hours=4)
 WORKER = "seed_demo"
 
