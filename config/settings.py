@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_q",
     "anymail",
     "crm",
+    "crm.predictions",
     "scoring",
     "sequences",
     "config",

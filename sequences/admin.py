@@ -116,6 +116,7 @@ class TriggerInline(admin.TabularInline):
         "date_property",
         "days_before",
         "is_yearly",
+        "churn_risk_above",
     )
     autocomplete_fields = ("segment",)
 

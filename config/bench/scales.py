@@ -67,4 +67,5 @@ SCENARIOS = (
     "import",
     "export",
     "periodic",
+    "predictions",
 )

@@ -123,6 +123,13 @@ def _trigger_entry(sequence: Sequence, trigger: Trigger) -> TriggerEntry:
         )
     if trigger.type == Trigger.Type.SEGMENT_ENTERED and trigger.segment is not None:
         return _segment_entry(sequence, trigger, label)
+    if trigger.type == Trigger.Type.CHURN_RISK_ROSE:
+        return TriggerEntry(
+            label,
+            None,
+            f"At the nightly predictions refit: customers whose churn risk moves from below "
+            f"{trigger.churn_risk_above}% to at least it; nobody enters at activation.",
+        )
     return TriggerEntry(label, None, "Manual: contacts enter only by hand (admin) or the API.")
 
 
@@ -176,6 +183,10 @@ def _first_send(steps: list[Step]) -> str:
             waits.append(_duration_text(_timedelta(config.get("duration"))))
         elif step.type == Step.Type.WAIT_UNTIL_TIME:
             waits.append(f"at the next {config.get('time')} in the contact's time zone")
+        elif step.type == Step.Type.WAIT_UNTIL_BEST_TIME:
+            waits.append(
+                f"at the contact's best send time within {config.get('within_hours')} hours"
+            )
         elif step.type == Step.Type.WAIT_UNTIL_DATE:
             waits.append(
                 f"on the date in {config.get('property')} "

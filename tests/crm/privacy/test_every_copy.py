@@ -144,6 +144,7 @@ EXPORTED_RELATIONS = {
     "crm.SegmentMembership": ("segment_memberships",),
     "crm.Task": ("tasks",),
     "crm.Contact_tags": ("tags",),
+    "predictions.ContactPrediction": ("predictions", "purchase_predictions"),
     "scoring.Handoff": ("scoring", "handoffs"),
     "scoring.ScoreChange": ("scoring", "score_changes"),
     "sequences.Enrollment": ("sequences", "enrollments"),

@@ -1,0 +1,202 @@
+"""Predictions in the admin: runs with the calibration chart, predictions, the contact panel."""
+
+from functools import partial
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django_q.tasks import async_task
+
+from crm import admin_hooks
+from crm.admin.base import ReadOnlyMixin
+from crm.charts import Series, bar_chart, csv_export_or_none, decimal
+from crm.predictions.models import (
+    ContactPrediction,
+    ContactSendTime,
+    MilestoneRule,
+    MissedMilestone,
+    PredictionRun,
+)
+from crm.predictions.selectors import prediction_get, prediction_run_latest
+from crm.predictions.send_times import best_send_hour
+
+CALIBRATION_TASK = "crm.predictions.tasks.calibrate_predictions_task"
+
+
+@admin.register(PredictionRun)
+class PredictionRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("started_at", "kind", "status", "customers", "cutoff_at", "error")
+    list_filter = ("kind", "status")
+    search_fields = ("reason",)
+    ordering = ("-started_at", "-pk")
+    list_select_related = ()
+    date_hierarchy = "started_at"
+
+    @admin.display(description="Calibration error (total)")
+    def error(self, run: PredictionRun) -> str:
+        value = (run.results or {}).get("total_error_percent")
+        return "—" if value is None else f"{value:+.1f}%"
+
+    def get_urls(self):
+        name = f"{self.model._meta.app_label}_{self.model._meta.model_name}"
+        return [
+            path(
+                "calibration/",
+                self.admin_site.admin_view(self.calibration_view),
+                name=f"{name}_calibration",
+            ),
+            *super().get_urls(),
+        ]
+
+    def calibration_view(self, request: HttpRequest):
+        """The latest holdout check as a chart of predicted vs actual purchases."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            # Fitting takes seconds to minutes at scale: a worker does it.
+            transaction.on_commit(partial(async_task, CALIBRATION_TASK))
+            messages.info(request, "A calibration check was queued; reload in a minute.")
+            return HttpResponseRedirect(request.path)
+        run = prediction_run_latest(kind=PredictionRun.Kind.CALIBRATION)
+        chart = calibration_chart(run) if run is not None else None
+        charts = [chart] if chart is not None else []
+        csv = csv_export_or_none(request, charts)
+        if csv is not None:
+            return csv
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Calibration: predicted vs actual purchases",
+            "opts": self.model._meta,
+            "run": run,
+            "chart": chart,
+            "history": PredictionRun.objects.filter(
+                kind=PredictionRun.Kind.CALIBRATION, status=PredictionRun.Status.OK
+            )[:10],
+        }
+        return TemplateResponse(request, "admin/predictions/calibration.html", context)
+
+
+def calibration_chart(run: PredictionRun):
+    """Mean predicted and actual purchases per group of past repeat orders."""
+    groups = (run.results or {}).get("groups", [])
+    if not groups:
+        return None
+    return bar_chart(
+        key="calibration",
+        title=f"Purchases in the {run.holdout_days} days after {run.cutoff_at:%Y-%m-%d}",
+        description="Per contact, grouped by repeat orders before the cut-off.",
+        series=[
+            Series("Predicted", [(g["repeat_orders"], g["predicted"]) for g in groups]),
+            Series("Actual", [(g["repeat_orders"], g["actual"]) for g in groups]),
+        ],
+        x_label="Repeat orders before the cut-off",
+        value_format=decimal(2),
+    )
+
+
+@admin.register(ContactPrediction)
+class ContactPredictionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "contact",
+        "churn_risk_shown",
+        "expected_purchases_90d",
+        "next_order_on",
+        "predicted_value_12m",
+        "orders",
+        "last_order_at",
+    )
+    list_filter = ("run__status",)
+    list_select_related = ("contact",)
+    raw_id_fields = ("contact", "run")
+    search_fields = ("contact__email",)
+    ordering = ("-value_percentile",)
+    show_full_result_count = False
+
+    @admin.display(description="Churn risk", ordering="churn_risk")
+    def churn_risk_shown(self, prediction: ContactPrediction) -> str:
+        percent = prediction.churn_risk_percent
+        return "—" if percent is None else f"{percent}%"
+
+
+def render_contact_predictions(request: HttpRequest, contact) -> str:
+    """The contact's purchase predictions with their inputs, or why there are none."""
+    if not request.user.has_perm("predictions.view_contactprediction"):
+        return ""
+    prediction = prediction_get(contact_id=contact.pk)
+    if prediction is None:
+        return ""
+    return render_to_string(
+        "admin/predictions/contact_panel.html",
+        {
+            "prediction": prediction,
+            "calibration_url": reverse("admin:predictions_predictionrun_calibration"),
+        },
+        request=request,
+    )
+
+
+admin_hooks.register_contact_panel("Purchase predictions", render_contact_predictions)
+
+
+def render_contact_send_time(request: HttpRequest, contact) -> str:
+    """The contact's best send hour and whether it is their own or the audience's."""
+    if not request.user.has_perm("predictions.view_contactprediction"):
+        return ""
+    best = best_send_hour(contact=contact)
+    zone = contact.time_zone or "the site's time zone"
+    if best.source == ContactSendTime.Source.CONTACT:
+        source = f"from their own {best.events} opens and clicks"
+    elif best.source == ContactSendTime.Source.AUDIENCE:
+        source = "the audience's: too few opens and clicks of their own"
+    else:
+        source = "the default: nobody has opened an email yet"
+    return format_html(
+        '<p class="send-time-panel"><strong>{}:00</strong> in {} ({}).</p>',
+        f"{best.hour:02d}",
+        zone,
+        source,
+    )
+
+
+admin_hooks.register_contact_panel("Best send time", render_contact_send_time)
+
+
+@admin.register(MilestoneRule)
+class MilestoneRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "rule_text", "creates_task", "is_active", "misses_link")
+    list_filter = ("is_active", "creates_task")
+    search_fields = ("name", "key")
+    ordering = ("name",)
+    list_select_related = ()
+    raw_id_fields = ("task_owner",)
+    prepopulated_fields = {"key": ("name",)}
+
+    @admin.display(description="Rule")
+    def rule_text(self, rule: MilestoneRule) -> str:
+        return rule.description
+
+    @admin.display(description="Missed")
+    def misses_link(self, rule: MilestoneRule) -> str:
+        url = reverse("admin:predictions_missedmilestone_changelist")
+        return format_html('<a href="{}?rule__id__exact={}">list</a>', url, rule.pk)
+
+    def get_changeform_initial_data(self, request):
+        # A new rule watches from now on: it does not flag everyone in the history.
+        return {"watch_from": timezone.now(), **super().get_changeform_initial_data(request)}
+
+
+@admin.register(MissedMilestone)
+class MissedMilestoneAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("contact", "rule", "started_at", "due_at", "detected_at", "task")
+    list_filter = ("rule",)
+    list_select_related = ("contact", "rule", "task")
+    raw_id_fields = ("contact", "task")
+    search_fields = ("contact__email",)
+    ordering = ("-detected_at", "-pk")
+    show_full_result_count = False
