@@ -170,10 +170,18 @@ class Chart:
     description: str = ""
     legend: tuple[LegendItem, ...] = ()
     empty_text: str = "No data for this period."
+    #: data_table only: a URL per row for its first cell ("" for no link).
+    row_links: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
         return not self.rows
+
+    @property
+    def table_rows(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(link, cells) per row, for the table template."""
+        links = self.row_links or ("",) * len(self.rows)
+        return list(zip(links, self.rows, strict=True))
 
     @property
     def dom_id(self) -> str:
@@ -487,10 +495,16 @@ def data_table(
     columns: Sequence[str],
     rows: Sequence[Sequence[object]],
     formats: Sequence[ValueFormat | None] = (),
+    row_links: Sequence[str] = (),
     description: str = "",
     empty_text: str = "Nothing to show.",
 ) -> Chart:
-    """Only the table and its CSV (no drawing); formats[i] formats column i's numbers."""
+    """Only the table and its CSV (no drawing); formats[i] formats column i's numbers.
+
+    row_links: one URL per row, linking its first cell (the CSV keeps the plain text).
+    """
+    if row_links and len(row_links) != len(rows):
+        raise ValueError(f"Chart {key!r}: {len(row_links)} row links for {len(rows)} rows.")
     if not KEY_PATTERN.match(key):
         raise ValueError(_key_message(key))
     shown = []
@@ -512,6 +526,7 @@ def data_table(
         description,
         (),
         empty_text,
+        tuple(row_links),
     )
 
 

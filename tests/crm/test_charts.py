@@ -238,3 +238,24 @@ def test_the_styles_are_served_from_our_static_files_and_follow_the_dark_theme()
     assert 'html[data-theme="dark"]' in css
     assert "prefers-color-scheme: dark" in css
     assert "var(--body-quiet-color)" in css
+
+
+def test_a_data_table_links_its_rows_in_the_page_but_not_in_the_csv():
+    chart = data_table(
+        key="people",
+        title="People",
+        columns=["Contact", "Score"],
+        rows=[["Ada", 40], ["Bo", 3]],
+        row_links=["/admin/crm/contact/1/change/", ""],
+    )
+
+    html = render_to_string("admin/charts/chart.html", {"chart": chart})
+
+    assert '<th scope="row"><a href="/admin/crm/contact/1/change/">Ada</a></th>' in html
+    assert '<th scope="row">Bo</th>' in html
+    assert _csv(chart_csv_response(chart)).splitlines() == ["Contact,Score", "Ada,40", "Bo,3"]
+
+
+def test_row_links_must_match_the_rows():
+    with pytest.raises(ValueError, match="1 row links for 2 rows"):
+        data_table(key="t", title="T", columns=["a"], rows=[[1], [2]], row_links=["/x/"])
