@@ -137,6 +137,7 @@ ADMIN_VIEWS: dict[str, tuple[str, ...]] = {
         "Customer success",
         "superuser",
     ),
+    "reports_dashboard": ("Sales", "Marketing", "Customer success", "superuser"),
     "scoring_handoff_report": ("Sales", "Marketing", "Customer success", "superuser"),
     "scoring_handoff_act": ("Sales", "superuser"),
     "sequences_deliverability": ("Sales", "Marketing", "Customer success", "superuser"),

@@ -9,6 +9,7 @@ the object up (403 without, a redirect with).
 import re
 
 from django.contrib import admin
+from django.contrib.admin import AdminSite
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -127,6 +128,7 @@ def admin_view_urls() -> dict[str, str]:
             "admin:scoring_handoff_act", args=[HandoffFactory().pk, "claim"]
         ),
         "sequences_deliverability": reverse("admin:sequences_deliverability"),
+        "reports_dashboard": reverse("admin:reports_dashboard"),
         "sequences_emailtemplate_preview": reverse(
             "admin:sequences_emailtemplate_preview", args=[EmailTemplateFactory().pk]
         ),
@@ -155,6 +157,16 @@ def admin_view_names() -> set[str]:
         for model_admin in admin.site._registry.values()
         for pattern in model_admin.get_urls()
         if pattern.name and not pattern.name.endswith(standard)
+    } | site_view_names()
+
+
+def site_view_names() -> set[str]:
+    """Views our admin site adds itself (crm/admin_site.py), beyond Django's own."""
+    django_views = {getattr(pattern, "name", None) for pattern in AdminSite.get_urls(admin.site)}
+    return {
+        pattern.name
+        for pattern in admin.site.get_urls()
+        if getattr(pattern, "name", None) and pattern.name not in django_views
     }
 
 
