@@ -15,7 +15,7 @@ from django_q.tasks import async_task
 
 from crm import admin_hooks
 from crm.admin.base import ReadOnlyMixin
-from crm.charts import Series, bar_chart, csv_export_or_none, decimal
+from crm.charts import Series, bar_chart, csv_export_or_none, data_table, decimal
 from crm.predictions.models import (
     ContactPrediction,
     ContactSendTime,
@@ -200,3 +200,43 @@ class MissedMilestoneAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("contact__email",)
     ordering = ("-detected_at", "-pk")
     show_full_result_count = False
+
+
+# --- The customer-success home: who missed a milestone lately ------------------------------
+
+HOME_MISSES = 20
+
+
+def render_missed_milestones(request: HttpRequest):
+    """The latest contacts who missed a milestone, linked to their contact page."""
+    misses = list(
+        MissedMilestone.objects.select_related("contact", "rule").order_by("-detected_at", "-pk")[
+            :HOME_MISSES
+        ]
+    )
+    return data_table(
+        key="missed-milestones",
+        title=f"Missed milestones (latest {HOME_MISSES})",
+        columns=("Contact", "Milestone missed", "Due", "Noticed"),
+        rows=[
+            (
+                str(miss.contact),
+                miss.rule.description,
+                miss.due_at.date(),
+                miss.detected_at.date(),
+            )
+            for miss in misses
+        ],
+        row_links=[reverse("admin:crm_contact_change", args=[miss.contact_id]) for miss in misses],
+        empty_text="Nobody missed a milestone.",
+    )
+
+
+admin_hooks.register_dashboard_panel(
+    "missed-milestones",
+    "Missed milestones",
+    render_missed_milestones,
+    roles=[admin_hooks.SUCCESS],
+    permission="predictions.view_missedmilestone",
+    order=20,
+)

@@ -131,3 +131,17 @@ def test_a_missed_milestone_can_start_a_sequence(rule):
     milestones_check(now=START + 8 * DAY)
 
     assert Enrollment.objects.get(sequence=sequence).contact == contact
+
+
+def test_the_customer_success_home_lists_who_missed_a_milestone(rule, client):
+    contact = ContactFactory(first_name="Mia", last_name="Late")
+    _did(contact, "order_placed", START)
+    milestones_check(now=START + 8 * DAY)
+    client.force_login(UserFactory(username="cass", groups=["Customer success"]))
+
+    page = client.get("/admin/", secure=True)
+
+    text = page.content.decode()
+    assert "Missed milestones" in text
+    assert "no onboarding_completed within 7 days of order_placed" in text
+    assert f"/admin/crm/contact/{contact.pk}/change/" in text
