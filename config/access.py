@@ -131,6 +131,7 @@ ADMIN_VIEWS: dict[str, tuple[str, ...]] = {
     "crm_contact_export": ("Sales", "Marketing", "Customer success", "superuser"),
     "crm_segment_preview": ("Sales", "Marketing", "Customer success", "superuser"),
     "crm_segment_export": ("Sales", "Marketing", "Customer success", "superuser"),
+    "predictions_predictionrun_insights": ("Sales", "Marketing", "Customer success", "superuser"),
     "predictions_predictionrun_calibration": (
         "Sales",
         "Marketing",

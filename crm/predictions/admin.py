@@ -1,9 +1,12 @@
 """Predictions in the admin: runs with the calibration chart, predictions, the contact panel."""
 
+import json
 from functools import partial
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.validators import slug_re
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
@@ -16,6 +19,7 @@ from django_q.tasks import async_task
 from crm import admin_hooks
 from crm.admin.base import ReadOnlyMixin
 from crm.charts import Series, bar_chart, csv_export_or_none, data_table, decimal
+from crm.predictions.insights import insights_report, segment_definition_for
 from crm.predictions.models import (
     ContactPrediction,
     ContactSendTime,
@@ -26,6 +30,7 @@ from crm.predictions.models import (
 from crm.predictions.selectors import prediction_get, prediction_run_latest
 from crm.predictions.send_times import best_send_hour
 
+CONVERSION_SUGGESTIONS = ("order_placed", "demo_requested", "signed_up", "form_submitted")
 CALIBRATION_TASK = "crm.predictions.tasks.calibrate_predictions_task"
 
 
@@ -47,12 +52,30 @@ class PredictionRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
         name = f"{self.model._meta.app_label}_{self.model._meta.model_name}"
         return [
             path(
+                "insights/",
+                self.admin_site.admin_view(self.insights_view),
+                name=f"{name}_insights",
+            ),
+            path(
                 "calibration/",
                 self.admin_site.admin_view(self.calibration_view),
                 name=f"{name}_calibration",
             ),
             *super().get_urls(),
         ]
+
+    def insights_view(self, request: HttpRequest):
+        """Which behaviours go with a conversion: lift, support, interval, corrected q."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Behaviour insights: what goes with converting",
+            "opts": self.model._meta,
+            "conversion_kinds": CONVERSION_SUGGESTIONS,
+            **insights_view_context(request),
+        }
+        return TemplateResponse(request, "admin/predictions/insights.html", context)
 
     def calibration_view(self, request: HttpRequest):
         """The latest holdout check as a chart of predicted vs actual purchases."""
@@ -80,6 +103,34 @@ class PredictionRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
             )[:10],
         }
         return TemplateResponse(request, "admin/predictions/calibration.html", context)
+
+
+def insights_view_context(request: HttpRequest) -> dict:
+    """Parse the report's form (conversion kind, window) and run the report."""
+    conversion = request.GET.get("conversion", "").strip()
+    try:
+        window = int(request.GET.get("window", "30"))
+    except ValueError:
+        window = 30
+    window = min(max(window, 1), 365)
+    report, error = None, ""
+    if conversion:
+        if not slug_re.match(conversion):
+            error = "Name an activity kind such as order_placed."
+        else:
+            report = insights_report(conversion_kind=conversion, window_days=window)
+    rows = []
+    for insight in report.insights if report else ():
+        definition = segment_definition_for(insight.kind, window)
+        query = urlencode(
+            {
+                "name": f"Did {insight.kind} in the last {window} days",
+                "definition": json.dumps(definition),
+            }
+        )
+        rows.append((insight, f"{reverse('admin:crm_segment_add')}?{query}"))
+    return {"conversion": conversion, "window": window, "report": report, "rows": rows,
+            "error": error}  # fmt: skip
 
 
 def calibration_chart(run: PredictionRun):

@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from crm.models import Activity, Contact, Task
 from crm.predictions.models import MilestoneRule, MissedMilestone
+from crm.predictions.selectors import sql_plus_days
 from crm.services.activities import ActivityInput, activity_record_batch
 
 MISSED_ACTIVITY = "milestone_missed"
@@ -30,16 +31,6 @@ MISSED_ACTIVITY = "milestone_missed"
 class MilestoneCheck:
     rules: int
     missed: int
-
-
-def _plus_days(column: str) -> str:
-    """SQL for the column moved N days later (N is the next parameter)."""
-    if connection.vendor == "postgresql":
-        return f"({column} + %s * INTERVAL '1 day')"
-    if connection.vendor == "sqlite":
-        # Django stores SQLite datetimes as UTC text; compare in the same format.
-        return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {column}, '+' || %s || ' days')"
-    raise NotImplementedError("Missed milestones support SQLite and PostgreSQL.")
 
 
 def _due(rule: MilestoneRule, now: datetime.datetime) -> list[tuple[int, datetime.datetime]]:
@@ -56,7 +47,7 @@ def _due(rule: MilestoneRule, now: datetime.datetime) -> list[tuple[int, datetim
             SELECT 1 FROM {activity} AS done
             WHERE done.contact_id = first.contact_id AND done.kind = %s
             AND done.occurred_at >= first.started_at
-            AND done.occurred_at <= {_plus_days("first.started_at")}
+            AND done.occurred_at <= {sql_plus_days("first.started_at")}
         )
         AND NOT EXISTS (
             SELECT 1 FROM {missed} AS flagged

@@ -6,6 +6,7 @@ import datetime
 from dataclasses import dataclass
 
 import numpy as np
+from django.db import connection
 from django.db.models import Case, Count, FloatField, Max, Min, Sum, TextField, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, TruncDate
@@ -107,6 +108,16 @@ def order_summary(
         valued_orders=np.array(columns[4], dtype=float),
         total_value=np.array([value or 0.0 for value in columns[5]], dtype=float),
     )
+
+
+def sql_plus_days(column: str) -> str:
+    """SQL for the datetime column moved by N days (N, maybe negative, is the next parameter)."""
+    if connection.vendor == "postgresql":
+        return f"({column} + %s * INTERVAL '1 day')"
+    if connection.vendor == "sqlite":
+        # Django stores SQLite datetimes as UTC text: shift and compare in the same format.
+        return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {column}, printf('%%+d days', %s))"
+    raise NotImplementedError("Predictions support SQLite and PostgreSQL.")
 
 
 def prediction_get(*, contact_id: int) -> ContactPrediction | None:

@@ -120,6 +120,7 @@ def admin_view_urls() -> dict[str, str]:
         "crm_contact_export": reverse("admin:crm_contact_export"),
         "crm_segment_preview": reverse("admin:crm_segment_preview"),
         "crm_segment_export": reverse("admin:crm_segment_export", args=[SegmentFactory().pk]),
+        "predictions_predictionrun_insights": reverse("admin:predictions_predictionrun_insights"),
         "predictions_predictionrun_calibration": reverse(
             "admin:predictions_predictionrun_calibration"
         ),
