@@ -145,6 +145,8 @@ EXPORTED_RELATIONS = {
     "crm.Task": ("tasks",),
     "crm.Contact_tags": ("tags",),
     "predictions.ContactPrediction": ("predictions", "purchase_predictions"),
+    "predictions.ContactSendTime": ("predictions", "send_times"),
+    "predictions.MissedMilestone": ("predictions", "missed_milestones"),
     "scoring.Handoff": ("scoring", "handoffs"),
     "scoring.ScoreChange": ("scoring", "score_changes"),
     "sequences.Enrollment": ("sequences", "enrollments"),
