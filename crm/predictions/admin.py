@@ -13,14 +13,13 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django_q.tasks import async_task
 
 from crm import admin_hooks
 from crm.admin.base import ReadOnlyMixin
 from crm.charts import Series, bar_chart, csv_export_or_none, data_table, decimal
 from crm.predictions.insights import insights_report, segment_definition_for
-from crm.predictions.intent import RECENT_DAYS, rising_intent
 from crm.predictions.models import (
     ContactPrediction,
     ContactSendTime,
@@ -217,27 +216,6 @@ def render_contact_send_time(request: HttpRequest, contact) -> str:
 
 
 admin_hooks.register_contact_panel("Best send time", render_contact_send_time)
-
-
-def render_contact_rising_intent(request: HttpRequest, contact) -> str:
-    """A flag when the contact is far more engaged this week than usual, with what they did."""
-    intent = rising_intent(contact_ids=[contact.pk]).get(contact.pk)
-    if intent is None:
-        return ""
-    behaviours = format_html_join(
-        ", ", "{} ×{} (usually {} a week)", ((k, n, w) for k, n, w in intent.behaviours[:5])
-    )
-    return format_html(
-        '<p class="rising-intent"><strong>Rising intent</strong>: {} engaged actions in the last '
-        "{} days, against {} a week before. Behind it: {}.</p>",
-        intent.recent,
-        RECENT_DAYS,
-        intent.weekly_baseline,
-        behaviours,
-    )
-
-
-admin_hooks.register_contact_panel("Rising intent", render_contact_rising_intent)
 
 
 @admin.register(MilestoneRule)
