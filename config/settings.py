@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django_q",
     "anymail",
     "crm",
+    "crm.predictions",
     "scoring",
     "sequences",
     "sequences.reports",

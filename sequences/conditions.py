@@ -332,6 +332,11 @@ _STEP_CHECKS = {
     "wait_duration": lambda config: _duration_errors(config.get("duration"), "duration"),
     "wait_until_time": _check_wait_until_time,
     "wait_until_date": _check_wait_until_date,
+    "wait_until_best_time": lambda config: (
+        []
+        if _is_count(config.get("within_hours")) and 1 <= config["within_hours"] <= 72
+        else ["within_hours must be a whole number of hours from 1 to 72"]
+    ),
     "wait_for_event": _check_wait_for_event,
     "branch_if": _check_branch_if,
     "create_task": _check_create_task,

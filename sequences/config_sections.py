@@ -80,6 +80,7 @@ TRIGGER_FIELDS = (
     "date_property",
     "days_before",
     "is_yearly",
+    "churn_risk_above",
 )
 SEGMENTS = "segments"
 STEP_FIELDS = ("key", "type", "template", "config")

@@ -227,6 +227,7 @@ class Step(models.Model):
         WAIT_UNTIL_TIME = "wait_until_time", "Wait until a time of day"
         WAIT_UNTIL_DATE = "wait_until_date", "Wait until a date property"
         WAIT_FOR_EVENT = "wait_for_event", "Wait for an event (with timeout)"
+        WAIT_UNTIL_BEST_TIME = "wait_until_best_time", "Wait for the contact's best send time"
         BRANCH_IF = "branch_if", "If / else"
         NOTIFY_OWNER = "notify_owner", "Notify the owner"
         CREATE_TASK = "create_task", "Create a task"
@@ -268,6 +269,7 @@ class Trigger(models.Model):
         SEGMENT_ENTERED = "segment_entered", "The contact enters a segment"
         DATE_PROPERTY = "date_property", "A date property is some days away"
         MANUAL = "manual", "Manual enrollment only (admin or API)"
+        CHURN_RISK_ROSE = "churn_risk_rose", "Churn risk rose above a percentage"
 
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="triggers")
     type = models.CharField(max_length=20, choices=Type, default=Type.ACTIVITY)
@@ -298,6 +300,11 @@ class Trigger(models.Model):
     is_yearly = models.BooleanField(
         default=False, help_text="Every year on the date's month and day (birthdays)."
     )
+    churn_risk_above = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Churn risk rose: the percentage (5, 10, … 95) the risk must rise above.",
+    )
 
     class Meta:
         ordering = ["sequence", "pk"]
@@ -311,6 +318,8 @@ class Trigger(models.Model):
             return f"when entering segment {self.segment}"
         if self.type == self.Type.DATE_PROPERTY:
             return f"{self.days_before} days before {self.date_property}"
+        if self.type == self.Type.CHURN_RISK_ROSE:
+            return f"when churn risk rises above {self.churn_risk_above}%"
         return "manual"
 
     def clean(self):
@@ -324,6 +333,15 @@ class Trigger(models.Model):
             raise ValidationError({"segment": "Choose the segment that starts the sequence."})
         if self.type == self.Type.DATE_PROPERTY and not self.date_property:
             raise ValidationError({"date_property": "Name the date property, e.g. renewal_date."})
+        if self.type == self.Type.CHURN_RISK_ROSE and (
+            # The refit records a rise only when the risk crosses a multiple of 5.
+            self.churn_risk_above is None
+            or not 5 <= self.churn_risk_above <= 95
+            or self.churn_risk_above % 5
+        ):
+            raise ValidationError(
+                {"churn_risk_above": "Give a percentage from 5 to 95 in steps of 5, e.g. 70."}
+            )
         errors = property_condition_errors(self.conditions)
         if errors:
             raise ValidationError({"conditions": errors})

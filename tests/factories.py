@@ -522,3 +522,61 @@ class ErasureRecordFactory(DjangoModelFactory):
     contact_pk = factory.Sequence(lambda n: 100_000 + n)
     requested_via = "admin"
     erased_at = factory.LazyFunction(timezone.now)
+
+
+# --- crm.predictions ----------------------------------------------------------------------
+
+
+class PredictionRunFactory(DjangoModelFactory):
+    class Meta:
+        model = "predictions.PredictionRun"
+
+    status = "ok"
+    model = "BG/NBD + Gamma-Gamma"
+    cutoff_at = factory.LazyFunction(timezone.now)
+    started_at = factory.LazyFunction(timezone.now)
+    customers = 120
+    frequency_params = factory.LazyFunction(lambda: {"r": 0.6, "alpha": 30, "a": 0.9, "b": 3})
+
+
+class ContactPredictionFactory(DjangoModelFactory):
+    class Meta:
+        model = "predictions.ContactPrediction"
+
+    contact = factory.SubFactory(ContactFactory)
+    run = factory.SubFactory(PredictionRunFactory)
+    orders = 3
+    frequency = 2
+    recency_days = 60.0
+    tenure_days = 200.0
+    monetary_value = 45
+    last_order_at = factory.LazyFunction(timezone.now)
+    probability_active = 0.4
+    churn_risk = 0.6
+    expected_purchases_90d = 0.5
+    predicted_value_12m = 80
+    value_percentile = 50.0
+    computed_at = factory.LazyFunction(timezone.now)
+
+
+class MilestoneRuleFactory(DjangoModelFactory):
+    class Meta:
+        model = "predictions.MilestoneRule"
+
+    key = factory.Sequence(lambda n: f"milestone-{n}")
+    name = factory.Sequence(lambda n: f"Milestone {n}")
+    start_kind = "order_placed"
+    expected_kind = "onboarding_milestone_reached"
+    within_days = 7
+    watch_from = factory.LazyFunction(timezone.now)
+
+
+class MissedMilestoneFactory(DjangoModelFactory):
+    class Meta:
+        model = "predictions.MissedMilestone"
+
+    rule = factory.SubFactory(MilestoneRuleFactory)
+    contact = factory.SubFactory(ContactFactory)
+    started_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=8))
+    due_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=1))
+    detected_at = factory.LazyFunction(timezone.now)

@@ -68,4 +68,5 @@ SCENARIOS = (
     "import",
     "export",
     "periodic",
+    "predictions",
 )

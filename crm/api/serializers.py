@@ -21,6 +21,7 @@ from crm.models import (
     country_code_validator,
     validate_time_zone,
 )
+from crm.predictions.serializers import ContactPredictionSerializer
 from crm.services.events import EventStatus, IncomingEvent
 from crm.services.identity import PersonRef
 
@@ -419,6 +420,16 @@ class ContactSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         )
+        read_only_fields = fields
+
+
+class ContactDetailSerializer(ContactSerializer):
+    """One contact, with its purchase prediction (null without orders; see docs/predictions.md)."""
+
+    prediction = ContactPredictionSerializer(read_only=True, allow_null=True)
+
+    class Meta(ContactSerializer.Meta):
+        fields = (*ContactSerializer.Meta.fields, "prediction")
         read_only_fields = fields
 
 

@@ -36,6 +36,7 @@ from crm.api.serializers import (
     CompanyUpsertSerializer,
     ContactConsentStateSerializer,
     ContactCreateSerializer,
+    ContactDetailSerializer,
     ContactSerializer,
     ContactUnsubscribeSerializer,
     ContactUpdateSerializer,
@@ -335,6 +336,16 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServerKey
     queryset = Contact.objects.prefetch_related("tags")
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return super().get_queryset().select_related("prediction__run")
+        return super().get_queryset()
+
+    def get_serializer_class(self):
+        return (
+            ContactDetailSerializer if self.action == "retrieve" else super().get_serializer_class()
+        )
 
     @extend_schema(
         summary="Create or update a contact by email",

@@ -261,6 +261,22 @@ FIELDS: tuple[Field, ...] = (
         ),
         help="People who never bought match neither.",
     ),
+    # Purchase predictions (crm.predictions, docs/predictions.md): refitted daily.
+    Field(
+        "churn_risk",
+        "Churn risk (%)",
+        DEALS,
+        (Operator("gte", "is at least", Kind.NUMBER), Operator("lte", "is at most", Kind.NUMBER)),
+        help="0–100: the chance a customer has stopped buying. People without a prediction "
+        "(no orders, or too little data) match neither.",
+    ),
+    Field(
+        "predicted_value",
+        "Predicted 12-month value",
+        DEALS,
+        (Operator("top_percent", "is in the top … % of customers", Kind.NUMBER),),
+        help="Ranked among customers whose orders carry a total.",
+    ),
     Field(
         "segment",
         "Segment",

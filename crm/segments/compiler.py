@@ -63,6 +63,7 @@ from django.db.models.lookups import (
 from django.utils import timezone
 
 from crm.models import Activity, ConsentTopic, Contact, Deal, DealStage, Segment
+from crm.predictions.models import ContactPrediction
 from crm.segments.validation import cycle_message
 from crm.selectors import consent_granted_exists, contact_is_suppressed_expression
 
@@ -556,6 +557,23 @@ def _days_since_purchase(node: dict, context: CompileContext) -> Q:
     return _purchased(None) & ~recently
 
 
+# --- Purchase predictions (crm.predictions) -------------------------------------------------
+
+
+def _predicted(**lookups) -> Q:
+    return Q(Exists(ContactPrediction.objects.filter(contact=OuterRef("pk"), **lookups)))
+
+
+def _churn_risk(node: dict, context: CompileContext) -> Q:
+    # Stored as a probability, offered as a percentage.
+    return _predicted(**{f"churn_risk__{node['operator']}": float(node["value"]) / 100})
+
+
+def _predicted_value(node: dict, context: CompileContext) -> Q:
+    # value_percentile is the share of valued customers predicted to spend less.
+    return _predicted(value_percentile__gte=100 - float(node["value"]))
+
+
 # --- Other segments -------------------------------------------------------------------------
 
 
@@ -603,6 +621,8 @@ CONDITIONS: dict[str, Callable[[dict, CompileContext], Q]] = {
     "open_deal": _open_deal,
     "won_deals_total": _won_deals_total,
     "days_since_purchase": _days_since_purchase,
+    "churn_risk": _churn_risk,
+    "predicted_value": _predicted_value,
     "segment": _segment,
 }
 

@@ -32,6 +32,9 @@ NOT_ENGAGEMENT_KINDS = frozenset(
         K.NOTE_ADDED,
         "segment_entered",
         "segment_exited",
+        # Recorded by crm.predictions (refit, milestone check): not the person doing something.
+        "churn_risk_rose",
+        "milestone_missed",
     }
 )
 

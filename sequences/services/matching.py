@@ -34,6 +34,8 @@ K = Activity.Kind
 ALWAYS_EXIT_KINDS = frozenset({K.EMAIL_COMPLAINED})
 # crm.services.segments records these kinds; their properties name the segment by key.
 SEGMENT_ENTERED = "segment_entered"
+#: Recorded by crm.predictions' refit when a contact's churn risk crosses a 5-point step.
+CHURN_RISK_ROSE = "churn_risk_rose"
 SEGMENT_EXITED = "segment_exited"
 
 
@@ -278,9 +280,21 @@ def trigger_fires(trigger: Trigger, activity: Activity) -> bool:
             # Members found by a new segment's first evaluation were there all along.
             and (trigger.include_existing_members or not properties.get("initial"))
         )
+    if trigger.type == Trigger.Type.CHURN_RISK_ROSE:
+        return _churn_risk_rose_above(trigger.churn_risk_above, activity.kind, properties)
     return activity.kind == trigger.activity_kind and properties_match(
         trigger.conditions, activity.kind, properties
     )
+
+
+def _churn_risk_rose_above(percent: int | None, kind: str, properties: dict) -> bool:
+    """A predictions refit moved the contact's churn risk from below percent to at least it."""
+    if kind != CHURN_RISK_ROSE or percent is None:
+        return False
+    previous, current = properties.get("previous"), properties.get("churn_risk")
+    if not isinstance(previous, int | float) or not isinstance(current, int | float):
+        return False
+    return previous < percent <= current
 
 
 def _previous_enrollments(matches) -> dict[tuple[int, int], Enrollment]:

@@ -130,6 +130,13 @@ def _trigger_entry(sequence: Sequence, trigger: Trigger) -> TriggerEntry:
         )
     if trigger.type == Trigger.Type.SEGMENT_ENTERED and trigger.segment is not None:
         return _segment_entry(sequence, trigger, label)
+    if trigger.type == Trigger.Type.CHURN_RISK_ROSE:
+        return TriggerEntry(
+            label,
+            None,
+            f"At the nightly predictions refit: customers whose churn risk moves from below "
+            f"{trigger.churn_risk_above}% to at least it; nobody enters at activation.",
+        )
     return TriggerEntry(label, None, "Manual: contacts enter only by hand (admin) or the API.")
 
 
@@ -207,6 +214,10 @@ def _first_send(steps: list[Step], now: datetime.datetime | None = None) -> str:
             earliest = None  # depends on the contact's zone, data or behaviour
         if step.type == Step.Type.WAIT_UNTIL_TIME:
             waits.append(f"at the next {config.get('time')} in the contact's time zone")
+        elif step.type == Step.Type.WAIT_UNTIL_BEST_TIME:
+            waits.append(
+                f"at the contact's best send time within {config.get('within_hours')} hours"
+            )
         elif step.type == Step.Type.WAIT_UNTIL_DATE:
             waits.append(
                 f"on the date in {config.get('property')} "

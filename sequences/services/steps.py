@@ -2,6 +2,7 @@
 
 import datetime
 
+from crm.predictions.send_times import next_best_time
 from crm.services import contact_upsert, lifecycle_stage_change, task_create
 from sequences.conditions import (
     activity_tree,
@@ -60,6 +61,17 @@ def _wait_until_time(enrollment, step, config, now) -> Move:
             break
     at = at.astimezone(datetime.UTC)
     return Move(at=at, event="wait", reason=f"until {config['time']} in {zone.key}")
+
+
+def _wait_until_best_time(enrollment, step, config, now) -> Move:
+    # Before an email step: the gate, quiet hours and the cap still decide at send time.
+    at, best = next_best_time(
+        contact=enrollment.contact, now=now, within_hours=config["within_hours"]
+    )
+    used = f"{best.hour:02d}:00 local, the {best.source}'s best hour"
+    if at <= now:
+        return Move(at=now, event="wait", reason=f"now ({used} is not within the window)")
+    return Move(at=at, event="wait", reason=f"until {at:%Y-%m-%d %H:%M} UTC ({used})")
 
 
 def _wait_until_date(enrollment, step, config, now) -> Move:
@@ -163,6 +175,7 @@ _HANDLERS = {
     "wait_duration": _wait_duration,
     "wait_until_time": _wait_until_time,
     "wait_until_date": _wait_until_date,
+    "wait_until_best_time": _wait_until_best_time,
     "wait_for_event": _wait_for_event,
     "branch_if": _branch_if,
     "notify_owner": _notify_owner,

@@ -121,6 +121,10 @@ def admin_view_urls() -> dict[str, str]:
         "crm_segment_preview": reverse("admin:crm_segment_preview"),
         "crm_segment_export": reverse("admin:crm_segment_export", args=[SegmentFactory().pk]),
         "crm_segment_status": reverse("admin:crm_segment_status", args=[SegmentFactory().pk]),
+        "predictions_predictionrun_insights": reverse("admin:predictions_predictionrun_insights"),
+        "predictions_predictionrun_calibration": reverse(
+            "admin:predictions_predictionrun_calibration"
+        ),
         "scoring_handoff_report": reverse("admin:scoring_handoff_report"),
         "scoring_handoff_act": reverse(
             "admin:scoring_handoff_act", args=[HandoffFactory().pk, "claim"]
