@@ -38,6 +38,7 @@ STEP_KINDS = {
     Step.Type.WAIT_DURATION: "wait",
     Step.Type.WAIT_UNTIL_TIME: "wait",
     Step.Type.WAIT_UNTIL_DATE: "wait",
+    Step.Type.WAIT_UNTIL_BEST_TIME: "wait",
     Step.Type.WAIT_FOR_EVENT: "branch",
     Step.Type.BRANCH_IF: "branch",
     Step.Type.END: "end",
@@ -299,6 +300,8 @@ def trigger_words(trigger: Trigger) -> str:
         when = f"{days} days before" if days >= 0 else f"{-days} days after"
         yearly = " (every year)" if trigger.is_yearly else ""
         return f"{when} the contact's {trigger.date_property}{yearly}"
+    if trigger.type == Trigger.Type.CHURN_RISK_ROSE:
+        return f"When the contact's churn risk rises above {trigger.churn_risk_above}%"
     return "Only when enrolled by hand or through the API"
 
 
@@ -368,6 +371,9 @@ _WORDS = {
     Step.Type.WAIT_DURATION: lambda s, c, q: f"Wait {duration_words(c.get('duration'))}",
     Step.Type.WAIT_UNTIL_TIME: _wait_time_words,
     Step.Type.WAIT_UNTIL_DATE: _wait_date_words,
+    Step.Type.WAIT_UNTIL_BEST_TIME: lambda s, c, q: (
+        f"Wait for the contact's best send time, at most {c.get('within_hours', '?')} hours"
+    ),
     Step.Type.WAIT_FOR_EVENT: _event_words,
     Step.Type.BRANCH_IF: _branch_words,
     Step.Type.NOTIFY_OWNER: lambda s, c, q: (

@@ -17,6 +17,8 @@ Shapes (what a form stores):
 
 from typing import Any
 
+from crm.conditions import legacy
+
 ACTIVITIES, EVENT, CONTACTS, BRANCH = "activities", "event", "contacts", "branch"
 
 #: Widget fields sequences can evaluate, by shape (the builder offers only these).
@@ -174,6 +176,7 @@ def _tags_from_widget(operator: str, tags: list) -> list[dict]:
 
 def conditions_to_widget(conditions: Any, *, shape: str) -> dict:
     """Stored conditions as a widget definition; NotRepresentable if the widget cannot show them."""
+    conditions = _builder_shape(conditions, shape)
     if shape in (EVENT, BRANCH):
         items = [] if not conditions else [conditions]
     else:
@@ -258,3 +261,110 @@ def _merge_ranges(items: list) -> list:
         else:
             merged.append(item)
     return merged
+
+
+# --- Trees in the one condition language → the shapes above -------------------------------------
+#
+# Sequences migrated by `0011_conditions_in_new_words`, imported from YAML or installed from a
+# playbook store trees ({"match", "conditions"} in crm's words); the builder still edits the
+# shapes above. A tree the shapes can say is shown in the widget; any other stays JSON.
+
+_TREE_OPS = {
+    "equals": "eq", "not_equals": "ne", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte",
+    "contains": "contains", "in": "in", "not_in": "not_in",
+}  # fmt: skip
+
+
+def _is_tree(value: Any) -> bool:
+    return isinstance(value, dict) and "match" in value
+
+
+def _builder_shape(conditions: Any, shape: str) -> Any:
+    if shape == EVENT and isinstance(conditions, dict) and _is_tree(conditions.get("where")):
+        # An activity trigger: its kind, and its properties as a tree.
+        where = conditions["where"]
+        return {**conditions, "where": [_old_property(n) for n in _all_of(where)]}
+    if not _is_tree(conditions):
+        return conditions
+    if not conditions.get("conditions"):
+        return None if shape in (EVENT, BRANCH) else []
+    if shape == ACTIVITIES:
+        if conditions.get("match") != "any":
+            raise NotRepresentable("goals and exits are any of a list of activities")
+        return [_old_activity(sub) for sub in conditions["conditions"]]
+    if shape == EVENT:
+        return _old_activity(conditions)
+    if shape == CONTACTS:
+        return [_old_contact(node) for node in _all_of(conditions)]
+    nodes = _all_of(conditions)  # BRANCH: one contact condition, or an activity ("event")
+    if any(node.get("field") == "kind" for node in nodes):
+        return _old_activity(conditions)
+    if len(nodes) != 1:
+        raise NotRepresentable("a branch tests one condition")
+    return _old_contact(nodes[0])
+
+
+def _all_of(tree: dict) -> list:
+    if tree.get("match") != "all" or any(_is_tree(node) for node in tree["conditions"]):
+        raise NotRepresentable("nested groups")
+    return tree["conditions"]
+
+
+def _old_property(node: dict) -> dict:
+    if node.get("field") != "property":
+        raise NotRepresentable(f"{node.get('field')} is not an activity property")
+    if node["operator"] in ("is_set", "is_empty"):
+        return {"field": node["key"], "op": "exists", "value": node["operator"] == "is_set"}
+    if node["operator"] not in _TREE_OPS:
+        raise NotRepresentable(f"operator {node['operator']}")
+    return {"field": node["key"], "op": _TREE_OPS[node["operator"]], "value": node.get("value")}
+
+
+def _old_activity(tree: dict) -> dict:
+    nodes = _all_of(tree)
+    kinds = [node for node in nodes if node.get("field") == "kind"]
+    if len(kinds) != 1 or kinds[0].get("operator") != "in" or len(kinds[0]["value"]) != 1:
+        raise NotRepresentable("one activity kind per condition")
+    where = [_old_property(node) for node in nodes if node.get("field") != "kind"]
+    return {"activity": kinds[0]["value"][0], "where": where}
+
+
+def _old_contact(node: dict) -> dict:
+    field = node.get("field", "")
+    path = f"properties.{node['key']}" if field == "property" else field
+    if node["operator"] in ("is_set", "is_empty"):
+        return {"contact": path, "op": "exists", "value": node["operator"] == "is_set"}
+    if field == "tags" and node["operator"] == "has_any":
+        return {"contact": "tags", "op": "in", "value": node["value"]}
+    if node["operator"] not in _TREE_OPS:
+        raise NotRepresentable(f"operator {node['operator']}")
+    return {"contact": path, "op": _TREE_OPS[node["operator"]], "value": node.get("value")}
+
+
+def in_new_words(conditions: Any, *, shape: str) -> Any:
+    """What the builder's forms store: the shapes above as the one language's trees.
+
+    A branch stores a contact condition under "condition" and an activity under "event"
+    (`branch_config`). Empty conditions are `{}`, as everywhere in the one language.
+    """
+    if not conditions:
+        return {}
+    if shape == ACTIVITIES:
+        return legacy.sequence_activities_to_tree(conditions)[0]
+    if shape == CONTACTS:
+        return legacy.sequence_contacts_to_tree(conditions)[0]
+    if shape == EVENT:
+        return legacy.sequence_activity_to_tree(conditions)[0]
+    return legacy.group([legacy.sequence_contact_to_condition(conditions)[0]])
+
+
+def branch_config(condition: Any) -> dict:
+    """A branch as stored: "event" for an activity done since entry, else "condition"."""
+    if isinstance(condition, dict) and "activity" in condition:
+        return {"event": in_new_words(condition, shape=EVENT)}
+    return {"condition": in_new_words(condition, shape=BRANCH)}
+
+
+def where_in_new_words(where: Any) -> dict:
+    """An activity trigger's property conditions as a tree."""
+    return legacy.sequence_where_to_tree(where)[0] if where else {}

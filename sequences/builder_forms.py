@@ -27,7 +27,10 @@ from sequences.builder_conditions import (
     SHAPE_FIELDS,
     NotRepresentable,
     WidgetConditionError,
+    branch_config,
     conditions_to_widget,
+    in_new_words,
+    where_in_new_words,
     widget_to_conditions,
 )
 from sequences.conditions import STEP_TARGET_KEYS, step_config_errors
@@ -295,6 +298,23 @@ class WaitDurationForm(DurationMixin, StepForm):
         return {"duration": self.duration()}
 
 
+class WaitUntilBestTimeForm(StepForm):
+    type = Step.Type.WAIT_UNTIL_BEST_TIME
+    within_hours = forms.IntegerField(
+        label="At most",
+        min_value=1,
+        max_value=72,
+        initial=24,
+        help_text="Hours to wait for the contact's best send hour (docs/predictions.md).",
+    )
+
+    def initial_from(self, config, step):
+        return {"within_hours": config.get("within_hours", 24)}
+
+    def config(self) -> dict:
+        return {"within_hours": self.cleaned_data["within_hours"]}
+
+
 class WaitUntilDateForm(StepForm):
     type = Step.Type.WAIT_UNTIL_DATE
     property = forms.CharField(
@@ -374,7 +394,7 @@ class WaitForEventForm(DurationMixin, StepForm):
 
     def config(self) -> dict:
         data = self.cleaned_data
-        config = {"event": data.get("event"), "timeout": self.duration()}
+        config = {"event": in_new_words(data.get("event"), shape=EVENT), "timeout": self.duration()}
         for name in ("yes_step", "timeout_step"):
             if data.get(name):
                 config[name] = data[name]
@@ -386,7 +406,7 @@ class BranchIfForm(StepForm):
 
     def setup(self, config):
         field, initial = conditions_field(
-            config.get("condition"),
+            config.get("condition") or config.get("event"),
             shape=BRANCH,
             label="If",
             help_text="One condition on the contact, or an activity done since they entered.",
@@ -405,7 +425,7 @@ class BranchIfForm(StepForm):
 
     def config(self) -> dict:
         data = self.cleaned_data
-        config = {"condition": data.get("condition")}
+        config = branch_config(data.get("condition"))
         for name in ("yes_step", "no_step"):
             if data.get(name):
                 config[name] = data[name]
@@ -520,6 +540,7 @@ STEP_FORMS: dict[str, type[StepForm]] = {
         WaitDurationForm,
         WaitUntilTimeForm,
         WaitUntilDateForm,
+        WaitUntilBestTimeForm,
         WaitForEventForm,
         BranchIfForm,
         NotifyOwnerForm,
@@ -578,7 +599,10 @@ class ActivityTriggerForm(TriggerForm):
         event = self.cleaned_data["event"] or {}
         if not isinstance(event, dict) or not isinstance(event.get("activity"), str):
             raise ValidationError("Name the activity, e.g. cart_abandoned.")
-        return {"activity_kind": event["activity"], "conditions": event.get("where") or []}
+        return {
+            "activity_kind": event["activity"],
+            "conditions": where_in_new_words(event.get("where")),
+        }
 
 
 class LifecycleTriggerForm(TriggerForm):
@@ -618,6 +642,17 @@ class DateTriggerForm(TriggerForm):
     is_yearly = forms.BooleanField(required=False, label="Every year (birthdays, anniversaries)")
 
 
+class ChurnRiskTriggerForm(TriggerForm):
+    type = Trigger.Type.CHURN_RISK_ROSE
+    sets = ("churn_risk_above",)
+    churn_risk_above = forms.TypedChoiceField(
+        label="When the churn risk rises above",
+        choices=[(value, f"{value}%") for value in range(5, 100, 5)],
+        coerce=int,
+        initial=70,
+    )
+
+
 class ManualTriggerForm(TriggerForm):
     type = Trigger.Type.MANUAL
 
@@ -629,6 +664,7 @@ TRIGGER_FORMS: dict[str, type[TriggerForm]] = {
         LifecycleTriggerForm,
         SegmentTriggerForm,
         DateTriggerForm,
+        ChurnRiskTriggerForm,
         ManualTriggerForm,
     )
 }
@@ -671,7 +707,8 @@ class RulesForm(forms.Form):
 
     def save(self) -> None:
         attribute = self.PARTS[self.part][0]
-        values = {attribute: self.cleaned_data["conditions"] or []}
+        shape = self.PARTS[self.part][1]
+        values = {attribute: in_new_words(self.cleaned_data["conditions"], shape=shape)}
         if self.part == "audience":
             values["audience_segment"] = self.cleaned_data["audience_segment"]
         Sequence.objects.filter(pk=self.sequence.pk).update(**values)

@@ -9,6 +9,7 @@ import datetime
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -82,8 +83,13 @@ class ApiFilterSet(django_filters.FilterSet):
         # A misspelt filter (`?ownr=3`) would otherwise list everything without a word.
         known = set(self.filters) | self.LIST_PARAMETERS
         for name in sorted(set(self.data) - known):
+            # Params, not formatting: django-filter applies `message % params` to the text.
             self.form.add_error(
-                None, f"Unknown parameter {name!r}; this list takes: {', '.join(sorted(known))}."
+                None,
+                ValidationError(
+                    "Unknown parameter %(name)r; this list takes: %(known)s.",
+                    params={"name": name, "known": ", ".join(sorted(known))},
+                ),
             )
             valid = False
         for name, filter_ in self.filters.items():

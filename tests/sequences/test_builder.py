@@ -64,6 +64,18 @@ def clicked(kind="email_clicked", where=()):
     }
 
 
+def ALL_OF(*conditions):
+    return {"match": "all", "conditions": list(conditions)}
+
+
+def ANY_OF(*conditions):
+    return {"match": "any", "conditions": list(conditions)}
+
+
+def KIND(kind: str) -> dict:
+    return {"field": "kind", "operator": "in", "value": [kind]}
+
+
 def draft(**fields) -> Sequence:
     return build_sequence([], trigger=None, activate=False, **fields)
 
@@ -128,6 +140,7 @@ def test_adding_a_sequence_leads_to_the_builder(marketer_client, marketer, newsl
             "reenrollment": "never",
             "reenrollment_min_gap_days": 0,
             "on_send_failure": "continue",
+            "holdout_percent": 10,
         },
     )
 
@@ -254,7 +267,9 @@ def test_a_branch_uses_the_segment_widget_and_renaming_a_target_follows(marketer
 
     branch = sequence.steps.get(key="engaged")
     assert branch.config == {
-        "condition": {"contact": "lifecycle_stage", "op": "in", "value": ["engaged_lead"]},
+        "condition": ALL_OF(
+            {"field": "lifecycle_stage", "operator": "in", "value": ["engaged_lead"]}
+        ),
         "no_step": "reminder",
     }
 
@@ -276,10 +291,10 @@ def test_wait_for_an_event_with_timeout(marketer_client):
     )
 
     assert sequence.steps.get(key="await-order").config == {
-        "event": {
-            "activity": "order_placed",
-            "where": [{"field": "value", "op": "gte", "value": 20}],
-        },
+        "event": ALL_OF(
+            KIND("order_placed"),
+            {"field": "property", "key": "value", "operator": "gte", "value": 20},
+        ),
         "timeout": {"days": 7},
         "yes_step": "done",
     }
@@ -311,17 +326,16 @@ def test_goals_exits_and_audience_use_the_widget(marketer_client):
     )
 
     sequence.refresh_from_db()
-    assert sequence.goal_conditions == [
-        {"activity": "order_placed", "where": []},
-        {"activity": "demo_requested", "where": []},
-    ]
-    assert sequence.exit_conditions == [{"activity": "handed_off", "where": []}]
+    assert sequence.goal_conditions == ANY_OF(
+        ALL_OF(KIND("order_placed")), ALL_OF(KIND("demo_requested"))
+    )
+    assert sequence.exit_conditions == ANY_OF(ALL_OF(KIND("handed_off")))
     assert sequence.audience_segment == segment
-    assert sequence.audience_conditions == [
-        {"contact": "lead_score", "op": "gte", "value": 10},
-        {"contact": "lead_score", "op": "lte", "value": 50},
-        {"contact": "tags", "op": "contains", "value": "vip"},
-    ]
+    assert sequence.audience_conditions == ALL_OF(
+        {"field": "lead_score", "operator": "gte", "value": 10},
+        {"field": "lead_score", "operator": "lte", "value": 50},
+        {"field": "tags", "operator": "has_any", "value": ["vip"]},
+    )
 
 
 def test_triggers_have_a_form_per_type(marketer_client):
@@ -352,7 +366,9 @@ def test_triggers_have_a_form_per_type(marketer_client):
     assert fields == {"date_property", "days_before", "is_yearly"}  # not all ten columns
     triggers = list(sequence.triggers.order_by("pk"))
     assert [(t.type, t.activity_kind) for t in triggers][0] == ("activity", "cart_abandoned")
-    assert triggers[0].conditions == [{"field": "value", "op": "gte", "value": 20}]
+    assert triggers[0].conditions == ALL_OF(
+        {"field": "property", "key": "value", "operator": "gte", "value": 20}
+    )
     assert (triggers[1].segment, triggers[1].include_existing_members) == (segment, True)
     assert (triggers[2].date_property, triggers[2].days_before) == ("renewal_date", 30)
 
@@ -521,7 +537,19 @@ def test_builder_save_yaml_import_gives_the_same_sequence(marketer_client, super
     Sequence.objects.filter(pk=sequence.pk).delete()
     config_import(yaml_text, user=superuser)
 
-    assert sequence_item(Sequence.objects.get(key=sequence.key)) == before
+    # The import stores the one condition language's trees (the builder may still store
+    # the older shapes): the same sequence, written the same way.
+    imported = Sequence.objects.get(key=sequence.key)
+    assert sequences_export_yaml(sequences=[imported]) == yaml_text
+    assert before["steps"] == sequence_item(imported)["steps"]
+    # …and the builder still draws the imported trees in the widget.
+    for part in ("goals", "trigger"):
+        query = {"edit": part}
+        if part == "trigger":
+            query["pk"] = imported.triggers.get().pk
+        page = marketer_client.get(builder(imported, **query)).content.decode()
+        assert "segment-builder-tree" in page
+        assert "the builder cannot draw these conditions" not in page
 
 
 def test_the_advanced_view_imports_edits_and_refuses_a_changed_key(marketer_client):
@@ -672,3 +700,24 @@ def test_the_engine_waits_business_days(
     clock.advance(hours=1)
     run(clock)
     assert len(mail.outbox) == 1
+
+
+def test_the_prediction_trigger_and_the_best_time_wait_have_forms(marketer_client):
+    sequence = draft()
+
+    marketer_client.post(
+        builder(sequence, edit="trigger", type="churn_risk_rose"), {"churn_risk_above": "70"}
+    )
+    marketer_client.post(
+        builder(sequence, edit="step", type="wait_until_best_time"),
+        {"key": "best", "within_hours": "12"},
+    )
+    page = marketer_client.get(builder(sequence))
+
+    trigger = sequence.triggers.get()
+    assert (trigger.type, trigger.churn_risk_above) == ("churn_risk_rose", 70)
+    step = sequence.steps.get()
+    assert (step.type, step.config) == ("wait_until_best_time", {"within_hours": 12})
+    html = page.content.decode()
+    assert "churn risk rises above 70%" in html
+    assert "best send time, at most 12 hours" in html

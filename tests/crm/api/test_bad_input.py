@@ -167,7 +167,8 @@ def test_updated_since_is_compared_in_utc_or_refused(client, value, status):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/v1/contacts/", "/api/v1/deals/", "/api/v1/handoffs/"])
 def test_a_misspelt_filter_is_a_400_naming_it_not_an_unfiltered_list(client, path):
-    response = client.get(path, {"ownr": "3"})
+    response = client.get(path, {"ownr": "3", "%(x)s%": "1"})
 
     assert response.status_code == 400
     assert "Unknown parameter 'ownr'" in str(response.json())
+    assert "Unknown parameter '%(x)s%'" in str(response.json())
