@@ -448,8 +448,9 @@ class DemoResult:
 
 
 #: When an extension runs, relative to the others (lower first). History that the replays
-#: must see comes first; configuration next; the replays of that history last.
-DEMO_HISTORY, DEMO_CONFIGURATION, DEMO_REPLAY = 10, 20, 30
+#: must see comes first; configuration next; the replays of that history; last what
+#: analyses the result (predictions).
+DEMO_HISTORY, DEMO_CONFIGURATION, DEMO_REPLAY, DEMO_ANALYSIS = 10, 20, 30, 40
 
 
 def register_demo_extension(

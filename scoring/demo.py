@@ -115,7 +115,7 @@ FRESH_LEAD_AGE = datetime.timedelta(minutes=22)
 
 
 #: The replay scores the history in windows of this length, each at its end.
-REPLAY_WINDOW = datetime.timedelta(hours=12)
+REPLAY_WINDOW = datetime.timedelta(hours=24)
 
 
 def demo_replay_scores() -> str:

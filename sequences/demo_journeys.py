@@ -1,4 +1,4 @@
-"""seed_demo's last month of sequences, run by the real engine against a simulated ESP.
+"""seed_demo's last two weeks of sequences, run by the real engine against a simulated ESP.
 
 The demo's people and their behaviour are written first (crm/demo.py) and scored
 (scoring/demo.py). Then the last JOURNEY_DAYS are replayed here, TICK by TICK, with the
@@ -28,7 +28,7 @@ from sequences.services.matching import enrollments_react
 from sequences.services.running import enrollments_advance, enrollments_claim
 from sequences.services.variants import variant_winners_decide
 
-JOURNEY_DAYS = 21
+JOURNEY_DAYS = 14
 TICK = datetime.timedelta(hours=4)
 WORKER = "seed_demo"
 
@@ -46,7 +46,7 @@ HUMAN_USER_AGENT = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605
 
 
 def demo_run_journeys() -> str:
-    """Replay the demo's last month through the sequence engine, once."""
+    """Replay the demo's last JOURNEY_DAYS through the sequence engine, once."""
     if OutboundMessage.objects.filter(esp_message_id__startswith=simulated.ID_PREFIX).exists():
         return "journeys already present"
     end = timezone.now()

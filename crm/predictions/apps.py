@@ -16,6 +16,10 @@ class PredictionsConfig(AppConfig):
         from crm.schedules import register_schedule
 
         register_privacy_exporter("predictions", export_contact_predictions)
+        from crm.demo import DEMO_ANALYSIS, register_demo_extension
+        from crm.predictions.demo import demo_predictions
+
+        register_demo_extension("predictions", demo_predictions, phase=DEMO_ANALYSIS)
 
         register_schedule(
             "predictions: refit purchase predictions",

@@ -59,3 +59,39 @@ def demo_seed_orders(
     # bulk_create sends no activities_recorded: seeding history must not start sequences.
     Activity.objects.bulk_create(orders, batch_size=2_000)
     return len(orders)
+
+
+#: How many demo contacts get an order history, and the rule the customer-success home shows.
+DEMO_CUSTOMERS = 240
+DEMO_SEED = 11
+ONBOARDING_RULE = {
+    "key": "onboarding-within-7-days",
+    "name": "Onboarding within 7 days of an order",
+    "start_kind": Activity.Kind.ORDER_PLACED,
+    "expected_kind": Activity.Kind.ONBOARDING_MILESTONE_REACHED,
+    "within_days": 7,
+}
+
+
+def demo_predictions() -> str:
+    """seed_demo's extension: order histories, then every prediction run once, at once."""
+    from django.utils import timezone
+
+    from crm.predictions.milestones import milestones_check
+    from crm.predictions.models import MilestoneRule
+    from crm.predictions.send_times import send_times_refresh
+    from crm.predictions.services import calibration_run, predictions_refit
+
+    if MilestoneRule.objects.filter(key=ONBOARDING_RULE["key"]).exists():
+        return "already present"
+    now = timezone.now()
+    contacts = list(Contact.objects.order_by("pk")[:DEMO_CUSTOMERS])
+    orders = demo_seed_orders(now=now, rng=random.Random(DEMO_SEED), contacts=contacts)
+    MilestoneRule.objects.create(
+        **ONBOARDING_RULE, creates_task=False, watch_from=now - datetime.timedelta(days=60)
+    )
+    refit = predictions_refit(now=now)
+    calibration_run(now=now)
+    send_times_refresh(now=now)
+    missed = milestones_check(now=now)
+    return f"{orders} orders; {refit.written} predictions; {missed.missed} missed milestones"
