@@ -10,6 +10,14 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from sequences.builder_conditions import (
+    ACTIVITIES,
+    BRANCH,
+    CONTACTS,
+    EVENT,
+    NotRepresentable,
+    builder_shape,
+)
 from sequences.conditions import STEP_TARGET_KEYS
 from sequences.models import Enrollment, EnrollmentEvent, OutboundMessage, Sequence, Step, Trigger
 from sequences.review import Finding, sequence_findings
@@ -118,7 +126,7 @@ def sequence_flow(sequence: Sequence) -> Flow:
             if exit_.label and exit_.target in by_key:
                 by_key[exit_.target].incoming.append(f"{node.number} ({exit_.label})")
     triggers = [(trigger, trigger_words(trigger)) for trigger in sequence.triggers.all()]
-    audience = [condition_words(c) for c in sequence.audience_conditions or []]
+    audience = conditions_words(sequence.audience_conditions, CONTACTS)
     if sequence.audience_segment_id:
         audience.insert(0, f"member of segment “{sequence.audience_segment}”")
     return Flow(
@@ -126,8 +134,8 @@ def sequence_flow(sequence: Sequence) -> Flow:
         triggers=triggers,
         audience=audience,
         nodes=nodes,
-        goals=[condition_words(c) for c in sequence.goal_conditions or []],
-        exits=[condition_words(c) for c in sequence.exit_conditions or []],
+        goals=conditions_words(sequence.goal_conditions, ACTIVITIES),
+        exits=conditions_words(sequence.exit_conditions, ACTIVITIES),
         general_problems=general,
         warnings=warnings,
     )
@@ -260,6 +268,17 @@ def duration_words(duration) -> str:
     return ", ".join(parts) or "0 minutes"
 
 
+def conditions_words(stored, shape: str) -> list[str]:
+    """Stored conditions (a tree or the builder's shapes) as sentences, one per condition."""
+    try:
+        shaped = builder_shape(stored, shape)
+    except NotRepresentable:
+        return ["(conditions shown in the advanced view)"]
+    if shaped in (None, [], {}):
+        return []
+    return [condition_words(item) for item in (shaped if isinstance(shaped, list) else [shaped])]
+
+
 def condition_words(condition) -> str:
     """A stored condition in words: “order_placed where value is at least 20”."""
     if not isinstance(condition, dict):
@@ -286,7 +305,9 @@ def _op_words(op: str, value) -> str:
 
 def trigger_words(trigger: Trigger) -> str:
     if trigger.type == Trigger.Type.ACTIVITY:
-        where = [condition_words({"activity": trigger.activity_kind, "where": trigger.conditions})]
+        where = conditions_words(
+            {"activity": trigger.activity_kind, "where": trigger.conditions}, EVENT
+        )
         return f"When {where[0]} is recorded"
     if trigger.type == Trigger.Type.LIFECYCLE_STAGE:
         return f"When the contact becomes {trigger.lifecycle_stage}"
@@ -344,15 +365,17 @@ def _wait_date_words(step, config, sequence) -> str:
 def _event_words(step, config, sequence) -> str:
     return (
         f"Wait up to {duration_words(config.get('timeout'))} for "
-        f"{condition_words(config.get('event') or {})}"
+        f"{' '.join(conditions_words(config.get('event'), EVENT))}"
     )
 
 
 def _branch_words(step, config, sequence) -> str:
-    condition = config.get("condition") or {}
-    if isinstance(condition, dict) and "activity" in condition:
-        return f"If they did {condition_words(condition)} since entering"
-    return f"If {condition_words(condition)}"
+    if config.get("event") or (
+        isinstance(config.get("condition"), dict) and "activity" in config["condition"]
+    ):
+        did = " ".join(conditions_words(config.get("event") or config["condition"], EVENT))
+        return f"If they did {did} since entering"
+    return f"If {' '.join(conditions_words(config.get('condition'), BRANCH))}"
 
 
 def _update_words(step, config, sequence) -> str:

@@ -176,7 +176,7 @@ def _tags_from_widget(operator: str, tags: list) -> list[dict]:
 
 def conditions_to_widget(conditions: Any, *, shape: str) -> dict:
     """Stored conditions as a widget definition; NotRepresentable if the widget cannot show them."""
-    conditions = _builder_shape(conditions, shape)
+    conditions = builder_shape(conditions, shape)
     if shape in (EVENT, BRANCH):
         items = [] if not conditions else [conditions]
     else:
@@ -279,7 +279,8 @@ def _is_tree(value: Any) -> bool:
     return isinstance(value, dict) and "match" in value
 
 
-def _builder_shape(conditions: Any, shape: str) -> Any:
+def builder_shape(conditions: Any, shape: str) -> Any:
+    """Stored conditions (a tree or the shapes above) in the shapes above; NotRepresentable."""
     if shape == EVENT and isinstance(conditions, dict) and _is_tree(conditions.get("where")):
         # An activity trigger: its kind, and its properties as a tree.
         where = conditions["where"]

@@ -49,6 +49,37 @@ def default_rows(transactional_db):
 
     migration = importlib.import_module("crm.migrations.0002_default_stages_and_topics")
     migration.create_defaults(apps, None)
+    _roles_granted_again()
+
+
+#: The data migrations' functions that create the staff roles and grant them permissions.
+ROLE_FUNCTIONS = {"create_roles", "grant", "grant_view", "add_permissions", "add_group"}
+OUR_APPS = {"crm", "scoring", "sequences", "revenue", "predictions"}
+
+
+def _roles_granted_again() -> None:
+    """The staff roles, as the migrations grant them, after a flush removed them.
+
+    pytest-django runs transactional tests last; each one's teardown flushes every table,
+    so a later browser test's marketer would have no Marketing group. The role
+    migrations are idempotent (get_or_create, add): they run again, in migration order,
+    on the migrated state's models.
+    """
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations.special import RunPython
+
+    loader = MigrationLoader(connection)
+    state_apps = loader.project_state().apps
+    done = set()
+    for leaf in sorted(loader.graph.leaf_nodes()):
+        for node in loader.graph.forwards_plan(leaf):
+            if node in done or node[0] not in OUR_APPS:
+                continue
+            done.add(node)
+            for operation in loader.graph.nodes[node].operations:
+                if isinstance(operation, RunPython) and operation.code.__name__ in ROLE_FUNCTIONS:
+                    operation.code(state_apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -197,6 +197,7 @@ class SequenceReportsView(APIView):
     permission_classes = [IsServerKey]
 
     @extend_schema(
+        operation_id="reports_sequences_list",
         summary="Results of every sequence",
         parameters=PERIOD_PARAMETERS,
         responses={200: SequenceListSerializer, 400: BAD_PERIOD},
@@ -221,6 +222,7 @@ class SequenceReportView(APIView):
     permission_classes = [IsServerKey]
 
     @extend_schema(
+        operation_id="reports_sequences_retrieve",
         summary="Results of one sequence",
         parameters=PERIOD_PARAMETERS,
         responses={200: SequenceReportSerializer, 400: BAD_PERIOD},

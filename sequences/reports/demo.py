@@ -254,6 +254,7 @@ def _deals(ended, won_stage: DealStage, rng: random.Random) -> None:
                 name=f"Demo deal {enrollment.contact_id}",
                 stage=won_stage,
                 contact=enrollment.contact,
+                owner=_deal_owner(enrollment.contact),
                 amount=Decimal(rng.randrange(100, 400)),
                 currency="EUR",
             )
@@ -276,3 +277,8 @@ def demo_revenue_history() -> str:
     if not seeded:
         return "already present"
     return f"{len(seeded)} demo sequences with {len(contacts)} contacts' history"
+
+
+def _deal_owner(contact: Contact):
+    """The contact's owner, else the company's: every deal has someone selling it."""
+    return contact.owner or (contact.company.owner if contact.company else None)

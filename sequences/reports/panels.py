@@ -45,7 +45,7 @@ def register() -> None:
         wide=True,
     )
     register_dashboard_panel(
-        "sequence-results",
+        "sequence-revenue-results",
         "Sequence results",
         render_sequences,
         dashboard="reports",

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from crm.models import Contact
 from sequences.models import Enrollment, EnrollmentEvent, Sequence
+from sequences.reports.facts import report_counts_add_ended
 from sequences.selectors import enrollments_due_q
 from sequences.services.enrollments import enrollment_end, enrollment_event_add
 from sequences.services.ledger import ledger_mark_stale_unknown
@@ -346,6 +347,7 @@ def moves_apply(items: list[tuple[Enrollment, dict, Move]], now: datetime.dateti
     for fields, pks in updates.values():
         Enrollment.objects.filter(pk__in=pks, state__in=Enrollment.LIVE_STATES).update(**fields)
     ended: list[EnrollmentEvent] = []
+    counted: list[tuple[Enrollment, str, str]] = []
     for (state, reason), enrollments in ends.items():
         mine = [enrollment for enrollment in enrollments if enrollment.pk in live]
         Enrollment.objects.filter(
@@ -361,7 +363,9 @@ def moves_apply(items: list[tuple[Enrollment, dict, Move]], now: datetime.dateti
         for enrollment in mine:
             enrollment.state, enrollment.reason, enrollment.ended_at = state, reason, now
             ended.append(_event(enrollment, state, "", reason, now))
+            counted.append((enrollment, state, reason))
     EnrollmentEvent.objects.bulk_create(ended)
+    report_counts_add_ended(rows=counted, now=now)
     return carry
 
 

@@ -227,10 +227,21 @@ def test_a_marketer_builds_segment_and_sequence_previews_and_activates(wide_page
     sequence = Sequence.objects.get(key="welcome-prospects")
     assert sequence.status == Sequence.Status.ACTIVE
     assert [s["key"] for s in sequence.current_version.steps] == ["pause", "welcome", "hot-lead"]
-    assert sequence.goal_conditions == [{"activity": "order_placed", "where": []}]
+    assert sequence.goal_conditions == {
+        "match": "any",
+        "conditions": [
+            {
+                "match": "all",
+                "conditions": [{"field": "kind", "operator": "in", "value": ["order_placed"]}],
+            }
+        ],
+    }
     assert sequence.triggers.get().segment == Segment.objects.get(key="engaged-prospects")
     assert sequence.steps.get(key="hot-lead").config == {
-        "condition": {"contact": "lead_score", "op": "gte", "value": 80}
+        "condition": {
+            "match": "all",
+            "conditions": [{"field": "lead_score", "operator": "gte", "value": 80}],
+        }
     }
     assert sequence.enrollments.count() == 2  # the segment's members, at activation
     assert page.script_errors == []

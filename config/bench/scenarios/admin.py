@@ -58,7 +58,9 @@ def run(ctx: Context) -> None:
         _measure(ctx, client, name, url, body)
 
 
-def _measure(ctx: Context, client, name: str, url: str, body: dict | None) -> None:
+def _measure(
+    ctx: Context, client, name: str, url: str, body: dict | None, scenario: str = "admin"
+) -> None:
     def load():
         if body is None:
             return client.get(url)
@@ -66,7 +68,7 @@ def _measure(ctx: Context, client, name: str, url: str, body: dict | None) -> No
 
     response = load()
     if response.status_code != 200:
-        ctx.add("admin", name, "ms", None, note=f"HTTP {response.status_code} for {url}")
+        ctx.add(scenario, name, "ms", None, note=f"HTTP {response.status_code} for {url}")
         return
     times, queries = [], 0
     for _ in range(3):
@@ -76,11 +78,11 @@ def _measure(ctx: Context, client, name: str, url: str, body: dict | None) -> No
             times.append((time.perf_counter() - began) * 1000)
         queries = len(captured.captured_queries)
     ctx.add(
-        "admin",
+        scenario,
         name,
         "ms",
         statistics.median(times),
         target="< 300",
         extra={"queries": queries, "url": url},
     )
-    ctx.add("admin", f"{name}.queries", "queries", queries)
+    ctx.add(scenario, f"{name}.queries", "queries", queries)

@@ -50,10 +50,17 @@ def run(ctx: Context) -> None:
         ("reports.dashboard", reverse("admin:reports_dashboard") + "?days=90"),
     ]
     for name, url in pages:
-        _measure(ctx, client, name, url, None)
+        _measure(ctx, client, name, url, None, scenario="reports")
     api = api_client()
-    _measure(ctx, api, "reports.api_list", "/api/v1/reports/sequences/", None)
-    _measure(ctx, api, "reports.api_one", f"/api/v1/reports/sequences/{sequences[0].key}/", None)
+    _measure(ctx, api, "reports.api_list", "/api/v1/reports/sequences/", None, "reports")
+    _measure(
+        ctx,
+        api,
+        "reports.api_one",
+        f"/api/v1/reports/sequences/{sequences[0].key}/",
+        None,
+        "reports",
+    )
 
 
 def _aggregates(ctx: Context) -> list[Sequence]:

@@ -144,4 +144,4 @@ def test_reports_dashboard_shows_the_revenue_panels(client, superuser, results):
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'id="panel-revenue-per-day"' in html and 'id="panel-sequence-results"' in html
+    assert 'id="panel-revenue-per-day"' in html and 'id="panel-sequence-revenue-results"' in html
