@@ -45,6 +45,7 @@ DEMO_SEQUENCES = (
     DemoSequence("demo-monthly-digest", "Monthly digest (demo)", 0.10, 0.10, 0.12),
 )
 HOLDOUT_PERCENT = 20
+DEAL_NAME_PREFIX = "Demo deal "
 
 
 @transaction.atomic
@@ -251,7 +252,7 @@ def _deals(ended, won_stage: DealStage, rng: random.Random) -> None:
     for enrollment, state, _ in ended:
         if state == Enrollment.State.CONVERTED and rng.random() < 0.10:
             deal_create(
-                name=f"Demo deal {enrollment.contact_id}",
+                name=f"{DEAL_NAME_PREFIX}{enrollment.contact_id}",
                 stage=won_stage,
                 contact=enrollment.contact,
                 owner=_deal_owner(enrollment.contact),
