@@ -115,7 +115,7 @@ FRESH_LEAD_AGE = datetime.timedelta(minutes=22)
 
 
 #: The replay scores the history in windows of this length, each at its end.
-REPLAY_WINDOW = datetime.timedelta(hours=24)
+REPLAY_WINDOW = datetime.timedelta(hours=48)
 
 
 def demo_replay_scores() -> str:
@@ -140,9 +140,10 @@ def demo_replay_scores() -> str:
 
 
 def _window_end(activity: Activity) -> datetime.datetime:
-    hours = REPLAY_WINDOW.total_seconds() // 3600
-    start = activity.occurred_at.replace(minute=0, second=0, microsecond=0)
-    return start - datetime.timedelta(hours=start.hour % hours) + REPLAY_WINDOW
+    """The end of the replay window the activity falls in (windows counted from the epoch)."""
+    size = REPLAY_WINDOW.total_seconds()
+    end = (activity.occurred_at.timestamp() // size + 1) * size
+    return datetime.datetime.fromtimestamp(end, tz=datetime.UTC)
 
 
 def _sales_work(

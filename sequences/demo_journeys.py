@@ -1,4 +1,4 @@
-"""seed_demo's last two weeks of sequences, run by the real engine against a simulated ESP.
+"""seed_demo's last three weeks of sequences, run by the real engine against a simulated ESP.
 
 The demo's people and their behaviour are written first (crm/demo.py) and scored
 (scoring/demo.py). Then the last JOURNEY_DAYS are replayed here, TICK by TICK, with the
@@ -28,8 +28,8 @@ from sequences.services.matching import enrollments_react
 from sequences.services.running import enrollments_advance, enrollments_claim
 from sequences.services.variants import variant_winners_decide
 
-JOURNEY_DAYS = 14
-TICK = datetime.timedelta(hours=4)
+JOURNEY_DAYS = 21
+TICK = datetime.timedelta(hours=8)
 WORKER = "seed_demo"
 
 #: What the simulated ESP reports, per message (shares of all messages sent).
