@@ -29,7 +29,7 @@ from sequences.services.running import enrollments_advance, enrollments_claim
 from sequences.services.variants import variant_winners_decide
 
 JOURNEY_DAYS = 21
-TICK = datetime.timedelta(hours=8)
+TICK = datetime.timedelta(hours=12)
 WORKER = "seed_demo"
 
 #: What the simulated ESP reports, per message (shares of all messages sent).

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
-from scipy.stats import fisher_exact
-from statsmodels.stats.multitest import multipletests
 
 from crm.models import Activity
 from crm.predictions.selectors import sql_plus_days
@@ -141,6 +139,8 @@ def _other_counts(conversion_kind, now, window_days) -> tuple[dict[str, int], in
 
 def _insight(kind: str, a: int, n1: int, c: int, n0: int) -> Insight:
     b, d = n1 - a, n0 - c
+    from scipy.stats import fisher_exact  # scipy.stats costs 0.7 s at start-up: load on use
+
     _odds, p_value = fisher_exact([[a, b], [c, d]], alternative="two-sided")
     # Haldane's correction: half a contact in each cell keeps the ratio finite.
     a_, b_, c_, d_ = a + 0.5, b + 0.5, c + 0.5, d + 0.5
@@ -178,6 +178,8 @@ def insights_report(
         _insight(kind, converter_kinds.get(kind, 0), converters, other_kinds.get(kind, 0), others)
         for kind in kinds
     ]
+    from statsmodels.stats.multitest import multipletests  # about 0.8 s to import: on use
+
     _reject, q_values, _s, _b = multipletests([i.p_value for i in raw], method="fdr_bh")
     insights = sorted(
         (

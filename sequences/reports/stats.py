@@ -12,12 +12,7 @@
 import math
 import warnings
 from dataclasses import dataclass
-
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    proportions_chisquare,
-    test_proportions_2indep,
-)
+from types import ModuleType
 
 ALPHA = 0.05
 
@@ -54,9 +49,17 @@ def conversion_lift(
         return _lift(mailed_converted, mailed, holdout_converted, holdout)
 
 
+def _proportion() -> ModuleType:
+    """statsmodels, loaded on first use: with scipy.stats it costs about a second at start-up,
+    which every web and worker process would pay for pages that never show a report."""
+    from statsmodels.stats import proportion
+
+    return proportion
+
+
 def _lift(mailed_converted: int, mailed: int, holdout_converted: int, holdout: int) -> Lift:
     mailed_rate, holdout_rate = mailed_converted / mailed, holdout_converted / holdout
-    low, high = confint_proportions_2indep(
+    low, high = _proportion().confint_proportions_2indep(
         mailed_converted,
         mailed,
         holdout_converted,
@@ -65,7 +68,7 @@ def _lift(mailed_converted: int, mailed: int, holdout_converted: int, holdout: i
         compare="diff",
         alpha=ALPHA,
     )
-    result = test_proportions_2indep(
+    result = _proportion().test_proportions_2indep(
         mailed_converted, mailed, holdout_converted, holdout, method="score", compare="diff"
     )
     p_value = float(result.pvalue)
@@ -91,5 +94,7 @@ def variants_p_value(successes: list[int], trials: list[int]) -> float | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        _, p_value, _ = proportions_chisquare([s for s, _ in pairs], [n for _, n in pairs])
+        _, p_value, _ = _proportion().proportions_chisquare(
+            [s for s, _ in pairs], [n for _, n in pairs]
+        )
     return float(p_value) if math.isfinite(p_value) else None
