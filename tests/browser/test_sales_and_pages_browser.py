@@ -9,7 +9,6 @@ this reuses): skipped locally without /usr/bin/chromium, a failure under CI=true
 
 import datetime
 import importlib
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -28,11 +27,12 @@ from tests.factories import (
     HandoffRuleFactory,
     UserFactory,
 )
+from tests.screenshots import screenshots_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTH, HEIGHT = 1366, 800
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+SCREENSHOTS = screenshots_folder()
 
 
 def _sales_role() -> Group:

@@ -7,7 +7,6 @@ docs/reporting.md show (docs/img/dashboard-*.png). Runs Debian's Chromium; witho
 
 import datetime
 import os
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -33,8 +32,9 @@ from tests.factories import (
     SequenceVersionFactory,
     UserFactory,
 )
+from tests.screenshots import screenshots_folder
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
+IMAGES = screenshots_folder()
 WIDTH, HEIGHT = 1366, 900
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -1,10 +1,9 @@
 """Predictions in a real browser: the contact panel and the calibration chart.
 
-Also how docs/img/predictions-*.png are made: `UPDATE_SCREENSHOTS=1 pytest
+Also how docs/img/predictions-*.png are made: `SCREENSHOTS_DIR=docs/img pytest
 tests/crm/predictions/test_browser.py` writes them there (otherwise to a temporary folder).
 """
 
-import os
 import random
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from crm.predictions.demo import demo_seed_orders
 from crm.predictions.models import ContactPrediction
 from tests.crm.segments import test_builder_browser as builder
 from tests.factories import ContactFactory, UserFactory
+from tests.screenshots import screenshots_folder
 
 from .conftest import NOW
 
@@ -27,7 +27,7 @@ DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"
 
 
 def _shots(tmp_path: Path) -> Path:
-    return DOCS_IMG if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    return screenshots_folder()
 
 
 def test_customer_success_reads_a_prediction_and_its_calibration(

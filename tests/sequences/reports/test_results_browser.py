@@ -5,10 +5,8 @@ Chromium like the segment builder's browser test, whose fixtures it uses.
 """
 
 import random
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -19,9 +17,10 @@ from tests.crm.segments.test_builder_browser import (  # noqa: F401  (fixtures)
     migrated_rows_restored,
 )
 from tests.factories import UserFactory
+from tests.screenshots import screenshots_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-IMAGES = Path(settings.BASE_DIR) / "docs" / "img"
+IMAGES = screenshots_folder()
 
 
 def test_a_marketer_reads_the_dashboard_and_a_sequences_results(browser_page, live_server):  # noqa: F811
