@@ -57,6 +57,7 @@ COLUMNS = (
     "reenrollment_min_gap_days",
     "max_duration_days",
     "on_send_failure",
+    "holdout_percent",
 )
 NESTED = {"audience": "audience_conditions", "goals": "goal_conditions", "exits": "exit_conditions"}
 SEQUENCE_FIELDS = (
@@ -177,9 +178,13 @@ def _normalised(item: Item) -> Item:
 
 
 def _plan_item(item: Item, document: Document) -> _Plan:
+    holdout_given = item.get("holdout_percent") is not None
     item = _normalised(_sequence_in_new_words(item))
     plan = _Plan(item["key"])
     existing = Sequence.objects.filter(key=plan.key).first()
+    if existing and not holdout_given:
+        # A file from before holdouts never changes who a running sequence mails.
+        item["holdout_percent"] = existing.holdout_percent
     before = sequence_item(existing) if existing else None
     plan.sequence = existing or Sequence(key=plan.key)
     for name in COLUMNS:

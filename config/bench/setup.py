@@ -47,6 +47,7 @@ sequences:
     topic: newsletter
     owner: {ADMIN_USERNAME}
     on_send_failure: continue
+    holdout_percent: 0  # the bench measures sending: nobody is held out
     reenrollment: always
     triggers:
       - {{type: activity, activity_kind: {BENCH_KIND}, lifecycle_stage: "", conditions: []}}

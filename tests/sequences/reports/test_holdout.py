@@ -140,3 +140,19 @@ def test_a_clear_lift_is_significant():
 
 def test_no_holdout_group_gives_no_lift():
     assert conversion_lift(mailed_converted=3, mailed=10, holdout_converted=0, holdout=0) is None
+
+
+def test_the_holdout_is_configuration_as_code_and_an_older_file_keeps_it(db):
+    from crm.config_io import config_export, config_import
+    from sequences.models import Sequence
+
+    sequence = build_sequence([email_step("hello")])
+    Sequence.objects.filter(pk=sequence.pk).update(holdout_percent=20)
+
+    exported = config_export()
+    assert "holdout_percent: 20" in exported
+    config_import(exported.replace("holdout_percent: 20", "holdout_percent: 30"))
+    assert Sequence.objects.get(pk=sequence.pk).holdout_percent == 30
+    # A file written before holdouts existed says nothing: the running share stays.
+    config_import(exported.replace("    holdout_percent: 20\n", ""))
+    assert Sequence.objects.get(pk=sequence.pk).holdout_percent == 30
