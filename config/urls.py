@@ -11,6 +11,20 @@ from crm.api.schema_view import CachedSchemaView
 from crm.api.views import ApiNotFoundView, tracking_snippet
 from sequences.webhooks import esp_tracking_urls
 
+
+class FaviconRedirect(RedirectView):
+    """/favicon.ico → the static icon, its hashed name looked up per request.
+
+    Looking it up at import would need the collectstatic manifest before any command
+    (`check --deploy` included) could load the URLs.
+    """
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("crm/favicon.ico")
+
+
 admin.site.site_header = "Nextstep"
 admin.site.site_title = "Nextstep"
 admin.site.index_title = "Customers, signals and sequences"
@@ -36,7 +50,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("t/nextstep.js", tracking_snippet, name="tracking-snippet"),
     # Browsers ask every site for /favicon.ico; answer instead of logging a 404 per page.
-    path("favicon.ico", RedirectView.as_view(url=static("crm/favicon.ico"), permanent=True)),
+    path("favicon.ico", FaviconRedirect.as_view()),
     # Only the configured ESP's tracking webhook (ESP_WEBHOOKS); no inbound mail.
     path("anymail/", include(esp_tracking_urls(settings.ESP_WEBHOOKS))),
     path("", include("crm.public.urls")),
