@@ -209,6 +209,18 @@ class StepForm(forms.Form):
                 self.add_error(None, message)
         return data
 
+    def add_targets(self, config: dict, **labels: str) -> None:
+        """A "go to" choice per branch exit (yes_step=label, …), next step by default."""
+        choices = _target_choices(self.steps, self.step)
+        for name, label in labels.items():
+            self.fields[name] = forms.ChoiceField(label=label, choices=choices, required=False)
+            self.initial[name] = config.get(name, NEXT)
+        self._target_names = tuple(labels)
+
+    def targets(self) -> dict:
+        """The chosen exits, leaving out the ones left empty."""
+        return {n: self.cleaned_data[n] for n in self._target_names if self.cleaned_data.get(n)}
+
 
 class SendEmailForm(StepForm):
     type = Step.Type.SEND_EMAIL
@@ -381,24 +393,15 @@ class WaitForEventForm(DurationMixin, StepForm):
         )
         self.fields["event"] = field
         self.initial["event"] = initial
-        choices = _target_choices(self.steps, self.step)
-        self.fields["yes_step"] = forms.ChoiceField(
-            label="When it happens, go to", choices=choices, required=False
+        self.add_targets(
+            config, yes_step="When it happens, go to", timeout_step="When the time is up, go to"
         )
-        self.fields["timeout_step"] = forms.ChoiceField(
-            label="When the time is up, go to", choices=choices, required=False
-        )
-        self.initial["yes_step"] = config.get("yes_step", NEXT)
-        self.initial["timeout_step"] = config.get("timeout_step", NEXT)
         self.order_fields(["key", "event", "amount", "unit", "yes_step", "timeout_step"])
 
     def config(self) -> dict:
         data = self.cleaned_data
         config = {"event": in_new_words(data.get("event"), shape=EVENT), "timeout": self.duration()}
-        for name in ("yes_step", "timeout_step"):
-            if data.get(name):
-                config[name] = data[name]
-        return config
+        return {**config, **self.targets()}
 
 
 class BranchIfForm(StepForm):
@@ -413,23 +416,11 @@ class BranchIfForm(StepForm):
         )
         self.fields["condition"] = field
         self.initial["condition"] = initial
-        choices = _target_choices(self.steps, self.step)
-        self.fields["yes_step"] = forms.ChoiceField(
-            label="Yes: go to", choices=choices, required=False
-        )
-        self.fields["no_step"] = forms.ChoiceField(
-            label="No: go to", choices=choices, required=False
-        )
-        self.initial["yes_step"] = config.get("yes_step", NEXT)
-        self.initial["no_step"] = config.get("no_step", NEXT)
+        self.add_targets(config, yes_step="Yes: go to", no_step="No: go to")
 
     def config(self) -> dict:
         data = self.cleaned_data
-        config = branch_config(data.get("condition"))
-        for name in ("yes_step", "no_step"):
-            if data.get(name):
-                config[name] = data[name]
-        return config
+        return {**branch_config(data.get("condition")), **self.targets()}
 
 
 class NotifyOwnerForm(StepForm):
