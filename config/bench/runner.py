@@ -84,13 +84,27 @@ class Runner:
             with tempfile.TemporaryDirectory(prefix="nextstep-bench-") as workdir:
                 self.ensure(size, workdir)
 
+    def migrated(self, cache: databases.BenchDatabase, workdir: str) -> bool:
+        """Bring a cached data set up to this checkout's migrations; False if it can't be."""
+        applied, on_disk = databases.applied_migrations(cache), set(migration_names())
+        if applied - on_disk:
+            # Built by another branch: migrating backwards is not worth trusting.
+            self.say(f"{cache.name} has migrations this checkout lacks: " + ", ".join(
+                sorted(applied - on_disk)[:3]))  # fmt: skip
+            return False
+        if on_disk - applied:
+            self.say(f"migrating {cache.name}: " + ", ".join(sorted(on_disk - applied)))
+            return child("migrate", cache, [], workdir) == 0
+        return True
+
     def ensure(self, size: str, workdir: str) -> databases.BenchDatabase:
         """The cached data set of this size, built first when missing or stale."""
         cache = databases.cached(self.user, size)
-        fingerprint = databases.fingerprint(size, migration_names())
+        fingerprint = databases.fingerprint(size)
         if not self.rebuild and databases.read_fingerprint(cache) == fingerprint:
-            self.say(f"reusing the {size} data set in {cache.name}")
-            return cache
+            if self.migrated(cache, workdir):
+                self.say(f"reusing the {size} data set in {cache.name}")
+                return cache
         self.say(f"building the {size} data set in {cache.name}")
         started = time.monotonic()
         databases.create(cache)

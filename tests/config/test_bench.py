@@ -104,3 +104,41 @@ def test_a_missed_target_is_reported_not_raised():
 
     assert (figure.passed, figure.ratio) == (False, 0.1)
     assert "NO" in table([figure])
+
+
+def _cache_recording(tmp_path, migrations: set[str]) -> databases.BenchDatabase:
+    import sqlite3
+
+    path = tmp_path / "db_bench_1m.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE django_migrations (app text, name text)")
+        conn.executemany(
+            "INSERT INTO django_migrations VALUES (?, ?)", [m.split(".", 1) for m in migrations]
+        )
+    return databases.BenchDatabase(f"sqlite:///{path}", "sqlite", str(path))
+
+
+def test_a_cached_data_set_is_migrated_forward_not_rebuilt(tmp_path, monkeypatch):
+    from config.bench import runner
+
+    on_disk = set(runner.migration_names())
+    newest = max(name for name in on_disk if name.startswith("crm."))
+    cache = _cache_recording(tmp_path, on_disk - {newest})
+    calls = []
+    monkeypatch.setattr(runner, "child", lambda mode, db, args, workdir: calls.append(mode) or 0)
+    run = runner.Runner(None, [], rebuild=False, say=lambda text: None)
+
+    assert run.migrated(cache, str(tmp_path)) is True
+    assert calls == ["migrate"]
+
+
+def test_a_data_set_from_another_branch_is_rebuilt(tmp_path, monkeypatch):
+    from config.bench import runner
+
+    cache = _cache_recording(tmp_path, set(runner.migration_names()) | {"crm.9999_elsewhere"})
+    calls = []
+    monkeypatch.setattr(runner, "child", lambda mode, db, args, workdir: calls.append(mode) or 0)
+    run = runner.Runner(None, [], rebuild=False, say=lambda text: None)
+
+    assert run.migrated(cache, str(tmp_path)) is False
+    assert calls == []

@@ -52,7 +52,7 @@ class Command(BaseCommand):
             "curve sizes (e.g. a 1m run when a 100k run already measured 10k and 100k).",
         )
         # Internal: the orchestrator re-runs this command inside the bench database.
-        parser.add_argument("--inside", choices=["build", "run"], help=argparse_hidden())
+        parser.add_argument("--inside", choices=["build", "migrate", "run"], help=argparse_hidden())
         parser.add_argument("--size", choices=list(SIZES), help=argparse_hidden())
         parser.add_argument("--fingerprint", help=argparse_hidden())
         parser.add_argument("--out", help=argparse_hidden())
@@ -67,6 +67,8 @@ class Command(BaseCommand):
         only = [name for name in SCENARIOS if name in only] if only else list(SCENARIOS)
         if options["inside"] == "build":
             return self.build(options)
+        if options["inside"] == "migrate":
+            return self.migrate_inside()
         if options["inside"] == "run":
             return self.run_inside(options, only)
         return self.orchestrate(options, only)
@@ -118,6 +120,15 @@ class Command(BaseCommand):
             cursor.execute(
                 "INSERT INTO bench_dataset VALUES (%s, %s)", [options["fingerprint"], size.label]
             )
+
+    def migrate_inside(self):
+        from django.core.management import call_command
+
+        from config.bench import processes
+
+        call_command("migrate", verbosity=0, interactive=False)
+        # A data migration's on-commit tasks are not part of any scenario either.
+        processes.purge_queue()
 
     def run_inside(self, options, only):
         from config.bench import processes
