@@ -101,10 +101,10 @@ class Runner:
         """The cached data set of this size, built first when missing or stale."""
         cache = databases.cached(self.user, size)
         fingerprint = databases.fingerprint(size)
-        if not self.rebuild and databases.read_fingerprint(cache) == fingerprint:
-            if self.migrated(cache, workdir):
-                self.say(f"reusing the {size} data set in {cache.name}")
-                return cache
+        fresh = not self.rebuild and databases.read_fingerprint(cache) == fingerprint
+        if fresh and self.migrated(cache, workdir):
+            self.say(f"reusing the {size} data set in {cache.name}")
+            return cache
         self.say(f"building the {size} data set in {cache.name}")
         started = time.monotonic()
         databases.create(cache)
