@@ -210,6 +210,14 @@ SEQUENCES_LOW_ENGAGEMENT_INTERVAL_DAYS = env_int("SEQUENCES_LOW_ENGAGEMENT_INTER
 SEQUENCES_QUIET_HOURS = os.environ.get("SEQUENCES_QUIET_HOURS", "21:00-08:00")
 # Optional mailto address added to List-Unsubscribe beside the one-click HTTPS URL.
 SEQUENCES_UNSUBSCRIBE_MAILTO = os.environ.get("SEQUENCES_UNSUBSCRIBE_MAILTO", "")
+# Rising intent (docs/predictions.md): flag a contact whose engagement points in the last
+# 7 days reach at least SCORING_INTENT_MIN_POINTS and SCORING_INTENT_RATIO times their own
+# weekly mean over the 8 weeks before.
+SCORING_INTENT_MIN_POINTS = env_int("SCORING_INTENT_MIN_POINTS", 30)
+try:
+    SCORING_INTENT_RATIO = float(os.environ.get("SCORING_INTENT_RATIO", "3"))
+except ValueError:
+    raise ImproperlyConfigured("SCORING_INTENT_RATIO must be a number, e.g. 3 or 2.5.") from None
 # Retries of a 429/5xx or of a message the ESP never got wait about 1, 2, 4, 8 times this.
 SEQUENCES_RETRY_BASE_SECONDS = env_int("SEQUENCES_RETRY_BASE_SECONDS", 60)
 # Owners are alerted (once a day) when this many sent emails are `unknown`; 0: never.

@@ -2,6 +2,8 @@ from django.apps import AppConfig
 
 DECAY_EVERY_MINUTES = 60
 SLA_CHECK_EVERY_MINUTES = 1
+#: Rising intent looks at the last 7 days: hourly keeps the flag within the hour.
+INTENT_EVERY_MINUTES = 60
 
 
 class ScoringConfig(AppConfig):
@@ -38,6 +40,11 @@ class ScoringConfig(AppConfig):
             "scoring: refresh fit scores",
             "scoring.tasks.refresh_fit_scores_task",
             minutes=FIT_REFRESH_EVERY_MINUTES,
+        )
+        register_schedule(
+            "scoring: rising intent",
+            "scoring.tasks.refresh_rising_intent_task",
+            minutes=INTENT_EVERY_MINUTES,
         )
         from crm.privacy_hooks import register_privacy_exporter
         from scoring.privacy import export_contact_scores

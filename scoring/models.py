@@ -469,3 +469,37 @@ class DemoRoutingRule(TimestampedModel):
     @property
     def round_robin_pool(self) -> str:
         return f"demo:{self.key}"
+
+
+# --- Rising intent ---------------------------------------------------------------------------
+
+
+class RisingIntent(models.Model):
+    """A contact whose engagement points rose sharply this week against their own baseline.
+
+    Written and cleared only by scoring.intent.rising_intent_refresh (a periodic task), so
+    pages read one row instead of counting activities.
+    """
+
+    contact = models.OneToOneField(
+        "crm.Contact", on_delete=models.CASCADE, related_name="rising_intent"
+    )
+    recent_points = models.IntegerField(help_text="Engagement points in the recent window.")
+    weekly_baseline = models.FloatField(
+        help_text="Mean engagement points a week in the baseline weeks before it."
+    )
+    behaviours = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The rules behind the recent points, most points first: "
+        "[{rule, label, kind, count, points}].",
+    )
+    flagged_at = models.DateTimeField(help_text="When the rise was first seen.")
+    computed_at = models.DateTimeField(help_text="The refresh that last confirmed it.")
+
+    class Meta:
+        ordering = ["-recent_points", "pk"]
+        verbose_name_plural = "rising intents"
+
+    def __str__(self):
+        return f"Rising intent of contact {self.contact_id}"

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from crm.tasks_queue import contact_id_ranges
+from scoring.intent import rising_intent_refresh
 from scoring.services import (
     fit_scores_refresh_changed,
     fit_scores_refresh_range,
@@ -83,3 +84,9 @@ def refresh_fit_scores_range_task(first_contact_id: int, last_contact_id: int) -
         first_contact_id=int(first_contact_id), last_contact_id=int(last_contact_id)
     )
     return f"{result.contacts_checked} checked, {result.contacts_changed} contacts' fit changed"
+
+
+def refresh_rising_intent_task() -> str:
+    """Flag contacts whose engagement rose sharply this week; clear flags that no longer hold."""
+    result = rising_intent_refresh()
+    return f"{result.flagged} rising ({result.new} new), {result.cleared} cleared"

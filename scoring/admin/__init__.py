@@ -1,3 +1,3 @@
 """scoring's admin: rules for marketing, the handoff queue for sales, the contact's score."""
 
-from scoring.admin import contact_panel, dashboard, handoffs, rules  # noqa: F401
+from scoring.admin import contact_panel, dashboard, handoffs, intent, rules  # noqa: F401

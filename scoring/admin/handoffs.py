@@ -24,6 +24,7 @@ from django.utils.timesince import timesince
 
 from crm.admin.pagination import BigListMixin
 from crm.admin.search import ContactSearchMixin
+from scoring.admin.intent import RisingIntentFilter, intent_badge
 from scoring.admin.rules import validation_message
 from scoring.models import Handoff
 from scoring.selectors import handoff_recent_close_reasons, handoff_report
@@ -196,7 +197,15 @@ class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
     )
     # The contact's name is the link (with text); handoff_queue.js makes the whole row a link.
     list_display_links = None
-    list_filter = (QueueFilter, AssigneeFilter, SlaFilter, "status", "rule", "owner")
+    list_filter = (
+        QueueFilter,
+        AssigneeFilter,
+        SlaFilter,
+        RisingIntentFilter,
+        "status",
+        "rule",
+        "owner",
+    )
 
     class Media:
         css = {"all": ("scoring/handoffs.css",)}
@@ -211,7 +220,14 @@ class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
     )
     # The most urgent first: the SLA due time orders the queue.
     ordering = ("sla_due_at", "pk")
-    list_select_related = ("contact", "contact__company", "owner", "rule")
+    # contact__rising_intent: the queue's "rising intent" badge without a query per row.
+    list_select_related = (
+        "contact",
+        "contact__company",
+        "contact__rising_intent",
+        "owner",
+        "rule",
+    )
     raw_id_fields = ("contact", "deal")
     actions = ("claim", "mark_contacted", "accept", "recycle", "reject")
     change_form_template = "admin/scoring/handoff/change_form.html"
@@ -270,9 +286,10 @@ class HandoffAdmin(ContactSearchMixin, BigListMixin, admin.ModelAdmin):
         url = reverse("admin:scoring_handoff_change", args=[handoff.pk])
         company = contact.company.name if contact.company else ""
         return format_html(
-            '<a class="handoff-link" href="{}">{}</a><br><span class="quiet">{}</span>',
+            '<a class="handoff-link" href="{}">{}</a>{}<br><span class="quiet">{}</span>',
             url,
             str(contact) or contact.email,
+            intent_badge(contact),
             company,
         )
 
