@@ -12,7 +12,7 @@ class ScoringConfig(AppConfig):
     verbose_name = "Lead scoring and handoff"
 
     def ready(self):
-        from crm.demo import DEMO_REPLAY, register_demo_extension
+        from crm.demo import DEMO_ANALYSIS, DEMO_REPLAY, register_demo_extension
         from crm.schedules import register_schedule
         from crm.signals import activities_attached, activities_recorded
         from scoring import config_sections  # noqa: F401  (registers scoring's config sections)
@@ -52,3 +52,6 @@ class ScoringConfig(AppConfig):
         register_privacy_exporter("scoring", export_contact_scores)
         register_demo_extension("scoring", install_demo_scoring)
         register_demo_extension("scoring history", demo_replay_scores, phase=DEMO_REPLAY)
+        from scoring.intent import demo_rising_intent
+
+        register_demo_extension("rising intent", demo_rising_intent, phase=DEMO_ANALYSIS)

@@ -157,3 +157,9 @@ def rising_intent_sentence(intent: RisingIntent) -> str:
         f"in the last {RECENT_DAYS} days"
     )
     return f"{text}: {behaviours}" if behaviours else text
+
+
+def demo_rising_intent() -> str:
+    """seed_demo's extension: flag the demo's rising contacts once its history is scored."""
+    result = rising_intent_refresh()
+    return f"{result.flagged} contacts with rising intent"
