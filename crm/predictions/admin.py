@@ -19,6 +19,7 @@ from django_q.tasks import async_task
 from crm import admin_hooks
 from crm.admin.base import ReadOnlyMixin
 from crm.charts import Series, bar_chart, csv_export_or_none, data_table, decimal
+from crm.conditions.widget import ConditionBuilderWidget
 from crm.predictions.insights import insights_report, segment_definition_for
 from crm.predictions.models import (
     ContactPrediction,
@@ -29,6 +30,7 @@ from crm.predictions.models import (
 )
 from crm.predictions.selectors import prediction_get, prediction_run_latest
 from crm.predictions.send_times import best_send_hour
+from crm.segments.catalog import ACTIVITY_MODE
 
 CONVERSION_SUGGESTIONS = ("order_placed", "demo_requested", "signed_up", "form_submitted")
 CALIBRATION_TASK = "crm.predictions.tasks.calibrate_predictions_task"
@@ -227,6 +229,15 @@ class MilestoneRuleAdmin(admin.ModelAdmin):
     list_select_related = ()
     raw_id_fields = ("task_owner",)
     prepopulated_fields = {"key": ("name",)}
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # Y's and X's conditions are over the activity, in the one condition language.
+        widgets = {
+            **kwargs.pop("widgets", {}),
+            "start_conditions": ConditionBuilderWidget(mode=ACTIVITY_MODE),
+            "expected_conditions": ConditionBuilderWidget(mode=ACTIVITY_MODE),
+        }
+        return super().get_form(request, obj, change=change, widgets=widgets, **kwargs)
 
     @admin.display(description="Rule")
     def rule_text(self, rule: MilestoneRule) -> str:

@@ -16,12 +16,15 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from crm.conditions.evaluator import definition_is_empty
 from crm.models import Activity, Contact, Task
 from crm.predictions.models import MilestoneRule, MissedMilestone
 from crm.predictions.selectors import sql_plus_days
+from crm.segments.compiler import compile_activity_definition
 from crm.services.activities import ActivityInput, activity_record_batch
 
 MISSED_ACTIVITY = "milestone_missed"
@@ -36,10 +39,12 @@ class MilestoneCheck:
 def _due(rule: MilestoneRule, now: datetime.datetime) -> list[tuple[int, datetime.datetime]]:
     """(contact id, when Y happened) for every contact who missed this rule and is not flagged."""
     activity, missed = Activity._meta.db_table, MissedMilestone._meta.db_table
+    start_only, start_params = _only(rule.start_kind, rule.start_conditions, "id")
+    expected_only, expected_params = _only(rule.expected_kind, rule.expected_conditions, "done.id")
     sql = f"""
         SELECT first.contact_id, first.started_at FROM (
             SELECT contact_id, MIN(occurred_at) AS started_at FROM {activity}
-            WHERE kind = %s AND contact_id IS NOT NULL AND occurred_at >= %s
+            WHERE kind = %s AND contact_id IS NOT NULL AND occurred_at >= %s {start_only}
             GROUP BY contact_id
         ) AS first
         WHERE first.started_at <= %s
@@ -47,7 +52,7 @@ def _due(rule: MilestoneRule, now: datetime.datetime) -> list[tuple[int, datetim
             SELECT 1 FROM {activity} AS done
             WHERE done.contact_id = first.contact_id AND done.kind = %s
             AND done.occurred_at >= first.started_at
-            AND done.occurred_at <= {sql_plus_days("first.started_at")}
+            AND done.occurred_at <= {sql_plus_days("first.started_at")} {expected_only}
         )
         AND NOT EXISTS (
             SELECT 1 FROM {missed} AS flagged
@@ -60,14 +65,31 @@ def _due(rule: MilestoneRule, now: datetime.datetime) -> list[tuple[int, datetim
     params = [
         rule.start_kind,
         ops.adapt_datetimefield_value(rule.watch_from),
+        *start_params,
         ops.adapt_datetimefield_value(deadline),
         rule.expected_kind,
         rule.within_days,
+        *expected_params,
         rule.pk,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(contact_id, _aware(started)) for contact_id, started in cursor.fetchall()]
+
+
+def _only(kind: str, conditions, column: str) -> tuple[str, tuple]:
+    """An `AND <column> IN (…)` clause keeping the activities that meet the conditions.
+
+    The condition tree is compiled by the one condition language (activity mode) to a
+    query over this kind's activities; no conditions, no clause.
+    """
+    if definition_is_empty(conditions):
+        return "", ()
+    matching = Activity.objects.filter(
+        Q(kind=kind) & compile_activity_definition(conditions)
+    ).values("pk")
+    subquery, params = matching.query.sql_with_params()
+    return f"AND {column} IN ({subquery})", params
 
 
 def _aware(value) -> datetime.datetime:

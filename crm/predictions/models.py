@@ -1,6 +1,7 @@
 """Fitted model runs and the per-contact predictions they produced."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -117,6 +118,18 @@ class MilestoneRule(models.Model):
         max_length=64, help_text="X: the activity that should follow within the days."
     )
     within_days = models.PositiveSmallIntegerField(help_text="N: days X may take after Y.")
+    start_conditions = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Only a Y that also meets these counts, e.g. total is at least 100 "
+        "(conditions on the activity; empty: every Y).",
+    )
+    expected_conditions = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Only an X that also meets these counts (conditions on the activity; "
+        "empty: every X).",
+    )
     creates_task = models.BooleanField(
         default=True,
         help_text="Create a task for the contact's owner (else the rule's task owner).",
@@ -147,9 +160,36 @@ class MilestoneRule(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        # Imported here: the segment compiler imports this module (churn risk, value).
+        from crm.conditions.evaluator import definition_is_empty
+        from crm.segments.catalog import ACTIVITY_MODE
+        from crm.segments.validation import References, definition_problems
+
+        errors = {}
+        for field in ("start_conditions", "expected_conditions"):
+            tree = getattr(self, field)
+            if definition_is_empty(tree):
+                continue
+            problems = definition_problems(
+                tree, references=References.none(), mode=ACTIVITY_MODE, allow_empty=True
+            )
+            if problems:
+                errors[field] = [str(problem) for problem in problems]
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def description(self) -> str:
-        return f"no {self.expected_kind} within {self.within_days} days of {self.start_kind}"
+        from crm.conditions.evaluator import definition_is_empty
+
+        expected = self.expected_kind + (
+            "" if definition_is_empty(self.expected_conditions) else " (with conditions)"
+        )
+        start = self.start_kind + (
+            "" if definition_is_empty(self.start_conditions) else " (with conditions)"
+        )
+        return f"no {expected} within {self.within_days} days of {start}"
 
 
 class MissedMilestone(models.Model):

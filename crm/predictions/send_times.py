@@ -142,10 +142,22 @@ def best_send_hour(*, contact: Contact) -> BestHour:
     return BestHour(DEFAULT_HOUR, ContactSendTime.Source.DEFAULT)
 
 
-def next_best_time(
+@dataclass(frozen=True)
+class BestTimeDecision:
+    """When a best-time wait ends, and whether that is the best hour (else: now, outside it)."""
+
+    at: datetime.datetime
+    best: BestHour
+    at_best_time: bool
+
+
+def best_time_decide(
     *, contact: Contact, now: datetime.datetime, within_hours: int
-) -> tuple[datetime.datetime, BestHour]:
-    """The next start of the contact's best hour within the window; now if it does not come."""
+) -> BestTimeDecision:
+    """The next start of the contact's best hour within the window, or now if it does not come.
+
+    Already inside the best hour counts as at the best time (at = now).
+    """
     best = best_send_hour(contact=contact)
     try:
         zone = zoneinfo.ZoneInfo(contact.time_zone or settings.TIME_ZONE)
@@ -158,6 +170,14 @@ def next_best_time(
         if local.replace(minute=0, second=0, microsecond=0) <= at:
             at = max(at, local)  # already inside the best hour: now
             if at - local <= datetime.timedelta(hours=within_hours):
-                return at.astimezone(datetime.UTC), best
+                return BestTimeDecision(at.astimezone(datetime.UTC), best, True)
             break
-    return now, best
+    return BestTimeDecision(now, best, False)
+
+
+def next_best_time(
+    *, contact: Contact, now: datetime.datetime, within_hours: int
+) -> tuple[datetime.datetime, BestHour]:
+    """The next start of the contact's best hour within the window; now if it does not come."""
+    decision = best_time_decide(contact=contact, now=now, within_hours=within_hours)
+    return decision.at, decision.best

@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_date
 from crm.charts import csv_export_or_none
 from sequences.models import SequenceVersion
 from sequences.reports import charts
+from sequences.reports.best_time import best_time_charts
 from sequences.reports.models import SequenceResult
 from sequences.reports.selectors import (
     Period,
@@ -110,6 +111,9 @@ class SequenceResultAdmin(admin.ModelAdmin):
         results = sequence_results(sequence=sequence, period=period, version_pk=version_pk)
         page_charts = charts.results_charts(results)
         page_charts.append(charts.feedback_table(handoff_feedback(sequence=sequence)))
+        page_charts += best_time_charts(  # docs/predictions.md, "Best send time"
+            sequence=sequence, since=period.since, until=period.until, version_pk=version_pk
+        )
         csv = csv_export_or_none(request, page_charts)
         if csv is not None:
             return csv

@@ -2,7 +2,7 @@
 
 import datetime
 
-from crm.predictions.send_times import next_best_time
+from crm.predictions.send_times import best_time_decide
 from crm.services import contact_upsert, lifecycle_stage_change, task_create
 from sequences.conditions import (
     activity_tree,
@@ -14,6 +14,10 @@ from sequences.conditions import (
 from sequences.gate import contact_zone
 from sequences.models import Enrollment
 from sequences.services.moves import Move
+
+#: The best-time wait's history event: the prefix + the hour's source, or OUTSIDE.
+BEST_TIME_EVENT_PREFIX = "best_time_"
+BEST_TIME_OUTSIDE = "best_time_outside_window"
 
 State = Enrollment.State
 
@@ -65,13 +69,25 @@ def _wait_until_time(enrollment, step, config, now) -> Move:
 
 def _wait_until_best_time(enrollment, step, config, now) -> Move:
     # Before an email step: the gate, quiet hours and the cap still decide at send time.
-    at, best = next_best_time(
+    # The event's kind records the decision (best_time_contact / _audience / _default,
+    # or best_time_outside_window) so the results can split the next email by it without
+    # a query at send time (sequences/reports/best_time.py).
+    decision = best_time_decide(
         contact=enrollment.contact, now=now, within_hours=config["within_hours"]
     )
+    best = decision.best
     used = f"{best.hour:02d}:00 local, the {best.source}'s best hour"
-    if at <= now:
-        return Move(at=now, event="wait", reason=f"now ({used} is not within the window)")
-    return Move(at=at, event="wait", reason=f"until {at:%Y-%m-%d %H:%M} UTC ({used})")
+    if not decision.at_best_time:
+        return Move(
+            at=now,
+            event=BEST_TIME_OUTSIDE,
+            reason=f"now ({used} is not within the window)",
+        )
+    return Move(
+        at=decision.at,
+        event=f"{BEST_TIME_EVENT_PREFIX}{best.source}",
+        reason=f"until {decision.at:%Y-%m-%d %H:%M} UTC ({used})",
+    )
 
 
 def _wait_until_date(enrollment, step, config, now) -> Move:

@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -145,3 +146,93 @@ def test_the_customer_success_home_lists_who_missed_a_milestone(rule, client):
     assert "Missed milestones" in text
     assert "no onboarding_completed within 7 days of order_placed" in text
     assert f"/admin/crm/contact/{contact.pk}/change/" in text
+
+
+def _big_orders_rule(**fields):
+    return MilestoneRule.objects.create(
+        key="onboarding-after-big-order",
+        name="Onboarding after a big order",
+        start_kind="order_placed",
+        start_conditions={
+            "match": "all",
+            "conditions": [{"field": "property", "key": "total", "operator": "gt", "value": 100}],
+        },
+        expected_kind="onboarding_completed",
+        within_days=7,
+        watch_from=START - 30 * DAY,
+        creates_task=False,
+        **fields,
+    )
+
+
+def test_y_can_carry_property_conditions(db):
+    _big_orders_rule()
+    small, big, small_then_big = ContactFactory.create_batch(3)
+    ActivityFactory(contact=small, kind="order_placed", occurred_at=START, properties={"total": 40})
+    ActivityFactory(contact=big, kind="order_placed", occurred_at=START, properties={"total": 250})
+    ActivityFactory(
+        contact=small_then_big, kind="order_placed", occurred_at=START, properties={"total": 20}
+    )
+    ActivityFactory(
+        contact=small_then_big,
+        kind="order_placed",
+        occurred_at=START + 2 * DAY,
+        properties={"total": "180.50"},
+    )
+
+    first = milestones_check(now=START + 7 * DAY + HOUR)
+    second = milestones_check(now=START + 9 * DAY + HOUR)
+
+    # The clock starts at the first order over 100: day 0 for one, day 2 for the other.
+    assert (first.missed, second.missed) == (1, 1)
+    misses = dict(MissedMilestone.objects.values_list("contact_id", "started_at"))
+    assert misses == {big.pk: START, small_then_big.pk: START + 2 * DAY}
+
+
+def test_x_can_carry_property_conditions(db):
+    _big_orders_rule(
+        expected_conditions={
+            "match": "all",
+            "conditions": [
+                {"field": "property", "key": "step", "operator": "equals", "value": "finished"}
+            ],
+        }
+    )
+    finished, half_way = ContactFactory.create_batch(2)
+    for contact in (finished, half_way):
+        ActivityFactory(
+            contact=contact, kind="order_placed", occurred_at=START, properties={"total": 500}
+        )
+    ActivityFactory(
+        contact=finished,
+        kind="onboarding_completed",
+        occurred_at=START + DAY,
+        properties={"step": "finished"},
+    )
+    ActivityFactory(
+        contact=half_way,
+        kind="onboarding_completed",
+        occurred_at=START + DAY,
+        properties={"step": "profile"},
+    )
+
+    milestones_check(now=START + 8 * DAY)
+
+    assert list(MissedMilestone.objects.values_list("contact_id", flat=True)) == [half_way.pk]
+
+
+def test_conditions_are_checked_with_the_condition_language(db):
+    rule = MilestoneRule(
+        key="bad",
+        name="Bad",
+        start_kind="order_placed",
+        start_conditions={"match": "all", "conditions": [{"field": "lead_score", "value": 3}]},
+        expected_kind="onboarding_completed",
+        within_days=7,
+        watch_from=START,
+    )
+
+    with pytest.raises(ValidationError) as error:
+        rule.full_clean()
+
+    assert "start_conditions" in error.value.message_dict
