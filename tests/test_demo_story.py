@@ -120,3 +120,18 @@ def test_no_backlog_of_background_tasks_is_left(seeded):
 
     # Owner notices for the live lead and one segment refresh; never a task per email.
     assert queued <= 6
+
+
+def test_predictions_calibration_insights_and_intent_have_something_to_show(seeded):
+    # Issue #13: the demo's order histories make every prediction page meaningful.
+    from crm.predictions.insights import insights_report
+    from crm.predictions.models import ContactPrediction, MissedMilestone, PredictionRun
+    from scoring.models import RisingIntent
+
+    runs = dict(PredictionRun.objects.values_list("kind", "status"))
+    assert runs.get("refit") == runs.get("calibration") == PredictionRun.Status.OK
+    assert ContactPrediction.objects.exclude(churn_risk=None).count() > 100
+    assert ContactPrediction.objects.exclude(predicted_value_12m=None).exists()
+    assert insights_report(conversion_kind="order_placed").associated
+    assert MissedMilestone.objects.exists()
+    assert RisingIntent.objects.exists()
