@@ -597,7 +597,19 @@ def _conversion_tally(
         tally.add(cohort_key, sign, sign * money)
         was_converted = fact.orders > 0
         fact.orders = max(fact.orders + sign, 0)
+        before = fact.revenue_minor
         fact.revenue_minor += sign * money
+        # The sum of squares of revenue per enrollment (cents²), for Welch's interval on
+        # revenue per contact (stats.revenue_lift): this enrollment's square changes by
+        # after² - before².
+        square_key = Key(
+            day=cohort_key.day,
+            metric="cohort_revenue_sq",
+            sequence_pk=fact.sequence_id,
+            version_pk=fact.version_pk,
+            cohort=fact.cohort,
+        )
+        tally.add(square_key, 0, fact.revenue_minor**2 - before**2)
         if fact.orders > 0 and not was_converted:
             fact.first_converted_at = conversion.occurred_at
             tally.add(_converted_key(fact), +1)

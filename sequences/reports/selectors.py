@@ -15,7 +15,14 @@ from django.db.models import Count, Sum
 from sequences.models import Sequence, SequenceVersion
 from sequences.reports.facts import HANDOFF_OUTCOMES
 from sequences.reports.models import HandoffFact, ReportCount, SegmentConversionCount
-from sequences.reports.stats import Lift, conversion_lift, variants_p_value
+from sequences.reports.stats import (
+    Lift,
+    RevenueLift,
+    Sample,
+    conversion_lift,
+    revenue_lift,
+    variants_p_value,
+)
 
 FUNNEL_STAGES = ("sent", "delivered", "opened", "clicked")
 
@@ -251,11 +258,34 @@ def _holdout(sequence: Sequence, cohorts: dict[str, Figures]) -> dict:
         holdout_converted=groups["holdout"]["converted"],
         holdout=groups["holdout"]["contacts"],
     )
+    samples = {
+        name: Sample(
+            size=figures.counts["enrolled"],
+            total=figures.amounts["cohort_revenue"] / 100,
+            squares=figures.amounts["cohort_revenue_sq"] / 10_000,
+        )
+        for name, figures in cohorts.items()
+    }
     return {
         "percent": sequence.holdout_percent,
         "mailed": groups["mailed"],
         "holdout": groups["holdout"],
         "lift": _lift_dict(lift),
+        "revenue_lift": _revenue_lift_dict(revenue_lift(samples["mailed"], samples["holdout"])),
+    }
+
+
+def _revenue_lift_dict(lift: RevenueLift | None) -> dict:
+    """Revenue per contact, mailed minus held out (report currency), with Welch's interval."""
+    if lift is None:
+        return {"status": "no holdout data yet", "is_significant": False}
+    return {
+        "difference": round(lift.difference, 4),
+        "low": round(lift.low, 4),
+        "high": round(lift.high, 4),
+        "p_value": lift.p_value,
+        "is_significant": lift.is_significant,
+        "status": "significant" if lift.is_significant else "not yet significant",
     }
 
 
