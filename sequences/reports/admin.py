@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from crm.charts import csv_export_or_none
+from crm.models import Segment
 from sequences.models import SequenceVersion
 from sequences.reports import charts
 from sequences.reports.models import SequenceResult
@@ -34,6 +35,8 @@ from sequences.reports.selectors import (
 )
 
 DEFAULT_DAYS = 90
+#: Segments offered in the results page's filter (by name).
+SEGMENTS = 500
 
 
 def period_from(request) -> Period:
@@ -107,7 +110,11 @@ class SequenceResultAdmin(admin.ModelAdmin):
         period = period_from(request)
         versions = list(SequenceVersion.objects.filter(sequence=sequence).order_by("-number"))
         version_pk = _version(request, versions)
-        results = sequence_results(sequence=sequence, period=period, version_pk=version_pk)
+        segments = list(Segment.objects.order_by("name").only("pk", "key", "name")[:SEGMENTS])
+        segment = _segment(request, segments)
+        results = sequence_results(
+            sequence=sequence, period=period, version_pk=version_pk, segment=segment
+        )
         page_charts = charts.results_charts(results)
         page_charts.append(charts.feedback_table(handoff_feedback(sequence=sequence)))
         csv = csv_export_or_none(request, page_charts)
@@ -123,6 +130,8 @@ class SequenceResultAdmin(admin.ModelAdmin):
             "period": period,
             "versions": versions,
             "version_pk": version_pk,
+            "segments": segments,
+            "segment": segment,
             "sequence_url": reverse("admin:sequences_sequence_change", args=[sequence.pk]),
             "json_url": f"/api/v1/reports/sequences/{sequence.key}/",
         }
@@ -135,3 +144,9 @@ def _version(request, versions: list[SequenceVersion]) -> int | None:
     except ValueError:
         return None
     return wanted if any(version.pk == wanted for version in versions) else None
+
+
+def _segment(request, segments: list[Segment]) -> Segment | None:
+    """?segment=<pk>: one of the offered segments, or None (everyone)."""
+    wanted = request.GET.get("segment") or ""
+    return next((segment for segment in segments if str(segment.pk) == wanted), None)

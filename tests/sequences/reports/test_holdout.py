@@ -4,6 +4,7 @@ import math
 
 import pytest
 from django.core import mail
+from django.db.models import Q
 
 from sequences.models import Enrollment, OutboundMessage
 from sequences.reports.holdout import holdout_bucket, is_held_out
@@ -244,8 +245,8 @@ def test_the_report_gives_welchs_revenue_interval_over_the_recorded_orders(
 
 
 @pytest.mark.django_db
-def test_the_migration_backfills_the_squares_the_writers_keep(mailed, record, clock):
-    """Revenue counted before the squares existed gets them from the enrollment facts."""
+def test_the_migration_backfills_the_squares_and_months_the_writers_keep(mailed, record, clock):
+    """Counters written before the squares and month rows existed get them, set-based."""
     import importlib
     from types import SimpleNamespace
 
@@ -257,17 +258,19 @@ def test_the_migration_backfills_the_squares_the_writers_keep(mailed, record, cl
     sequence, contact, _ = mailed
     record(contact, "order_placed", order_id="A1", total="30.00", currency="EUR")
     record(contact, "order_placed", order_id="A2", total="12.50", currency="EUR")
-    squares = ReportCount.objects.filter(metric="cohort_revenue_sq")
-    live = list(squares.values_list("day", "sequence_pk", "version_pk", "cohort", "amount_minor"))
-    assert live and live[0][-1] == 4250**2
-    squares.delete()
+    fields = ("span", "day", "sequence_pk", "version_pk", "cohort", "metric", "count")
+    live = sorted(ReportCount.objects.values_list(*fields, "amount_minor"))
+    squares = [row for row in live if row[5] == "cohort_revenue_sq"]
+    assert [row[-1] for row in squares] == [4250**2, 4250**2]  # its day and its month
+    ReportCount.objects.filter(Q(span="m") | Q(metric="cohort_revenue_sq")).delete()
 
-    migration = importlib.import_module("sequences.reports.migrations.0003_cohort_revenue_squares")
-    # The backfill only needs the editor's connection (SQLite refuses a real schema
-    # editor inside the test's transaction).
-    migration.backfill(ProjectState().apps, SimpleNamespace(connection=connection))
-
-    assert (
-        list(squares.values_list("day", "sequence_pk", "version_pk", "cohort", "amount_minor"))
-        == live
+    migration = importlib.import_module(
+        "sequences.reports.migrations.0003_report_months_and_squares"
     )
+    # The backfills only need the editor's connection (SQLite refuses a real schema
+    # editor inside the test's transaction).
+    editor = SimpleNamespace(connection=connection)
+    migration.squares_backfill(ProjectState().apps, editor)
+    migration.months_from_days(ProjectState().apps, editor)
+
+    assert sorted(ReportCount.objects.values_list(*fields, "amount_minor")) == live
