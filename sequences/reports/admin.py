@@ -85,7 +85,7 @@ class SequenceResultAdmin(admin.ModelAdmin):
             charts.segment_table(segment_time_to_convert()),
             charts.repeat_table(repeat_purchases(period=period), currency),
             charts.topic_chart(engagement_by_topic(period=period)),
-            charts.feedback_table(handoff_feedback()),
+            charts.feedback_table(handoff_feedback(period=period)),
         ]
         csv = csv_export_or_none(request, page_charts)
         if csv is not None:
@@ -116,7 +116,9 @@ class SequenceResultAdmin(admin.ModelAdmin):
             sequence=sequence, period=period, version_pk=version_pk, segment=segment
         )
         page_charts = charts.results_charts(results)
-        page_charts.append(charts.feedback_table(handoff_feedback(sequence=sequence)))
+        page_charts.append(
+            charts.feedback_table(handoff_feedback(period=period, sequence=sequence))
+        )
         csv = csv_export_or_none(request, page_charts)
         if csv is not None:
             return csv

@@ -53,6 +53,14 @@ ENDED_STATES = frozenset(
 ENGAGEMENT_KINDS = frozenset({K.EMAIL_DELIVERED, K.EMAIL_OPENED, K.EMAIL_CLICKED})
 HANDOFF_CLOSED = "handoff_closed"
 HANDOFF_OUTCOMES = ("accepted", "recycled", "rejected")
+FEEDBACK = "feedback:"
+#: Characters of sales' reason kept in the feedback counter's metric (its column holds 120).
+FEEDBACK_REASON = 100
+
+
+def feedback_metric(outcome: str, reason: str) -> str:
+    """The counter of one verdict and reason: feedback:<outcome>:<reason>."""
+    return f"{FEEDBACK}{outcome}:{reason[:FEEDBACK_REASON]}"
 
 
 def _cohort(is_holdout: bool) -> str:
@@ -754,4 +762,13 @@ def _handoff_outcomes(closed: list[Activity], tally: Tally) -> None:
         fact.reason = str(activity.properties.get("reason") or "")[:500]
         fact.closed_at = activity.occurred_at
         _handoff_tally(fact, f"handoff_{fact.outcome}", fact.opened_at, tally)
+        # Sales' verdict with its reason, for the feedback table (selectors.handoff_feedback):
+        # on the email that came last before the handoff (sequence 0: no email before).
+        feedback = Key(
+            day=utc_day(fact.opened_at),
+            metric=feedback_metric(fact.outcome, fact.reason),
+            sequence_pk=fact.touch_sequence_pk,
+            step=fact.touch_step,
+        )
+        tally.add(feedback)
     HandoffFact.objects.bulk_update(facts, ["outcome", "reason", "closed_at"])

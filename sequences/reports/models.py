@@ -82,11 +82,11 @@ class ReportCount(models.Model):
                 ],
                 name="reportcount_seq_step_idx",
             ),
-            # Across sequences (revenue per day, repeat purchases, topics): by metric, the
-            # whole-sequence rows apart from the per-step ones.
+            # Across sequences (revenue per day, repeat purchases, topics, sales feedback):
+            # by metric and period; step and sequence are read from the index too.
             models.Index(
-                fields=["metric", "step", "span", "day", "sequence_pk", "count", "amount_minor"],
-                name="reportcount_metric_step_idx",
+                fields=["metric", "span", "day", "step", "sequence_pk", "count", "amount_minor"],
+                name="reportcount_metric_span_idx",
             ),
         ]
 

@@ -14,10 +14,9 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from crm.models import Segment, SegmentMembership
 from sequences.models import Sequence, SequenceVersion
-from sequences.reports.facts import HANDOFF_OUTCOMES
+from sequences.reports.facts import FEEDBACK, HANDOFF_OUTCOMES
 from sequences.reports.models import (
     EnrollmentFact,
-    HandoffFact,
     ReportCount,
     SegmentConversionCount,
 )
@@ -588,24 +587,31 @@ def engagement_by_topic(*, period: Period = Period()) -> list[dict]:
     return sorted(lines.values(), key=lambda line: line["topic"])
 
 
-def handoff_feedback(*, sequence: Sequence | None = None) -> list[dict]:
-    """Sales' verdicts (accepted, recycled, rejected, with reasons) per sequence and email."""
-    rows = HandoffFact.objects.exclude(outcome="")
+def handoff_feedback(*, period: Period = Period(), sequence: Sequence | None = None) -> list[dict]:
+    """Sales' verdicts (accepted, recycled, rejected, with reasons) per sequence and email.
+
+    Read from the `feedback:<outcome>:<reason>` counters (facts._handoff_outcomes), counted
+    on the day of the handoff, so the period counts handoffs opened in it.
+    """
+    rows = ReportCount.objects.filter(metric__startswith=FEEDBACK)
     if sequence is not None:
-        rows = rows.filter(touch_sequence_pk=sequence.pk)
+        rows = rows.filter(sequence_pk=sequence.pk)
     keys = dict(Sequence.objects.values_list("pk", "key"))
-    grouped = (
-        rows.values("touch_sequence_pk", "touch_step", "outcome", "reason")
-        .annotate(count=Count("pk"))
-        .order_by("touch_sequence_pk", "touch_step", "outcome", "reason")
+    grouped = period.filter(rows).values("sequence_pk", "step", "metric").annotate(n=Sum("count"))
+    lines = []
+    for row in grouped.order_by():
+        if not row["n"]:
+            continue
+        outcome, reason = row["metric"][len(FEEDBACK) :].split(":", 1)
+        lines.append(
+            {
+                "sequence": keys.get(row["sequence_pk"], "(no email before)"),
+                "step": row["step"],
+                "outcome": outcome,
+                "reason": reason,
+                "count": row["n"],
+            }
+        )
+    return sorted(
+        lines, key=lambda line: (line["sequence"], line["step"], line["outcome"], line["reason"])
     )
-    return [
-        {
-            "sequence": keys.get(row["touch_sequence_pk"], "(no email before)"),
-            "step": row["touch_step"],
-            "outcome": row["outcome"],
-            "reason": row["reason"],
-            "count": row["count"],
-        }
-        for row in grouped
-    ]

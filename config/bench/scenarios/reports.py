@@ -163,6 +163,13 @@ def _aggregates(ctx: Context) -> list[Sequence]:
             rows += [row(m, step=step, variant=variant, n=n) for n, m in enumerate(STEP_METRICS)]
         rows += [row(m, step="email-2", n=n) for n, m in enumerate(ENDINGS)]
         rows += [row(m, step="email-1", n=n, cohort="") for n, m in enumerate(("handoffs",))]
+        # Sales' verdicts on the handoffs after each email (facts.feedback_metric).
+        verdicts = ("accepted:", "recycled:not ready", "rejected:no budget")
+        rows += [
+            row(f"feedback:{verdict}", cohort="", step=f"email-{s}", n=s)
+            for s in range(STEPS)
+            for verdict in verdicts
+        ]
     rows += [row(m, cohort="", pk=0, v=0, n=n) for n, m in enumerate(("orders", "deals"))]
     ReportCount.objects.bulk_create(rows, batch_size=5000)
     _copy_to_earlier_days(today)

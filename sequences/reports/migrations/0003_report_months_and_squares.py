@@ -4,6 +4,8 @@
   reads a row per month and only its partial months by day. Indexes put the step before
   the day (the overview reads only whole-sequence rows) and index one sequence's
   enrollment facts by entry (the funnel filtered by a segment).
+- `feedback:<outcome>:<reason>`: sales' verdicts per sequence and email by handoff day,
+  so the feedback table reads counters for a period instead of every handoff.
 - `cohort_revenue_sq`: per day, sequence, version and cohort, the sum of the squares of
   each enrollment's revenue (cents²), for Welch's interval on revenue per contact.
 
@@ -24,6 +26,14 @@ GROUP BY {day}, sequence_id, version_pk, CASE WHEN is_holdout THEN 'holdout' ELS
 ON CONFLICT (span, day, sequence_pk, version_pk, step, variant, cohort, metric)
 DO UPDATE SET amount_minor = excluded.amount_minor
 """
+FEEDBACK = """
+INSERT INTO revenue_reportcount
+    (span, day, sequence_pk, version_pk, step, variant, cohort, metric, count, amount_minor)
+SELECT 'd', {day}, touch_sequence_pk, 0, touch_step, '', '',
+       'feedback:' || outcome || ':' || substr(reason, 1, 100), COUNT(*), 0
+FROM revenue_handofffact WHERE outcome <> ''
+GROUP BY {day}, touch_sequence_pk, touch_step, 'feedback:' || outcome || ':' || substr(reason, 1, 100)
+"""
 MONTHS = """
 INSERT INTO revenue_reportcount
     (span, day, sequence_pk, version_pk, step, variant, cohort, metric, count, amount_minor)
@@ -32,6 +42,15 @@ SELECT 'm', {month}, sequence_pk, version_pk, step, variant, cohort, metric,
 FROM revenue_reportcount WHERE span = 'd'
 GROUP BY {month}, sequence_pk, version_pk, step, variant, cohort, metric
 """
+
+
+def feedback_backfill(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        day = "(opened_at AT TIME ZONE 'UTC')::date"
+    else:
+        day = "substr(opened_at, 1, 10)"
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(FEEDBACK.format(day=day))
 
 
 def squares_backfill(apps, schema_editor):
@@ -55,7 +74,8 @@ def months_from_days(apps, schema_editor):
 def undo(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(
-            "DELETE FROM revenue_reportcount WHERE span = 'm' OR metric = 'cohort_revenue_sq'"
+            "DELETE FROM revenue_reportcount WHERE span = 'm' OR metric = 'cohort_revenue_sq' "
+            "OR metric LIKE 'feedback:%'"
         )
 
 
@@ -100,12 +120,13 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='reportcount',
-            index=models.Index(fields=['metric', 'step', 'span', 'day', 'sequence_pk', 'count', 'amount_minor'], name='reportcount_metric_step_idx'),
+            index=models.Index(fields=['metric', 'span', 'day', 'step', 'sequence_pk', 'count', 'amount_minor'], name='reportcount_metric_span_idx'),
         ),
         migrations.AddConstraint(
             model_name='reportcount',
             constraint=models.UniqueConstraint(fields=('span', 'day', 'sequence_pk', 'version_pk', 'step', 'variant', 'cohort', 'metric'), name='reportcount_one_row_per_span_key'),
         ),
         migrations.RunPython(squares_backfill, migrations.RunPython.noop),
+        migrations.RunPython(feedback_backfill, migrations.RunPython.noop),
         migrations.RunPython(months_from_days, undo),
     ]
