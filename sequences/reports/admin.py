@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from crm.charts import csv_export_or_none
+from crm.models import Segment
 from sequences.models import SequenceVersion
 from sequences.reports import charts
 from sequences.reports.best_time import best_time_charts
@@ -35,6 +36,8 @@ from sequences.reports.selectors import (
 )
 
 DEFAULT_DAYS = 90
+#: Segments offered in the results page's filter (by name).
+SEGMENTS = 500
 
 
 def period_from(request) -> Period:
@@ -83,7 +86,7 @@ class SequenceResultAdmin(admin.ModelAdmin):
             charts.segment_table(segment_time_to_convert()),
             charts.repeat_table(repeat_purchases(period=period), currency),
             charts.topic_chart(engagement_by_topic(period=period)),
-            charts.feedback_table(handoff_feedback()),
+            charts.feedback_table(handoff_feedback(period=period)),
         ]
         csv = csv_export_or_none(request, page_charts)
         if csv is not None:
@@ -108,9 +111,15 @@ class SequenceResultAdmin(admin.ModelAdmin):
         period = period_from(request)
         versions = list(SequenceVersion.objects.filter(sequence=sequence).order_by("-number"))
         version_pk = _version(request, versions)
-        results = sequence_results(sequence=sequence, period=period, version_pk=version_pk)
+        segments = list(Segment.objects.order_by("name").only("pk", "key", "name")[:SEGMENTS])
+        segment = _segment(request, segments)
+        results = sequence_results(
+            sequence=sequence, period=period, version_pk=version_pk, segment=segment
+        )
         page_charts = charts.results_charts(results)
-        page_charts.append(charts.feedback_table(handoff_feedback(sequence=sequence)))
+        page_charts.append(
+            charts.feedback_table(handoff_feedback(period=period, sequence=sequence))
+        )
         page_charts += best_time_charts(  # docs/predictions.md, "Best send time"
             sequence=sequence, since=period.since, until=period.until, version_pk=version_pk
         )
@@ -127,6 +136,8 @@ class SequenceResultAdmin(admin.ModelAdmin):
             "period": period,
             "versions": versions,
             "version_pk": version_pk,
+            "segments": segments,
+            "segment": segment,
             "sequence_url": reverse("admin:sequences_sequence_change", args=[sequence.pk]),
             "json_url": f"/api/v1/reports/sequences/{sequence.key}/",
         }
@@ -139,3 +150,9 @@ def _version(request, versions: list[SequenceVersion]) -> int | None:
     except ValueError:
         return None
     return wanted if any(version.pk == wanted for version in versions) else None
+
+
+def _segment(request, segments: list[Segment]) -> Segment | None:
+    """?segment=<pk>: one of the offered segments, or None (everyone)."""
+    wanted = request.GET.get("segment") or ""
+    return next((segment for segment in segments if str(segment.pk) == wanted), None)

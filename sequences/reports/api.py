@@ -38,6 +38,19 @@ class LiftSerializer(serializers.Serializer):
     p_value = serializers.FloatField(required=False)
 
 
+class RevenueLiftSerializer(serializers.Serializer):
+    status = serializers.CharField(
+        help_text="significant, not yet significant, or no holdout data yet."
+    )
+    is_significant = serializers.BooleanField()
+    difference = serializers.FloatField(
+        required=False, help_text="Mailed minus held-out revenue per contact (currency)."
+    )
+    low = serializers.FloatField(required=False, help_text="95% Welch interval, lower end.")
+    high = serializers.FloatField(required=False, help_text="95% Welch interval, upper end.")
+    p_value = serializers.FloatField(required=False)
+
+
 class GroupSerializer(serializers.Serializer):
     contacts = serializers.IntegerField()
     converted = serializers.IntegerField()
@@ -50,7 +63,10 @@ class HoldoutSerializer(serializers.Serializer):
     percent = serializers.IntegerField()
     mailed = GroupSerializer()
     holdout = GroupSerializer()
-    lift = LiftSerializer()
+    lift = LiftSerializer(help_text="Conversion rate, mailed minus held out (Newcombe).")
+    revenue_lift = RevenueLiftSerializer(
+        help_text="Revenue per contact, mailed minus held out (Welch)."
+    )
 
 
 class IncrementalSerializer(serializers.Serializer):

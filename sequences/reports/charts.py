@@ -228,6 +228,13 @@ def holdout_table(results: dict):
         )
     else:
         verdict = "No holdout data yet."
+    money = holdout.get("revenue_lift", {})
+    if "difference" in money:
+        currency = results["currency"]
+        verdict += (
+            f". Revenue per contact {money['difference']:+.2f} {currency} (95% CI "
+            f"{money['low']:+.2f} to {money['high']:+.2f}): {money['status']}"
+        )
     return data_table(
         key="holdout",
         title=f"Holdout ({holdout['percent']}% never mailed)",

@@ -10,14 +10,15 @@ sorted (two writers lock rows in the same order, so they cannot deadlock).
 
 import datetime
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import connection
 
 from sequences.reports.models import ReportCount
 
-#: Rows per INSERT: 9 parameters each stays far below SQLite's 32766 limit.
-CHUNK = 500
+#: Rows per INSERT: 10 parameters each stays far below SQLite's 32766 limit. A batch's
+#: day rows and their month rows go in the same statement.
+CHUNK = 1000
 
 
 def utc_day(at: datetime.datetime) -> datetime.date:
@@ -34,6 +35,11 @@ class Key:
     step: str = ""
     variant: str = ""
     cohort: str = ""
+    span: str = "d"
+
+    def month(self) -> "Key":
+        """The same counter for the whole month (its row's day is the month's first)."""
+        return replace(self, day=self.day.replace(day=1), span="m")
 
 
 class Tally:
@@ -52,20 +58,29 @@ class Tally:
 
 
 def report_counts_add(tally: Tally) -> int:
-    """Add a batch's increments to the daily counters; return how many keys changed."""
-    keys = sorted(key for key in set(tally.counts) | set(tally.amounts) if _nonzero(tally, key))
-    if not keys:
+    """Add a batch's increments to the daily and monthly counters; return how many day
+    keys changed."""
+    days = [key for key in set(tally.counts) | set(tally.amounts) if _nonzero(tally, key)]
+    if not days:
         return 0
+    rows = Tally()
+    for key in days:
+        rows.add(key, tally.counts[key], tally.amounts[key])
+        rows.add(key.month(), tally.counts[key], tally.amounts[key])
+    keys = sorted(key for key in set(rows.counts) | set(rows.amounts) if _nonzero(rows, key))
     table = connection.ops.quote_name(ReportCount._meta.db_table)
-    columns = "day, sequence_pk, version_pk, step, variant, cohort, metric, count, amount_minor"
-    conflict = "day, sequence_pk, version_pk, step, variant, cohort, metric"
+    columns = (
+        "span, day, sequence_pk, version_pk, step, variant, cohort, metric, count, amount_minor"
+    )
+    conflict = "span, day, sequence_pk, version_pk, step, variant, cohort, metric"
     with connection.cursor() as cursor:
         for start in range(0, len(keys), CHUNK):
             chunk = keys[start : start + CHUNK]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
             params = []
             for key in chunk:
                 params += [
+                    key.span,
                     key.day.isoformat(),
                     key.sequence_pk,
                     key.version_pk,
@@ -73,8 +88,8 @@ def report_counts_add(tally: Tally) -> int:
                     key.variant[:20],
                     key.cohort,
                     key.metric[:120],
-                    tally.counts[key],
-                    tally.amounts[key],
+                    rows.counts[key],
+                    rows.amounts[key],
                 ]
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {values} "
@@ -83,8 +98,27 @@ def report_counts_add(tally: Tally) -> int:
                 f"amount_minor = {table}.amount_minor + excluded.amount_minor",
                 params,
             )
-    return len(keys)
+    return len(days)
 
 
 def _nonzero(tally: Tally, key: Key) -> bool:
     return bool(tally.counts[key] or tally.amounts[key])
+
+
+def report_counts_months_rebuild() -> None:
+    """Recompute every month row from the day rows, in one set-based statement (for data
+    written around the writers, e.g. the bench's generated history)."""
+    table = connection.ops.quote_name(ReportCount._meta.db_table)
+    if connection.vendor == "postgresql":
+        month = "date_trunc('month', day)::date"
+    else:
+        month = "date(day, 'start of month')"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE span = 'm'")
+        cursor.execute(
+            f"INSERT INTO {table} (span, day, sequence_pk, version_pk, step, variant, cohort, "
+            f"metric, count, amount_minor) "
+            f"SELECT 'm', {month}, sequence_pk, version_pk, step, variant, cohort, metric, "
+            f"SUM(count), SUM(amount_minor) FROM {table} WHERE span = 'd' "
+            f"GROUP BY {month}, sequence_pk, version_pk, step, variant, cohort, metric"
+        )

@@ -53,6 +53,14 @@ ENDED_STATES = frozenset(
 ENGAGEMENT_KINDS = frozenset({K.EMAIL_DELIVERED, K.EMAIL_OPENED, K.EMAIL_CLICKED})
 HANDOFF_CLOSED = "handoff_closed"
 HANDOFF_OUTCOMES = ("accepted", "recycled", "rejected")
+FEEDBACK = "feedback:"
+#: Characters of sales' reason kept in the feedback counter's metric (its column holds 120).
+FEEDBACK_REASON = 100
+
+
+def feedback_metric(outcome: str, reason: str) -> str:
+    """The counter of one verdict and reason: feedback:<outcome>:<reason>."""
+    return f"{FEEDBACK}{outcome}:{reason[:FEEDBACK_REASON]}"
 
 
 def _cohort(is_holdout: bool) -> str:
@@ -597,7 +605,19 @@ def _conversion_tally(
         tally.add(cohort_key, sign, sign * money)
         was_converted = fact.orders > 0
         fact.orders = max(fact.orders + sign, 0)
+        before = fact.revenue_minor
         fact.revenue_minor += sign * money
+        # The sum of squares of revenue per enrollment (cents²), for Welch's interval on
+        # revenue per contact (stats.revenue_lift): this enrollment's square changes by
+        # after² - before².
+        square_key = Key(
+            day=cohort_key.day,
+            metric="cohort_revenue_sq",
+            sequence_pk=fact.sequence_id,
+            version_pk=fact.version_pk,
+            cohort=fact.cohort,
+        )
+        tally.add(square_key, 0, fact.revenue_minor**2 - before**2)
         if fact.orders > 0 and not was_converted:
             fact.first_converted_at = conversion.occurred_at
             tally.add(_converted_key(fact), +1)
@@ -742,4 +762,13 @@ def _handoff_outcomes(closed: list[Activity], tally: Tally) -> None:
         fact.reason = str(activity.properties.get("reason") or "")[:500]
         fact.closed_at = activity.occurred_at
         _handoff_tally(fact, f"handoff_{fact.outcome}", fact.opened_at, tally)
+        # Sales' verdict with its reason, for the feedback table (selectors.handoff_feedback):
+        # on the email that came last before the handoff (sequence 0: no email before).
+        feedback = Key(
+            day=utc_day(fact.opened_at),
+            metric=feedback_metric(fact.outcome, fact.reason),
+            sequence_pk=fact.touch_sequence_pk,
+            step=fact.touch_step,
+        )
+        tally.add(feedback)
     HandoffFact.objects.bulk_update(facts, ["outcome", "reason", "closed_at"])

@@ -10,12 +10,24 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
+from crm.models import Segment, SegmentMembership
 from sequences.models import Sequence, SequenceVersion
-from sequences.reports.facts import HANDOFF_OUTCOMES
-from sequences.reports.models import HandoffFact, ReportCount, SegmentConversionCount
-from sequences.reports.stats import Lift, conversion_lift, variants_p_value
+from sequences.reports.facts import FEEDBACK, HANDOFF_OUTCOMES
+from sequences.reports.models import (
+    EnrollmentFact,
+    ReportCount,
+    SegmentConversionCount,
+)
+from sequences.reports.stats import (
+    Lift,
+    RevenueLift,
+    Sample,
+    conversion_lift,
+    revenue_lift,
+    variants_p_value,
+)
 
 FUNNEL_STAGES = ("sent", "delivered", "opened", "clicked")
 
@@ -28,11 +40,40 @@ class Period:
     until: datetime.date | None = None
 
     def filter(self, queryset):
+        """The counters covering the period: a row per whole month inside it, a row per day
+        for the days of the months it covers in part (ReportCount's two spans)."""
+        since, until = self.since, self.until
+        if since and until and since > until:
+            return queryset.none()
+        # Whole months: from the first month starting on or after `since` to the last
+        # month ending on or before `until` (open ends: every month that way).
+        first = since if since is None or since.day == 1 else _next_month(since)
+        end = None if until is None else (until + datetime.timedelta(days=1)).replace(day=1)
+        if first is not None and end is not None and first >= end:
+            return self.filter_days(queryset)  # no whole month inside
+        months = Q(span="m")
+        if first is not None:
+            months &= Q(day__gte=first)
+        if end is not None:
+            months &= Q(day__lt=end)
+        if since is not None and since < first:
+            months |= Q(span="d", day__gte=since, day__lt=first)
+        if until is not None and end is not None and until >= end:
+            months |= Q(span="d", day__gte=end, day__lte=until)
+        return queryset.filter(months)
+
+    def filter_days(self, queryset):
+        """The day rows of the period (for figures per day)."""
+        queryset = queryset.filter(span="d")
         if self.since:
             queryset = queryset.filter(day__gte=self.since)
         if self.until:
             queryset = queryset.filter(day__lte=self.until)
         return queryset
+
+
+def _next_month(day: datetime.date) -> datetime.date:
+    return (day.replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
 
 
 @dataclass
@@ -81,9 +122,18 @@ def _email_steps(sequence: Sequence, version_pk: int | None) -> list[dict]:
 
 
 def sequence_results(
-    *, sequence: Sequence, period: Period = Period(), version_pk: int | None = None
+    *,
+    sequence: Sequence,
+    period: Period = Period(),
+    version_pk: int | None = None,
+    segment: Segment | None = None,
 ) -> dict:
-    """Funnel, steps, variants, exits, attribution, holdout and sales figures of a sequence."""
+    """Funnel, steps, variants, exits, attribution, holdout and sales figures of a sequence.
+
+    With a segment, the people figures (the funnel, the holdout groups, their lifts and the
+    incremental attribution) count only enrollments of the segment's current members
+    (`_segment_cohorts`); emails per step, touch credit and sales stay the whole sequence's.
+    """
     cohorts = {"mailed": Figures(), "holdout": Figures()}
     # Sequence-level rows (step ""): emails, credit and handoffs are also counted per step.
     whole = Figures()
@@ -104,11 +154,18 @@ def sequence_results(
             steps[row["step"]].add(metric, count, amount)
             if row["variant"]:
                 variants[(row["step"], row["variant"])].add(metric, count, amount)
+    if segment is not None:
+        for name, figures in _segment_cohorts(sequence, period, version_pk, segment).items():
+            # Sales figures are counted per cohort only in the aggregates: kept whole.
+            for metric in ("deals_opened", "deals_won"):
+                figures.add(metric, cohorts[name].counts[metric], cohorts[name].amounts[metric])
+            cohorts[name] = figures
     mailed = cohorts["mailed"]
     return {
         "sequence": {"key": sequence.key, "name": sequence.name, "pk": sequence.pk},
         "period": {"since": period.since, "until": period.until},
         "version": version_pk,
+        "segment": {"key": segment.key, "name": segment.name} if segment else None,
         "currency": settings.REPORT_CURRENCY,
         "funnel": _funnel(whole, mailed),
         "steps": _steps(sequence, version_pk, steps, variants, exits),
@@ -127,6 +184,64 @@ def sequence_results(
             "deals_won_amount": _money(mailed.amounts["deals_won"]),
         },
     }
+
+
+#: EnrollmentFact aggregates → the cohort metric the daily counters hold for them.
+SEGMENT_COHORT_METRICS = {
+    "enrolled": Count("pk"),
+    "people_emailed": Count("pk", filter=Q(emailed_at__isnull=False)),
+    "people_delivered": Count("pk", filter=Q(delivered_at__isnull=False)),
+    "people_opened": Count("pk", filter=Q(opened_at__isnull=False)),
+    "people_clicked": Count("pk", filter=Q(clicked_at__isnull=False)),
+    "goal_converted": Count("pk", filter=Q(end_state="converted")),
+    "cohort_converted": Count("pk", filter=Q(orders__gt=0)),
+}
+
+
+def _segment_cohorts(
+    sequence: Sequence, period: Period, version_pk: int | None, segment: Segment
+) -> dict[str, Figures]:
+    """The cohort figures of the enrollments of `segment`'s current members, in one query.
+
+    The daily counters have no segment (a contact is in many, and membership changes),
+    so this reads the enrollment facts: one aggregate query over this sequence's
+    enrollments that entered in the period (index enrollmentfact_seq_idx), each
+    checked against the segment's current members (the memberships' partial index).
+    Its cost grows with the sequence's enrollments in the period, not with the activity
+    log or the segment's size.
+    """
+    rows = EnrollmentFact.objects.filter(sequence=sequence).filter(
+        Exists(
+            SegmentMembership.objects.filter(
+                segment=segment, contact_id=OuterRef("contact_id"), exited_at__isnull=True
+            )
+        )
+    )
+    if period.since:
+        rows = rows.filter(enrolled_at__gte=_utc_midnight(period.since))
+    if period.until:
+        rows = rows.filter(enrolled_at__lt=_utc_midnight(period.until, days=1))
+    if version_pk:
+        rows = rows.filter(version_pk=version_pk)
+    cohorts = {"mailed": Figures(), "holdout": Figures()}
+    grouped = rows.values("is_holdout").annotate(
+        **SEGMENT_COHORT_METRICS,
+        revenue=Sum("revenue_minor"),
+        squares=Sum(F("revenue_minor") * F("revenue_minor")),
+    )
+    for row in grouped.order_by():
+        figures = cohorts["holdout" if row["is_holdout"] else "mailed"]
+        for metric in SEGMENT_COHORT_METRICS:
+            figures.add(metric, row[metric], 0)
+        figures.add("cohort_revenue", 0, row["revenue"])
+        figures.add("cohort_revenue_sq", 0, row["squares"])
+    return cohorts
+
+
+def _utc_midnight(day: datetime.date, days: int = 0) -> datetime.datetime:
+    """The UTC midnight starting `day` (+ days): report days are UTC days."""
+    start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+    return start + datetime.timedelta(days=days)
 
 
 def _funnel(total: Figures, mailed: Figures) -> list[dict]:
@@ -251,11 +366,34 @@ def _holdout(sequence: Sequence, cohorts: dict[str, Figures]) -> dict:
         holdout_converted=groups["holdout"]["converted"],
         holdout=groups["holdout"]["contacts"],
     )
+    samples = {
+        name: Sample(
+            size=figures.counts["enrolled"],
+            total=figures.amounts["cohort_revenue"] / 100,
+            squares=figures.amounts["cohort_revenue_sq"] / 10_000,
+        )
+        for name, figures in cohorts.items()
+    }
     return {
         "percent": sequence.holdout_percent,
         "mailed": groups["mailed"],
         "holdout": groups["holdout"],
         "lift": _lift_dict(lift),
+        "revenue_lift": _revenue_lift_dict(revenue_lift(samples["mailed"], samples["holdout"])),
+    }
+
+
+def _revenue_lift_dict(lift: RevenueLift | None) -> dict:
+    """Revenue per contact, mailed minus held out (report currency), with Welch's interval."""
+    if lift is None:
+        return {"status": "no holdout data yet", "is_significant": False}
+    return {
+        "difference": round(lift.difference, 4),
+        "low": round(lift.low, 4),
+        "high": round(lift.high, 4),
+        "p_value": lift.p_value,
+        "is_significant": lift.is_significant,
+        "status": "significant" if lift.is_significant else "not yet significant",
     }
 
 
@@ -326,7 +464,7 @@ def sequences_overview(*, period: Period = Period()) -> list[dict]:
 def revenue_by_day(*, period: Period = Period()) -> list[dict]:
     """All revenue, touch-attributed revenue and orders per day (report currency)."""
     rows = (
-        period.filter(
+        period.filter_days(
             ReportCount.objects.filter(metric__in=["orders", "deals", "attributed"], step="")
         )
         .values("day", "metric")
@@ -449,24 +587,31 @@ def engagement_by_topic(*, period: Period = Period()) -> list[dict]:
     return sorted(lines.values(), key=lambda line: line["topic"])
 
 
-def handoff_feedback(*, sequence: Sequence | None = None) -> list[dict]:
-    """Sales' verdicts (accepted, recycled, rejected, with reasons) per sequence and email."""
-    rows = HandoffFact.objects.exclude(outcome="")
+def handoff_feedback(*, period: Period = Period(), sequence: Sequence | None = None) -> list[dict]:
+    """Sales' verdicts (accepted, recycled, rejected, with reasons) per sequence and email.
+
+    Read from the `feedback:<outcome>:<reason>` counters (facts._handoff_outcomes), counted
+    on the day of the handoff, so the period counts handoffs opened in it.
+    """
+    rows = ReportCount.objects.filter(metric__startswith=FEEDBACK)
     if sequence is not None:
-        rows = rows.filter(touch_sequence_pk=sequence.pk)
+        rows = rows.filter(sequence_pk=sequence.pk)
     keys = dict(Sequence.objects.values_list("pk", "key"))
-    grouped = (
-        rows.values("touch_sequence_pk", "touch_step", "outcome", "reason")
-        .annotate(count=Count("pk"))
-        .order_by("touch_sequence_pk", "touch_step", "outcome", "reason")
+    grouped = period.filter(rows).values("sequence_pk", "step", "metric").annotate(n=Sum("count"))
+    lines = []
+    for row in grouped.order_by():
+        if not row["n"]:
+            continue
+        outcome, reason = row["metric"][len(FEEDBACK) :].split(":", 1)
+        lines.append(
+            {
+                "sequence": keys.get(row["sequence_pk"], "(no email before)"),
+                "step": row["step"],
+                "outcome": outcome,
+                "reason": reason,
+                "count": row["n"],
+            }
+        )
+    return sorted(
+        lines, key=lambda line: (line["sequence"], line["step"], line["outcome"], line["reason"])
     )
-    return [
-        {
-            "sequence": keys.get(row["touch_sequence_pk"], "(no email before)"),
-            "step": row["touch_step"],
-            "outcome": row["outcome"],
-            "reason": row["reason"],
-            "count": row["count"],
-        }
-        for row in grouped
-    ]

@@ -5,6 +5,13 @@
   "newcomb"), which stays honest for small groups and rates near 0, and the score test
   (`test_proportions_2indep`) for its p-value. "Significant" means the 95% interval
   excludes 0.
+- Holdout revenue per contact: the difference of two means (mailed minus held out) with
+  Welch's unequal-variance t interval and test (statsmodels' `CompareMeans`,
+  `usevar="unequal"`). Only each group's size, sum and sum of squares are kept (the
+  aggregates, never one row per contact), and Welch needs only each group's size, mean
+  and variance: each group is given to statsmodels as two weighted points, mean ± its
+  standard deviation with half the group's size each, which have exactly that size,
+  mean and variance, so statsmodels' figures are those of the per-contact data.
 - A/B variants: the chi-square test of equal proportions across all variants
   (`proportions_chisquare`).
 """
@@ -83,6 +90,76 @@ def _lift(mailed_converted: int, mailed: int, holdout_converted: int, holdout: i
         p_value=1.0 if math.isnan(p_value) else p_value,
         relative=(mailed_rate - holdout_rate) / holdout_rate if holdout_rate else None,
     )
+
+
+@dataclass(frozen=True)
+class RevenueLift:
+    """Mailed vs held-out revenue per contact: the difference, its 95% interval, p-value."""
+
+    mailed_mean: float
+    holdout_mean: float
+    difference: float
+    low: float
+    high: float
+    p_value: float
+
+    @property
+    def is_significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A group's per-contact values, summarised: size, sum and sum of squares."""
+
+    size: int
+    total: float
+    squares: float
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.size
+
+    @property
+    def spread(self) -> float:
+        """The population standard deviation (rounding can make the variance a hair < 0)."""
+        return math.sqrt(max(self.squares / self.size - self.mean**2, 0.0))
+
+
+def revenue_lift(mailed: Sample, holdout: Sample) -> RevenueLift | None:
+    """Welch's interval for mailed minus held-out mean; None when it cannot be computed
+    (a group under two contacts, or no spread in either group)."""
+    if mailed.size < 2 or holdout.size < 2:
+        return None
+    if mailed.spread == 0 and holdout.spread == 0:
+        return None
+    from statsmodels.stats.weightstats import CompareMeans
+
+    compare = CompareMeans(_described(mailed), _described(holdout))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = compare.tconfint_diff(alpha=ALPHA, usevar="unequal")
+        _, p_value, _ = compare.ttest_ind(usevar="unequal")
+    if not all(math.isfinite(value) for value in (low, high)):
+        return None
+    return RevenueLift(
+        mailed_mean=mailed.mean,
+        holdout_mean=holdout.mean,
+        difference=mailed.mean - holdout.mean,
+        low=float(low),
+        high=float(high),
+        p_value=float(p_value) if math.isfinite(p_value) else 1.0,
+    )
+
+
+def _described(sample: Sample):
+    """Two weighted points with the sample's size, mean and variance (see the module doc)."""
+    import numpy
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    mean, spread = sample.mean, sample.spread
+    half = sample.size / 2
+    return DescrStatsW(numpy.array([mean - spread, mean + spread]), weights=[half, half])
 
 
 def variants_p_value(successes: list[int], trials: list[int]) -> float | None:

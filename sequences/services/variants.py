@@ -7,19 +7,21 @@ A send_email step's config may list variants, each a template and a share of sen
 An enrollment always gets the same variant (a hash of its pk and the step key). The
 hourly task compares variants once each has the step's "min_sample" sends (default
 MIN_SAMPLE; at least conditions.LOWEST_MIN_SAMPLE): when the best beats every other in a
-two-proportion z-test at 95%, it is stored in Sequence.variant_winners and all later
-sends of that step use it.
+two-proportion z-test at 95% (statsmodels' `proportions_ztest`, pooled variance,
+two-sided p < 0.05 with the best rate higher), it is stored in Sequence.variant_winners
+and all later sends of that step use it.
 """
 
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass
 
 from crm.models import Activity
 from sequences.models import Enrollment, OutboundMessage, Sequence
 
 MIN_SAMPLE = 100
-Z_95 = 1.96
+ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,20 @@ def variants_bucket(variants: list[dict], seed: str) -> dict:
 
 
 def is_significant(best: VariantStats, other: VariantStats) -> bool:
-    """Two-proportion z-test: is best's rate higher than other's at 95% confidence?"""
-    pooled = (best.successes + other.successes) / (best.sent + other.sent)
-    spread = math.sqrt(pooled * (1 - pooled) * (1 / best.sent + 1 / other.sent))
-    return spread > 0 and (best.rate - other.rate) / spread >= Z_95
+    """Two-proportion z-test: is best's rate higher than other's at 95% confidence?
+
+    statsmodels' pooled z-test, two-sided: p < 0.05 and best ahead, i.e. z >= 1.96.
+    No test when every send succeeded or none did (no spread: z is undefined).
+    """
+    # statsmodels (with scipy) costs about a second to import: loaded only when deciding.
+    from statsmodels.stats.proportion import proportions_ztest
+
+    if best.rate <= other.rate:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 when there is no spread
+        _, p_value = proportions_ztest([best.successes, other.successes], [best.sent, other.sent])
+    return math.isfinite(p_value) and p_value < ALPHA
 
 
 def variant_winner_pick(stats: list[VariantStats], min_sample: int = MIN_SAMPLE) -> str:

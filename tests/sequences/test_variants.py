@@ -66,7 +66,18 @@ def test_each_send_records_its_variant_and_uses_its_template(clock, ab_sequence,
 
 @pytest.mark.parametrize(
     ("successes", "sent", "winner"),
-    [((30, 10), (100, 100), "a"), ((12, 10), (100, 100), ""), ((30, 10), (99, 100), "")],
+    [
+        ((30, 10), (100, 100), "a"),
+        ((12, 10), (100, 100), ""),
+        ((30, 10), (99, 100), ""),
+        # Near the line, checked by hand (pooled z): 22 vs 10 of 100 gives z = 0.12 /
+        # sqrt(0.16 x 0.84 x 0.02) = 2.31 > 1.96; 19 vs 10 gives z = 1.81 < 1.96.
+        ((22, 10), (100, 100), "a"),
+        ((19, 10), (100, 100), ""),
+        ((10, 22), (100, 100), "b"),
+        # Every send succeeded in both: no spread, no winner.
+        ((100, 100), (100, 100), ""),
+    ],
 )
 def test_winner_needs_significance_and_the_minimum_sample(successes, sent, winner):
     stats = [

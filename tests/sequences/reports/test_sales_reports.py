@@ -89,3 +89,43 @@ def test_engagement_is_summed_per_consent_topic(mailed, record):
     [line] = engagement_by_topic()
 
     assert (line["topic"], line["sent"], line["opened"], line["clicked"]) == ("newsletter", 1, 1, 0)
+
+
+def test_feedback_is_read_from_counters_by_period_and_backfilled_from_the_handoffs(
+    mailed, record, clock
+):
+    import importlib
+    from types import SimpleNamespace
+
+    from django.db import connection
+    from django.db.migrations.state import ProjectState
+
+    from scoring.services.handoffs import handoff_open, handoff_reject
+    from sequences.reports.models import ReportCount
+    from sequences.reports.selectors import Period
+
+    sequence, contact, hello = mailed
+    esp(record, contact, "email_clicked", hello)
+    handoff_reject(handoff=handoff_open(contact=contact, rule=HandoffRuleFactory()), reason="Later")
+    today = clock.now.date()
+    [line] = handoff_feedback(period=Period(today, today))
+    assert (line["step"], line["outcome"], line["reason"], line["count"]) == (
+        "hello",
+        "rejected",
+        "Later",
+        1,
+    )
+    yesterday = today - datetime.timedelta(days=1)
+    assert handoff_feedback(period=Period(yesterday, yesterday)) == []
+
+    # Handoffs closed before the counters existed: the migration counts them, set-based.
+    ReportCount.objects.filter(metric__startswith="feedback:").delete()
+    assert handoff_feedback() == []
+    migration = importlib.import_module(
+        "sequences.reports.migrations.0003_report_months_and_squares"
+    )
+    editor = SimpleNamespace(connection=connection)
+    migration.feedback_backfill(ProjectState().apps, editor)
+    ReportCount.objects.filter(span="m").delete()
+    migration.months_from_days(ProjectState().apps, editor)
+    assert handoff_feedback() == [line]
