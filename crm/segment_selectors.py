@@ -44,15 +44,14 @@ SEGMENT_WORK_MEM = "64MB"
 
 @contextmanager
 def segment_query_settings() -> Iterator[None]:
-    """A transaction whose queries may use SEGMENT_WORK_MEM, and no JIT (PostgreSQL).
+    """A transaction whose queries may use SEGMENT_WORK_MEM (PostgreSQL).
 
-    JIT compiling a segment count cost 50–210 ms of its 1.5–3 s at 1M (and once 5 s),
-    for queries that are index scans and hash joins, not long expression evaluations.
+    (JIT is already off for every connection: config/settings.py, docs/operations.md.)
     """
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'; SET LOCAL jit = off")
+                cursor.execute(f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'")
         yield
 
 
@@ -217,8 +216,10 @@ def _preview_within(milliseconds: int, preview, *args) -> SegmentPreview | None:
     """Run a preview under a statement timeout; None when PostgreSQL cancelled it."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL statement_timeout = {int(milliseconds)}")
-            cursor.execute(f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'; SET LOCAL jit = off")
+            cursor.execute(
+                f"SET LOCAL statement_timeout = {int(milliseconds)}; "
+                f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'"
+            )
             return preview(*args)
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) != QUERY_CANCELED:

@@ -8,11 +8,12 @@ task records nothing, while a later re-entry (entry 2) is a new, recordable even
 
 Two paths write memberships. A refresh re-checks a few contacts (those an activity
 batch touched) against every segment, in Python, a fixed number of queries per 500
-contacts. A full evaluation of one segment is set-based: per range of contact ids, one
-UPDATE for exits, one for re-entries, one INSERT … SELECT for new members and one
-INSERT … SELECT for their activities, then one `activities_recorded` signal. Each range
-commits on its own, so a huge first evaluation makes steady progress, and a task
-re-delivered after a timeout carries on where it stopped.
+contacts. A full evaluation of one segment is set-based: who matches is computed once,
+into a temporary table (one statement, however heavy the definition); then per range of
+contact ids, one UPDATE for exits, one for re-entries, one INSERT … SELECT for new
+members and one INSERT … SELECT for their activities, then one `activities_recorded`
+signal. Each range commits on its own, so a huge first evaluation makes steady
+progress, and a task re-delivered after a timeout carries on where it stopped.
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ def _evaluate_range(
     initial: bool,
 ) -> MembershipChanges:
     """Apply the segment to contacts with lowest <= pk < highest, in a fixed number of queries."""
-    # One transaction per range, with the segment queries' work_mem (no JIT).
+    # One transaction per range, with the segment queries' work_mem.
     with segment_query_settings():
         return _evaluate_range_locked(segment, snapshot, contact_range, now, initial=initial)
 

@@ -94,7 +94,7 @@ def test_a_segment_count_costs_the_same_queries_whatever_the_size():
 
     small = queries_for(2)
     assert small == queries_for(20)
-    # The COUNT, the topic lookup, and on PostgreSQL the SET LOCAL of work_mem and JIT
+    # The COUNT, the topic lookup, and on PostgreSQL the SET LOCAL of work_mem
     # (plus the savepoint pair inside a test's transaction).
     assert small <= 5
 
