@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
+from django.db import OperationalError, connection, transaction
 from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
 
 from crm.models import ConsentTopic, Contact, Segment, SegmentCountSnapshot, SegmentMembership
@@ -28,16 +31,48 @@ from crm.selectors import consent_granted_exists, contact_is_suppressed_expressi
 logger = logging.getLogger(__name__)
 
 PREVIEW_SAMPLE_SIZE = 20
+#: PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout.
+QUERY_CANCELED = "57014"
 COUNT_HISTORY_LENGTH = 30
+#: work_mem for whole-table segment queries (PostgreSQL's default is 4MB). Grouping
+#: "at least 3 page views in 30 days" at 1M contacts needs ~45MB: at 4MB the aggregate
+#: spilled to disk in 21 batches, in each parallel worker. Also what lets the set of
+#: contacts who did X inside an OR be hashed once (compiler._contacts_who_did).
+#: Per transaction (SET LOCAL), so only these queries get it.
+SEGMENT_WORK_MEM = "64MB"
+
+
+@contextmanager
+def segment_query_settings() -> Iterator[None]:
+    """A transaction whose queries may use SEGMENT_WORK_MEM (PostgreSQL).
+
+    (JIT is already off for every connection: config/settings.py, docs/operations.md.)
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'")
+        yield
 
 
 def segment_contacts(
     *, segment: Segment | None = None, definition: Any = None, context: CompileContext | None = None
 ) -> QuerySet[Contact]:
-    """The contacts matching a segment (or a definition) right now, in one query."""
+    """The contacts matching a segment (or a definition) right now, in one query.
+
+    Compiled for reading the whole table (CompileContext.whole_table); run big reads
+    inside `segment_query_settings()`.
+    """
+    context = context or CompileContext(whole_table=True)
     if segment is not None:
         return Contact.objects.filter(compile_segment(segment, context=context))
     return Contact.objects.filter(compile_definition(definition, context=context))
+
+
+def segment_count(*, segment: Segment | None = None, definition: Any = None) -> int:
+    """How many contacts match a segment (or a definition) right now: one COUNT."""
+    with segment_query_settings():
+        return segment_contacts(segment=segment, definition=definition).count()
 
 
 def segments_containing(
@@ -108,16 +143,32 @@ def segments_using(*, key: str) -> list[Segment]:
 # --- The builder's preview ------------------------------------------------------------------
 
 
+#: How long the preview may spend counting exactly (PostgreSQL). The page's budget is
+#: 300 ms at 1M contacts; a nested consent/behaviour/deal count took 1.5–15 s there.
+PREVIEW_EXACT_MILLISECONDS = 150
+#: Past that, the preview counts a sample of about this many contacts and scales it up.
+PREVIEW_ESTIMATE_SAMPLE = 10_000
+#: And gives up on the sample after this long (it reads ~1% of a 1M table).
+PREVIEW_ESTIMATE_MILLISECONDS = 2_000
+
+
 @dataclass(frozen=True)
 class SegmentPreview:
-    """What the builder shows: problems, or the count, a sample and the sendable count."""
+    """What the builder shows: problems, or the count, a sample and the sendable count.
+
+    `estimated`: the counts are scaled up from `sampled_percent` of the contacts (the
+    exact count took too long for a preview); `count is None`: not even the sample
+    could be counted in time. A saved segment is always counted exactly, in a worker.
+    """
 
     problems: tuple[DefinitionProblem, ...] = ()
-    count: int = 0
+    count: int | None = 0
     sample: tuple[Contact, ...] = ()
     milliseconds: int = 0
     topic: ConsentTopic | None = None
     sendable_count: int | None = None
+    estimated: bool = False
+    sampled_percent: float | None = None
 
     @property
     def is_valid(self) -> bool:
@@ -138,12 +189,52 @@ def segment_preview(
     if problems:
         return SegmentPreview(problems=tuple(problems))
     started = time.perf_counter()
-    matching = segment_contacts(definition=definition)
+    sendable_q = None
     if topic:
+        sendable_q = Q(consent_granted_exists(topic)) & ~Q(contact_is_suppressed_expression())
+    if connection.vendor != "postgresql":
+        # No statement timeout to bound it; SQLite installs are small.
+        preview = _preview_exactly(definition, topic, sendable_q, sample_size)
+    else:
+        preview = _preview_within(
+            PREVIEW_EXACT_MILLISECONDS, _preview_exactly, definition, topic, sendable_q, sample_size
+        ) or _preview_within(
+            PREVIEW_ESTIMATE_MILLISECONDS,
+            _preview_estimated,
+            definition,
+            topic,
+            sendable_q,
+            sample_size,
+        )
+    if preview is None:
+        preview = SegmentPreview(count=None, topic=topic, estimated=True)
+    elapsed = round((time.perf_counter() - started) * 1000)
+    return replace(preview, milliseconds=elapsed)
+
+
+def _preview_within(milliseconds: int, preview, *args) -> SegmentPreview | None:
+    """Run a preview under a statement timeout; None when PostgreSQL cancelled it."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"SET LOCAL statement_timeout = {int(milliseconds)}; "
+                f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'"
+            )
+            return preview(*args)
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) != QUERY_CANCELED:
+            raise
+        return None
+
+
+def _preview_exactly(
+    definition: Any, topic: ConsentTopic | None, sendable_q: Q | None, sample_size: int
+) -> SegmentPreview:
+    matching = segment_contacts(definition=definition)
+    if sendable_q is not None:
         # One pass over the segment counts both: counting the sendable ones in a second
         # query evaluated the whole definition twice (a 1M-contact preview took twice
         # its count).
-        sendable_q = Q(consent_granted_exists(topic)) & ~Q(contact_is_suppressed_expression())
         totals = matching.order_by().aggregate(
             count=Count("pk"), sendable=Count("pk", filter=sendable_q)
         )
@@ -151,7 +242,76 @@ def segment_preview(
     else:
         count, sendable = matching.count(), None
     sample = tuple(matching.select_related("lifecycle_stage").order_by("-pk")[:sample_size])
-    elapsed = round((time.perf_counter() - started) * 1000)
-    return SegmentPreview(
-        count=count, sample=sample, milliseconds=elapsed, topic=topic, sendable_count=sendable
+    return SegmentPreview(count=count, sample=sample, topic=topic, sendable_count=sendable)
+
+
+#: The contact table in the outer query's FROM (subqueries alias theirs: U0, V0 …).
+_CONTACT_FROM = re.compile(r'FROM "crm_contact"(?= (?:LEFT|INNER|WHERE|GROUP|ORDER)|$)')
+
+
+def _preview_estimated(
+    definition: Any, topic: ConsentTopic | None, sendable_q: Q | None, sample_size: int
+) -> SegmentPreview:
+    """Count a random ~1% of the contacts' pages (TABLESAMPLE SYSTEM) and scale it up.
+
+    Compiled for a few contacts (not CompileContext.whole_table): each sampled contact
+    is probed through the indexes, so the cost follows the sample, not the table.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+            (Contact._meta.db_table,),
+        )
+        row = cursor.fetchone()
+    # reltuples is -1 before the table's first ANALYZE: then read it all.
+    total = row[0] if row and row[0] > 0 else PREVIEW_ESTIMATE_SAMPLE
+    percent = min(100.0, max(0.01, 100.0 * PREVIEW_ESTIMATE_SAMPLE / total))
+    condition = compile_definition(definition, context=CompileContext())
+    flags = Contact.objects.order_by().annotate(
+        matches=Case(When(condition, then=Value(1)), default=Value(0)),
+        # Alone, not "condition AND sendable": that would evaluate the condition twice.
+        sendable=Case(When(sendable_q or Q(), then=Value(1)), default=Value(0)),
     )
+    sampled = _sampled(flags.values("pk", "matches", "sendable"), percent)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(sampled.matches), 0), "
+            "coalesce(sum(sampled.matches * sampled.sendable), 0), "
+            "(array_agg(sampled.pk ORDER BY sampled.pk DESC) "
+            "FILTER (WHERE sampled.matches = 1))[1:%s] "
+            f"FROM ({sampled[0]}) AS sampled",
+            (sample_size, *sampled[1]),
+        )
+        _read, matches, sendable, newest = cursor.fetchone()
+    # SYSTEM reads each page with probability `percent`: scale by it, not by reltuples
+    # (an estimate itself), so that 100% is exact.
+    scale = 100.0 / percent
+    sample = Contact.objects.filter(pk__in=newest or []).select_related("lifecycle_stage")
+    return SegmentPreview(
+        count=_rounded(matches * scale),
+        sample=tuple(sample.order_by("-pk")),
+        topic=topic,
+        sendable_count=_rounded(sendable * scale) if sendable_q is not None else None,
+        estimated=True,
+        sampled_percent=round(percent, 2),
+    )
+
+
+def _sampled(queryset: QuerySet, percent: float) -> tuple[str, tuple]:
+    """The queryset's SQL reading a TABLESAMPLE of the contact table."""
+    sql, params = queryset.query.sql_with_params()
+    # REPEATABLE: the same definition previewed twice gives the same figure.
+    sql, replaced = _CONTACT_FROM.subn(
+        f'FROM "crm_contact" TABLESAMPLE SYSTEM ({percent:.4f}) REPEATABLE (1)', sql, count=1
+    )
+    if not replaced:
+        raise ValueError("The contact table is not in the query's FROM.")
+    return sql, params
+
+
+def _rounded(value: float) -> int:
+    """An estimate to two significant figures: 142,673 reads as 140,000."""
+    if value < 100:
+        return round(value)
+    digits = len(str(int(value))) - 2
+    return int(round(value, -digits))

@@ -280,6 +280,8 @@ def preview_json(preview) -> dict:
     return {
         "problems": [],
         "count": preview.count,
+        "estimated": preview.estimated,
+        "sampled_percent": preview.sampled_percent,
         "milliseconds": preview.milliseconds,
         "topic": preview.topic.name if preview.topic else None,
         "sendable_count": preview.sendable_count,

@@ -89,7 +89,13 @@ class CompileContext:
     now: datetime.datetime = field(default_factory=lambda: timezone.now())
     definitions: dict[str, Any] | None = None
     topic_ids: dict[str, int] | None = None
+    #: True when the query reads everyone (a count, a preview, a full evaluation), false
+    #: when it checks a few given contacts (a refresh, one contact's match). Inside an
+    #: "any of" group the two want different SQL for "did X": see `_activity`.
+    whole_table: bool = False
     _stack: list[str] = field(default_factory=list)
+    #: How many "any of" groups enclose the condition being compiled.
+    _any_depth: int = 0
 
     @property
     def today(self) -> datetime.date:
@@ -143,7 +149,12 @@ def _node(node: dict, context: CompileContext, conditions: dict | None = None) -
 
 
 def _group(node: dict, context: CompileContext, conditions: dict | None = None) -> Q:
-    parts = [_node(child, context, conditions) for child in node.get("conditions") or []]
+    inside_any = int(node["match"] == "any")
+    context._any_depth += inside_any
+    try:
+        parts = [_node(child, context, conditions) for child in node.get("conditions") or []]
+    finally:
+        context._any_depth -= inside_any
     if node["match"] == "all":
         return reduce(and_, parts, Q())
     if not parts:
@@ -492,7 +503,10 @@ def _activity(node: dict, context: CompileContext) -> Q:
         )
     count = node["count"] if node["operator"] == "at_least" else 1
     if count <= 1:
-        did = Q(Exists(done.filter(contact=OuterRef("pk"))))
+        if context.whole_table and context._any_depth:
+            did = Q(pk__in=_contacts_who_did(done))
+        else:
+            did = Q(Exists(done.filter(contact=OuterRef("pk"))))
         return did if node["operator"] == "at_least" else ~did
     # "At least N": count every contact's matching activities in one pass over the
     # (kind, occurred_at, contact) index, not once per contact.
@@ -506,6 +520,23 @@ def _activity(node: dict, context: CompileContext) -> Q:
         .filter(done_count__gte=count)
     )
     return Q(ContactIn(grouped))
+
+
+def _contacts_who_did(done: QuerySet) -> QuerySet:
+    """The distinct contact ids of these activities, for `pk IN (…)` inside an OR.
+
+    Under OR, PostgreSQL cannot turn EXISTS into a semi-join: it runs it per contact,
+    and at 1M contacts the nested segment shape probed the activity index ~370,000
+    times (3.2 s, docs/performance.md). `pk IN (SELECT DISTINCT …)` is read once into a
+    hash ("hashed SubPlan"): 80,000 index entries, then a lookup per contact (1.5 s on
+    the loaded machine, and the contact scan became a parallel seq scan). Only for
+    whole-table queries: checking a few contacts, probing them is cheaper than reading
+    the whole set. DISTINCT bounds the hash by the number of contacts, which at the
+    work_mem the segment queries set (crm.segment_selectors.SEGMENT_WORK_MEM) fits
+    1M contacts: a set that did not fit would be scanned per contact instead.
+    Never NULL, so that NOT IN means "not among them".
+    """
+    return done.filter(contact__isnull=False).order_by().values("contact_id").distinct()
 
 
 # --- Deals and purchases --------------------------------------------------------------------

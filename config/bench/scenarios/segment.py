@@ -1,6 +1,6 @@
 """segment: five definition shapes, written in today's grammar (docs/segments.md).
 
-count: `segment_contacts(definition=...).count()`, the median of three. evaluate: a new
+count: `segment_count(definition=...)`, the median of three. evaluate: a new
 segment's first full evaluation (`segment_evaluate`, in a worker process with a time
 box), in members per second; the budget is 500,000 members in 60 s.
 """
@@ -14,7 +14,7 @@ import uuid
 from config.bench.context import Context
 from config.bench.processes import purge_queue, worker_jobs
 from crm.models import SegmentMembership
-from crm.segment_selectors import segment_contacts
+from crm.segment_selectors import segment_count
 from crm.services.segments import segment_create
 
 SHAPES = {
@@ -49,7 +49,7 @@ def run(ctx: Context) -> None:
         times = []
         for _ in range(3):
             began = time.perf_counter()
-            counts[shape] = segment_contacts(definition=definition).count()
+            counts[shape] = segment_count(definition=definition)
             times.append((time.perf_counter() - began) * 1000)
         ctx.add(
             "segment",

@@ -566,19 +566,33 @@
         return;
       }
       this.clearProblems();
+      if (data.count === null || data.count === undefined) {
+        // Neither the exact count nor a sample fitted in the preview's time.
+        result.replaceChildren(el("p", { class: "sb-summary", id: "segment-preview-count", text:
+          "Too slow to count in a preview. Save the segment: it is counted in full in the background and its page shows the member count." }));
+        return;
+      }
+      const about = data.estimated ? "about " : "";
       const summary = el("p", { class: "sb-summary" }, [
-        el("strong", { id: "segment-preview-count", text: String(data.count) }),
+        document.createTextNode(data.estimated ? "About " : ""),
+        el("strong", { id: "segment-preview-count", text: data.count.toLocaleString() }),
         document.createTextNode(data.count === 1 ? " contact matches" : " contacts match"),
       ]);
       if (data.sendable_count !== null && data.sendable_count !== undefined) {
         summary.append(
-          document.createTextNode(" · "),
-          el("strong", { id: "segment-preview-sendable", text: String(data.sendable_count) }),
+          document.createTextNode(" · " + about),
+          el("strong", { id: "segment-preview-sendable", text: data.sendable_count.toLocaleString() }),
           document.createTextNode(" sendable for " + data.topic)
         );
       }
       summary.append(document.createTextNode(" · the query took " + data.milliseconds + " ms"));
-      result.replaceChildren(summary, this.sampleTable(data.sample));
+      const parts = [summary];
+      if (data.estimated) {
+        parts.push(el("p", { class: "help", id: "segment-preview-estimated", text:
+          "Estimated from a " + data.sampled_percent + "% sample of contacts: counting all of them takes longer than a preview may. Saving the segment counts it exactly." }));
+      }
+      parts.push(this.sampleTable(data.sample));
+      result.replaceChildren(...parts);
     }
 
     sampleTable(sample) {

@@ -228,6 +228,10 @@ def test_one_contact_in_python_matches_the_compiled_query(people, definition):
 
     in_sql = set(Contact.objects.filter(compiled).values_list("pk", flat=True))
     assert in_python == in_sql, definition
+    # Compiled for the whole table (a count, an evaluation), "did X" inside "any of" is
+    # an IN over a set instead of EXISTS: the same people.
+    whole = compile_definition(definition, context=CompileContext(now=people.now, whole_table=True))
+    assert set(Contact.objects.filter(whole).values_list("pk", flat=True)) == in_python, definition
 
 
 @HYPOTHESIS
