@@ -594,3 +594,15 @@ def test_the_handoff_queue_lists_open_handoffs_by_sla(admin_client_):
 
 def test_activity_is_still_listed_newest_recorded_first():
     assert admin.site._registry[Activity].ordering == ("-pk",)
+
+
+@pytest.mark.django_db
+def test_a_searched_list_counts_at_most_1001_rows(admin_client_):
+    ContactFactory(last_name="Dubois")
+
+    _, sql = _sql(admin_client_, CONTACTS, {"q": "dubois"})
+
+    # A capped count costs in proportion to the cap: at 10,000 a common name searched
+    # over 1M contacts read 120,000 rows for the count alone.
+    counts = [q for q in sql if "COUNT(" in q.upper() and 'FROM "crm_contact"' in q]
+    assert counts and all("LIMIT 1001" in q for q in counts)
