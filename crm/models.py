@@ -283,6 +283,10 @@ class Contact(TimestampedModel):
             models.Index(fields=["country"]),
             models.Index(fields=["-lead_score"]),
             models.Index(fields=["-updated_at"]),
+            # The changelist's source filter reads one source newest first (ORDER BY id
+            # DESC LIMIT 50, and a capped count): without it a rare or absent source
+            # scanned all contacts (1.3 s at 1M).
+            models.Index(fields=["source", "id"], name="contact_source_idx"),
         ]
 
     def __str__(self):

@@ -364,6 +364,19 @@ class Handoff(models.Model):
             # The queue's order (most urgent first), read a page at a time for any status
             # filter; status IN (...) on the index above needs a sort of every open row.
             models.Index(fields=["sla_due_at", "id"], name="handoff_queue_order_idx"),
+            # The queue's default page (open handoffs by SLA due time) reads only open rows,
+            # however many closed ones years of handoffs leave behind.
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=Q(status__in=("new", "claimed", "contacted")),
+                name="handoff_open_queue_idx",
+            ),
+            # The minute-by-minute SLA check: clocks still running and not yet breached.
+            models.Index(
+                fields=["sla_due_at"],
+                condition=Q(status__in=("new", "claimed"), sla_breached_at__isnull=True),
+                name="handoff_sla_clock_idx",
+            ),
         ]
 
     def __str__(self):

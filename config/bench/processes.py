@@ -84,21 +84,27 @@ def purge_queue() -> None:
     get_broker().purge_queue()
 
 
-def worker_jobs(job: str, items: list[str], per_item: float, *extra: str) -> dict[str, dict]:
+def worker_jobs(
+    job: str, items: list[str], per_item: float, *extra: str, per_fanout: float | None = None
+) -> dict[str, dict]:
     """Run `manage.py bench_worker JOB [EXTRA...] ITEM...`: one process does the items in turn.
 
     The worker prints {"item": ..., "started": true} before each item and a result line
     after it. An item running longer than `per_item` seconds is cut off (the process is
     killed) and reported as {"cut": seconds}; the rest continue in a fresh process.
+    An item that reports progress lines ({"item": ..., "progress": true, ...}: a periodic
+    task running the parts it fanned out) gets `per_fanout` seconds instead, and a cut
+    reports its last progress line too.
     """
     results: dict[str, dict] = {}
     remaining = list(items)
     while remaining:
         process = manage("bench_worker", job, *extra, *remaining, stdout=subprocess.PIPE)
-        current, began = _follow(process, results, per_item)
+        current, began = _follow(process, results, per_item, per_fanout or per_item)
         if current is not None:
             os.killpg(process.pid, signal.SIGKILL)
-            results[current] = {"cut": time.monotonic() - began}
+            progress = results.get(current, {}).get("progress_line", {})
+            results[current] = {"cut": time.monotonic() - began, **progress}
         process.wait()
         remaining = [item for item in remaining if item not in results]
         if current is None and remaining:
@@ -107,16 +113,18 @@ def worker_jobs(job: str, items: list[str], per_item: float, *extra: str) -> dic
     return results
 
 
-def _follow(process: subprocess.Popen, results: dict, per_item: float) -> tuple[str | None, float]:
+def _follow(
+    process: subprocess.Popen, results: dict, per_item: float, per_fanout: float
+) -> tuple[str | None, float]:
     """Read the worker's lines until it exits (None) or an item outlives its time box.
 
     Reads the pipe with os.read, not a buffered reader: select() cannot see lines a
     buffered reader has already pulled in, and a started line would sit there unseen.
     """
     fd, pending = process.stdout.fileno(), b""
-    current, began = None, time.monotonic()
+    current, began, limit = None, time.monotonic(), per_item
     while True:
-        left = per_item - (time.monotonic() - began)
+        left = limit - (time.monotonic() - began)
         if current is not None and left <= 0:
             return current, began
         ready, _, _ = select.select([fd], [], [], max(left, 0.01) if current else 1.0)
@@ -134,6 +142,10 @@ def _follow(process: subprocess.Popen, results: dict, per_item: float) -> tuple[
                 continue
             data = json.loads(line)
             if data.get("started"):
-                current, began = data["item"], time.monotonic()
+                current, began, limit = data["item"], time.monotonic(), per_item
+            elif data.get("progress"):
+                # Kept aside (not a result): the item is still running its fan-out.
+                results[data["item"]] = {"progress_line": data}
+                limit = per_fanout
             else:
                 results[data["item"]], current = data, None

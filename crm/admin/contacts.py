@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from crm import admin_hooks
 from crm.admin.base import BigTableMixin, OwnerFieldMixin, adopt, searchable_fields
@@ -179,6 +180,16 @@ class ContactAdmin(ContactImportExportMixin, BigTableMixin, admin.ModelAdmin):
 
     def get_autocomplete_fields(self, request):
         return searchable_fields(request, super().get_autocomplete_fields(request))
+
+    def get_object(self, request, object_id, from_field=None):
+        # The contact page's header shows the stage, the owner and the company: one join
+        # with the contact, not a query for each.
+        queryset = self.get_queryset(request).select_related("lifecycle_stage", "owner", "company")
+        field = Contact._meta.pk if from_field is None else Contact._meta.get_field(from_field)
+        try:
+            return queryset.get(**{field.name: field.to_python(object_id)})
+        except (Contact.DoesNotExist, ValidationError, ValueError):
+            return None
 
     def get_readonly_fields(self, request, obj=None):
         # First-touch attribution is set when the contact is created and never rewritten.

@@ -114,7 +114,15 @@ class ActivityKindFilter(admin.SimpleListFilter):
 
 
 class SegmentFilter(admin.SimpleListFilter):
-    """Contacts who are current members of a segment (tracked membership, by index)."""
+    """Contacts who are current members of a segment (tracked membership, by index).
+
+    The segment's key is resolved to its id first (one query on a small table), so the
+    membership condition is `segment_id = <constant>`: PostgreSQL's statistics then know
+    how many members that segment has and choose between walking the newest contacts
+    (a big segment) and reading the segment's members from the (segment, contact) index
+    (a small one). A join to the segment table by key hid that: a 2,000-member segment
+    read all 790,000 memberships per page at 1M (1.7 s).
+    """
 
     title = "segment"
     parameter_name = "segment"
@@ -125,7 +133,10 @@ class SegmentFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset: QuerySet) -> QuerySet | None:
         if not self.value():
             return None
+        segment_id = Segment.objects.filter(key=self.value()).values_list("pk", flat=True).first()
+        if segment_id is None:
+            return queryset.none()
         members = SegmentMembership.objects.filter(
-            segment__key=self.value(), exited_at__isnull=True, contact=OuterRef("pk")
+            segment_id=segment_id, exited_at__isnull=True, contact=OuterRef("pk")
         )
         return queryset.filter(Exists(members))

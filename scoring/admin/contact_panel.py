@@ -23,6 +23,18 @@ PANEL_TITLE = "Score breakdown"
 SUMMARY_REASON_COUNT = 3
 
 
+def _reasons(request: HttpRequest, contact: Contact) -> list:
+    """The contact's top reasons, read once per request: the panel and the header share them.
+
+    The header shows the first SUMMARY_REASON_COUNT of the panel's list (same order), so
+    one query serves both.
+    """
+    cache = request.__dict__.setdefault("_score_reasons", {})
+    if contact.pk not in cache:
+        cache[contact.pk] = score_reasons(contact_id=contact.pk)
+    return cache[contact.pk]
+
+
 def render_score_panel(request: HttpRequest, contact: Contact) -> str:
     """The score, its engagement and fit parts, and the top reasons (three queries)."""
     open_handoff = (
@@ -33,7 +45,7 @@ def render_score_panel(request: HttpRequest, contact: Contact) -> str:
     context = {
         "lead_score": contact.lead_score,
         "parts": score_parts(contact_id=contact.pk),
-        "reasons": score_reasons(contact_id=contact.pk),
+        "reasons": _reasons(request, contact),
         "open_handoff": open_handoff,
         "open_handoff_url": reverse("admin:scoring_handoff_change", args=[open_handoff.pk])
         if open_handoff
@@ -50,8 +62,8 @@ def _ledger_url(request: HttpRequest, contact: Contact) -> str:
 
 
 def render_score_summary(request: HttpRequest, contact: Contact) -> str:
-    """The score and its top reasons for the page header (one query)."""
-    reasons = score_reasons(contact_id=contact.pk, limit=SUMMARY_REASON_COUNT)
+    """The score and its top reasons for the page header (the panel's query, shared)."""
+    reasons = _reasons(request, contact)[:SUMMARY_REASON_COUNT]
     items = format_html_join("", "<li>{}</li>", ((reason.label,) for reason in reasons))
     return format_html(
         '<strong class="summary-score">{}</strong> points{}',

@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from crm.models import Activity, Contact, Deal, DealStage, LifecycleStage, Task
 from crm.services import (
+    ActivityInput,
     activity_record,
+    activity_record_batch,
     contact_update,
     deal_create,
     lifecycle_stage_change,
@@ -543,3 +545,54 @@ def handoff_reassign(
     enqueue_once_on_commit(NOTIFY_OWNERS_TASK, [locked.pk], chunk_size=NOTIFY_CHUNK)
     logger.info("handoff %s reassigned to user %s", locked.pk, owner.pk)
     return locked
+
+
+def handoffs_reassign_missed(*, handoffs: Sequence[Handoff], routes: Sequence) -> list[Handoff]:
+    """Give each handoff whose SLA was missed to its route's owner, all in a few queries.
+
+    What handoff_reassign does for one lead (new owner, SLA restarted, the reassignment
+    on the contact's timeline, the new owner notified), for a batch the SLA check has
+    already claimed and locked in the current transaction: one UPDATE for the rows,
+    one activity batch, one notification task per NOTIFY_CHUNK handoffs. A route
+    without an owner (nobody active to take it) leaves its handoff as it is.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError("Reassign the claimed handoffs in their lock.")
+    now = timezone.now()
+    moved, activities = [], []
+    for handoff, route in zip(handoffs, routes, strict=True):
+        if route.owner is None or route.owner.pk == handoff.owner_id:
+            continue
+        previous_id = handoff.owner_id
+        handoff.owner = route.owner
+        handoff.routed_by = f"SLA missed; {route.routed_by}"[:100]
+        handoff.status = Status.NEW
+        handoff.claimed_at = None
+        handoff.notified_at = None
+        handoff.sla_due_at = now + datetime.timedelta(minutes=handoff.rule.sla_minutes)
+        moved.append(handoff)
+        activities.append(
+            ActivityInput(
+                kind=HANDOFF_REASSIGNED,
+                source="scoring",
+                contact_id=handoff.contact_id,
+                occurred_at=now,
+                properties={
+                    "handoff_id": handoff.pk,
+                    "from_owner_id": previous_id,
+                    "to_owner_id": route.owner.pk,
+                    "by_user_id": None,
+                    "reason": handoff.routed_by,
+                },
+            )
+        )
+    if not moved:
+        return []
+    Handoff.objects.bulk_update(
+        moved, ["owner", "routed_by", "status", "claimed_at", "notified_at", "sla_due_at"]
+    )
+    with scoring_side_effects():
+        activity_record_batch(items=activities)
+    enqueue_once_on_commit(NOTIFY_OWNERS_TASK, [h.pk for h in moved], chunk_size=NOTIFY_CHUNK)
+    logger.info("%s handoffs reassigned after a missed SLA", len(moved))
+    return moved

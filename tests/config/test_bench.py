@@ -142,3 +142,38 @@ def test_a_data_set_from_another_branch_is_rebuilt(tmp_path, monkeypatch):
 
     assert run.migrated(cache, str(tmp_path)) is False
     assert calls == []
+
+
+def _fake_worker(lines_and_sleeps: list) -> subprocess.Popen:
+    """A process printing worker lines (JSON objects) with pauses (numbers) between them."""
+    script = "import json, sys, time\n"
+    for item in lines_and_sleeps:
+        if isinstance(item, dict):
+            script += f"print(json.dumps({item!r}), flush=True)\n"
+        else:
+            script += f"time.sleep({item})\n"
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+
+
+@pytest.mark.parametrize(
+    ("progress", "cut"),
+    [(True, False), (False, True)],
+    ids=["a fan-out reporting its parts gets the longer box", "anything else is cut"],
+)
+def test_a_fan_out_that_reports_progress_runs_in_the_longer_box(progress, cut):
+    from config.bench.processes import _follow
+
+    lines = [{"item": "decay", "started": True}]
+    if progress:
+        lines.append({"item": "decay", "progress": True, "parts_done": 1, "parts": 2})
+    lines += [1.5, {"item": "decay", "seconds": 1.5, "outcome": "ok"}]
+    process = _fake_worker(lines)
+    results: dict = {}
+
+    current, _ = _follow(process, results, per_item=0.5, per_fanout=30)
+    process.kill()
+    process.wait()
+
+    assert (current == "decay") is cut
+    if not cut:
+        assert results["decay"]["outcome"] == "ok"

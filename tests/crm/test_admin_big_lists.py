@@ -31,6 +31,8 @@ from tests.factories import (
     ConsentEntryFactory,
     ContactFactory,
     HandoffFactory,
+    SegmentFactory,
+    SegmentMembershipFactory,
     UserFactory,
 )
 
@@ -504,14 +506,79 @@ def test_the_contact_page_runs_the_same_queries_whatever_the_history(
 
 
 @pytest.mark.django_db
-def test_the_contact_timeline_counts_at_most_the_cap(admin_client_, small_cap):
-    contact = ContactFactory()
-    ActivityFactory.create_batch(8, contact=contact)
+def test_the_segment_filter_names_the_segment_by_id_not_by_a_join(admin_client_):
+    segment = SegmentFactory(key="vip")
+    member, _gone, _outsider = ContactFactory(), ContactFactory(), ContactFactory()
+    SegmentMembershipFactory(segment=segment, contact=member)
+    SegmentMembershipFactory(segment=segment, contact=_gone, exited_at=timezone.now())
+
+    response, sql = _sql(admin_client_, CONTACTS, {"segment": "vip"})
+
+    assert list(response.context["cl"].result_list) == [member]
+    listing = [q for q in sql if 'FROM "crm_contact"' in q and "crm_segmentmembership" in q]
+    assert listing, "the membership condition is missing"
+    # A constant segment id lets PostgreSQL's statistics size the segment; a join to the
+    # segment table by key hid it, and small segments read every membership (1.7 s at 1M).
+    assert all('JOIN "crm_segment"' not in q for q in listing)
+    assert all(f'"segment_id" = {segment.pk}' in q for q in listing)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("table", "name", "columns"),
+    [
+        ("crm_contact", "contact_source_idx", ["source", "id"]),
+        ("scoring_handoff", "handoff_open_queue_idx", ["sla_due_at", "id"]),
+        ("scoring_handoff", "handoff_sla_clock_idx", ["sla_due_at"]),
+    ],
+)
+def test_the_filter_and_queue_indexes_exist(table, name, columns):
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+
+    assert constraints[name]["columns"] == columns
+
+
+@pytest.mark.django_db
+def test_the_contact_page_reads_score_reasons_and_the_stage_once(admin_client_):
+    contact = ContactFactory(owner=UserFactory(), company=CompanyFactory())
 
     _, sql = _sql(admin_client_, reverse("admin:crm_contact_change", args=[contact.pk]))
 
-    timeline_counts = [q for q in sql if "COUNT(" in q.upper() and "crm_activity" in q]
-    assert timeline_counts and all("LIMIT 6" in query for query in timeline_counts)
+    # The header's top reasons are the panel's first three: one query serves both.
+    assert len([q for q in sql if 'AS "rule__key"' in q]) == 1
+    # The stage and owner come with the contact (the header shows them), not on their own.
+    assert not [q for q in sql if re.search(r'FROM "crm_lifecyclestage" WHERE .*"key" =', q)]
+
+
+@pytest.mark.django_db
+def test_the_contact_timeline_reads_one_page_and_counts_nothing(admin_client_):
+    contact = ContactFactory()
+    ActivityFactory.create_batch(30, contact=contact)
+
+    response, sql = _sql(admin_client_, reverse("admin:crm_contact_change", args=[contact.pk]))
+
+    activity_reads = [q for q in sql if 'FROM "crm_activity"' in q]
+    assert not [q for q in activity_reads if "COUNT(" in q.upper()]
+    # A page and one row more, which says whether there is an older page.
+    assert len(activity_reads) == 1 and "LIMIT 26" in activity_reads[0]
+    timeline = response.context["contact_page"]["timeline"]
+    assert len(timeline["rows"]) == 25 and "timeline_page=2" in timeline["next_url"]
+
+
+@pytest.mark.django_db
+def test_the_last_timeline_page_offers_no_older_page(admin_client_):
+    contact = ContactFactory()
+    ActivityFactory.create_batch(25, contact=contact)
+    url = reverse("admin:crm_contact_change", args=[contact.pk])
+
+    first = admin_client_.get(url).context["contact_page"]["timeline"]
+    past_the_end = admin_client_.get(url, {"timeline_page": "9"}).context["contact_page"]
+    nonsense = admin_client_.get(url, {"timeline_page": "x"}).context["contact_page"]
+
+    assert len(first["rows"]) == 25 and first["next_url"] == "" and first["previous_url"] == ""
+    assert past_the_end["timeline"]["rows"] == [] and past_the_end["timeline"]["previous_url"]
+    assert nonsense["timeline"]["number"] == 1
 
 
 @pytest.mark.django_db
@@ -527,3 +594,15 @@ def test_the_handoff_queue_lists_open_handoffs_by_sla(admin_client_):
 
 def test_activity_is_still_listed_newest_recorded_first():
     assert admin.site._registry[Activity].ordering == ("-pk",)
+
+
+@pytest.mark.django_db
+def test_a_searched_list_counts_at_most_1001_rows(admin_client_):
+    ContactFactory(last_name="Dubois")
+
+    _, sql = _sql(admin_client_, CONTACTS, {"q": "dubois"})
+
+    # A capped count costs in proportion to the cap: at 10,000 a common name searched
+    # over 1M contacts read 120,000 rows for the count alone.
+    counts = [q for q in sql if "COUNT(" in q.upper() and 'FROM "crm_contact"' in q]
+    assert counts and all("LIMIT 1001" in q for q in counts)

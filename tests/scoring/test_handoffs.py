@@ -1,12 +1,15 @@
 """Handoffs: crossing a rule, hysteresis, signals, the owner's email, sales' actions, SLAs."""
 
+import datetime
+
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from crm.models import Activity, Deal, LifecycleStageChange, Task
-from scoring.models import Handoff
+from scoring.models import Handoff, RoundRobinPointer
 from scoring.services import (
     DEMO_TASK_SOURCE,
     handoff_accept,
@@ -353,3 +356,108 @@ def test_a_missed_sla_can_reassign_to_the_next_salesperson(
     assert handoff.owner == other
     assert handoff.routed_by.startswith("SLA missed")
     assert [message.to for message in mail.outbox] == [[other.email]]
+
+
+# --- SLA at scale: set-based --------------------------------------------------------------
+
+
+def _overdue(rule, owner, count, clock):
+    return [
+        HandoffFactory(rule=rule, owner=owner, sla_due_at=clock.now - datetime.timedelta(minutes=5))
+        for _ in range(count)
+    ]
+
+
+def _sla_check_queries(django_capture_on_commit_callbacks) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as queries:
+        escalated = handoff_sla_check()
+    return escalated, len(queries.captured_queries)
+
+
+def test_the_sla_check_costs_the_same_queries_for_3_breaches_as_for_30(
+    handoff_rule, seller, clock, django_capture_on_commit_callbacks
+):
+    manager = UserFactory(username="manager")
+    UserFactory(username="seller-two", groups=["Sales"])
+    handoff_rule.on_sla_breach = "reassign"
+    handoff_rule.sla_manager = manager
+    handoff_rule.save()
+    _overdue(handoff_rule, seller, 1, clock)
+    handoff_sla_check()  # the first run creates the round-robin pointer
+    _overdue(handoff_rule, seller, 3, clock)
+    few = _sla_check_queries(django_capture_on_commit_callbacks)
+    _overdue(handoff_rule, seller, 30, clock)
+
+    many = _sla_check_queries(django_capture_on_commit_callbacks)
+
+    assert (few[0], many[0]) == (3, 30)
+    # One read, one locking read, one claim, routing, one UPDATE of the owners, one activity
+    # batch, one email: ~20 queries each time, never ~20 per handoff.
+    assert many[1] == few[1] <= 30
+
+
+def test_a_backlog_of_breaches_sends_the_manager_one_email_listing_them(
+    handoff_rule, seller, clock
+):
+    manager = UserFactory(username="manager")
+    handoff_rule.sla_manager = manager
+    handoff_rule.save()
+    late = _overdue(handoff_rule, seller, 4, clock)
+
+    assert handoff_sla_check() == 4
+    assert handoff_sla_check() == 0
+
+    assert [message.to for message in mail.outbox] == [[manager.email]]
+    message = mail.outbox[0]
+    assert message.subject == "Missed SLA: 4 leads waited 30+ minutes"
+    for handoff in late:
+        assert f"/scoring/handoff/{handoff.pk}/change/" in message.body
+    assert Handoff.objects.filter(sla_breached_at=clock.now).count() == 4
+
+
+def test_reassigning_a_backlog_takes_round_robin_turns_like_one_at_a_time(
+    handoff_rule, seller, clock, django_capture_on_commit_callbacks
+):
+    two = UserFactory(username="seller-two", groups=["Sales"])
+    three = UserFactory(username="seller-three", groups=["Sales"])
+    handoff_rule.on_sla_breach = "reassign"
+    handoff_rule.save()
+    late = _overdue(handoff_rule, seller, 4, clock)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        handoff_sla_check()
+
+    owners = [Handoff.objects.get(pk=handoff.pk).owner for handoff in late]
+    assert owners == [two, three, two, three]  # the one who missed them is passed over
+    assert RoundRobinPointer.objects.get(pool="sales").last_user == three
+    reassigned = Activity.objects.filter(kind="handoff_reassigned").order_by("pk")
+    assert [a.properties["to_owner_id"] for a in reassigned] == [o.pk for o in owners]
+    assert all(a.properties["from_owner_id"] == seller.pk for a in reassigned)
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(
+        [two.email, two.email, three.email, three.email]
+    )
+    again = Handoff.objects.filter(pk__in=[handoff.pk for handoff in late])
+    assert all(h.sla_due_at == clock.now + datetime.timedelta(minutes=30) for h in again)
+    assert all(h.status == "new" and h.routed_by.startswith("SLA missed") for h in again)
+
+
+def test_a_refused_sla_email_rolls_back_that_rules_claims_for_the_next_run(
+    handoff_rule, seller, clock, settings
+):
+    from tests.sequences import backends
+
+    settings.EMAIL_BACKEND = "tests.sequences.backends.ScriptedBackend"
+    manager = UserFactory(username="manager", email="manager@nextstep.test")
+    handoff_rule.sla_manager = manager
+    handoff_rule.save()
+    _overdue(handoff_rule, seller, 2, clock)
+    backends.SCRIPT["manager@nextstep.test"] = ["503"]
+    try:
+        first = handoff_sla_check()
+        unclaimed = Handoff.objects.filter(sla_breached_at__isnull=True).count()
+        second = handoff_sla_check()
+    finally:
+        backends.SCRIPT.clear()
+
+    assert (first, unclaimed, second) == (0, 2, 2)
+    assert len(mail.outbox) == 1

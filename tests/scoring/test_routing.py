@@ -69,3 +69,33 @@ def test_nobody_to_route_to_leaves_it_unassigned(db):
 
     assert route.owner is None
     assert route.routed_by.startswith("unassigned")
+
+
+def test_routing_many_leads_at_once_routes_each_as_one_at_a_time_would(sales_team):
+    from scoring.services.routing import contacts_route
+
+    dach = TerritoryFactory(key="dach", name="DACH", countries="DE, AT, CH")
+    dach.users.add(sales_team[1], sales_team[2])
+    owner = UserFactory(username="owner")
+    contacts = [
+        ContactFactory(country="DE"),
+        ContactFactory(country="FR"),
+        ContactFactory(owner=owner, country="DE"),
+        ContactFactory(country="", company=CompanyFactory(country="AT")),
+        ContactFactory(country="FR"),
+        ContactFactory(country="DE"),
+    ]
+    passed_over = {0: [sales_team[1].pk], 4: [sales_team[1].pk]}
+
+    routes = contacts_route(leads=[(c, passed_over.get(i, [])) for i, c in enumerate(contacts)])
+
+    assert [(r.owner, r.routed_by) for r in routes] == [
+        (sales_team[2], "territory DACH"),  # rep-1 passed over
+        (sales_team[0], "round robin in Sales"),
+        (owner, "contact owner"),
+        (sales_team[1], "territory DACH"),  # the territory's turn after rep-2
+        (sales_team[2], "round robin in Sales"),  # rep-1 passed over
+        (sales_team[2], "territory DACH"),
+    ]
+    pointers = dict(RoundRobinPointer.objects.values_list("pool", "last_user"))
+    assert pointers == {"territory:dach": sales_team[2].pk, "sales": sales_team[2].pk}

@@ -77,18 +77,31 @@ class Command(BaseCommand):
             queued.clear()
             started = time.perf_counter()
             outcome = import_string(func)()
-            fanned_out = 0
+            fanned_out, slowest = 0, 0.0
             while queued:
                 task = queued.pop(0)
                 fanned_out += 1
                 name = task["func"]
                 call = import_string(name) if isinstance(name, str) else name
+                part_started = time.perf_counter()
                 call(*task.get("args", ()), **task.get("kwargs", {}))
+                slowest = max(slowest, time.perf_counter() - part_started)
+                # Each part is its own task under the timeout: its time and how far the
+                # fan-out got, so a run cut off still says how much was done.
+                emit(
+                    item=func,
+                    progress=True,
+                    parts_done=fanned_out,
+                    parts=fanned_out + len(queued),
+                    seconds=time.perf_counter() - started,
+                    slowest_part=slowest,
+                )
             emit(
                 item=func,
                 seconds=time.perf_counter() - started,
                 outcome=str(outcome)[:200],
                 fanned_out=fanned_out,
+                slowest_part=slowest,
             )
 
     def import_csv(self, username: str, rows: str) -> None:
