@@ -31,7 +31,7 @@ from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.models import Activity
@@ -62,21 +62,6 @@ __all__ = [
 ]
 
 Row = OutboundMessage.State
-HAND_OFF_AFTER_SENT_SQL = (
-    f'UPDATE "{OutboundMessage._meta.db_table}" SET '
-    '"state" = CASE WHEN "id" = %s THEN %s ELSE "state" END, '
-    '"esp_message_id" = CASE WHEN "id" = %s THEN %s ELSE "esp_message_id" END, '
-    '"sent_at" = CASE WHEN "id" = %s THEN %s ELSE "sent_at" END, '
-    '"claimed_at" = CASE WHEN "id" = %s THEN %s ELSE "claimed_at" END, '
-    '"attempts" = CASE WHEN "id" = %s THEN "attempts" + 1 ELSE "attempts" END '
-    'WHERE ("id" = %s AND "state" IN (%s, %s)) '
-    'OR ("id" = %s AND "state" = %s AND "claimed_at" IS NULL) RETURNING "id"'
-)
-HAND_OFF_SQL = (
-    f'UPDATE "{OutboundMessage._meta.db_table}" '
-    'SET "claimed_at" = %s, "attempts" = "attempts" + 1 '
-    'WHERE "id" = %s AND "state" = %s AND "claimed_at" IS NULL'
-)
 State = Enrollment.State
 MAX_SEND_ATTEMPTS = 5
 DEFAULT_RETRY_BASE_SECONDS = 60
@@ -459,6 +444,18 @@ def delivery_result(prepared: Prepared, delivery: Delivery, now: datetime.dateti
     return Result(delivery, fields, None, reason)
 
 
+def hand_off_group() -> int:
+    """Messages per committed hand-off (SEQUENCES_HAND_OFF_GROUP, default 1); 0: the batch.
+
+    1 keeps the promise that a killed worker leaves at most the message in flight in
+    doubt (`unknown`), at one statement per message. Larger groups trade that for fewer
+    statements: a worker killed mid-group leaves the whole group `unknown` (never
+    resent; resolved by its webhooks, the ESP's API or staff), including messages it
+    never sent, which only staff can release. docs/performance.md has the figures.
+    """
+    return max(int(getattr(settings, "SEQUENCES_HAND_OFF_GROUP", 1)), 0)
+
+
 def emails_deliver(
     prepared: list[Prepared],
     mail_connection,
@@ -467,73 +464,128 @@ def emails_deliver(
 ) -> list[Result | None]:
     """Hand a batch's messages to the ESP through one open connection, one at a time.
 
-    Each hand-off first commits the row's `claimed_at` and attempt count (outside any
-    transaction): from then on a crash makes that row `unknown` (never resent), while
-    rows of the batch not yet handed over stay claimable by the next run (`_reusable`).
-    Each answer is committed on its row before the next hand-off — a `sent` in the
-    same statement as that hand-off, a retry or failure at once — so a crash turns
-    only the message in flight (and answers that were `unknown` anyway) unknown. Each
-    message is its own send_messages call on the shared connection: one recipient's
-    error never touches another's message.
+    The hand-off is committed per group of messages (SEQUENCES_HAND_OFF_GROUP: by
+    default one message, one statement each; 0 is the whole batch in one statement):
+    each row's `claimed_at` and attempt count, outside any transaction. From then on
+    a crash makes the group's rows `unknown` (never resent), while rows not yet handed
+    over stay claimable by the next run (`_reusable`). The previous group's `sent`
+    answers are committed in the same statement as the next group's hand-off, and a
+    retry or failure at once, so a crash makes only the group in flight unknown. Each
+    message is its own send_messages call on the shared connection: one recipient's error never
+    touches another's message. Statements: one per group (with the previous group's
+    `sent` answers in it), plus one per retry or failure.
     None: not handed over (`should_stop` said the time budget is spent, or the claim
-    was lost).
+    was lost); a row handed over but not sent is handed back at once.
     """
-    results: list[Result | None] = []
-    unsaved: tuple[Prepared, Result] | None = None  # a `sent` not yet on its row
+    results: list[Result | None] = [None] * len(prepared)
+    size = hand_off_group() or len(prepared) or 1
     opened = mail_connection.open() if prepared else False
+    unsent: list[OutboundMessage] = []
     try:
-        for item in prepared:
-            if should_stop() or not _hand_off(item, unsaved):
-                results.append(None)
-                continue
-            unsaved = None
-            result = delivery_result(item, email_deliver(item, mail_connection), now)
-            results.append(result)
-            if result.delivery.status == SENT:
-                unsaved = (item, result)
-            elif result.delivery.status != UNKNOWN:
-                _store(item.row, result.fields)
-            # `unknown` is stored with the enrollment's hold (emails_record): stored
-            # earlier, reconciliation could resolve it and wake the enrollment before
-            # the hold is written, and the hold would put it back to sleep. A crash in
-            # between leaves the row claimed, which the lease turns `unknown` as well.
+        for start in range(0, len(prepared), size):
+            group = prepared[start : start + size]
+            if should_stop():
+                break
+            # The previous group's `sent` answers go in the same statement as this hand-off.
+            done = _sent_rows(
+                prepared[max(start - size, 0) : start], results[max(start - size, 0) : start]
+            )
+            handed = _hand_off([item.row for item in group], done)
+            for position, item in enumerate(group, start):
+                if item.row.pk not in handed:
+                    continue
+                if should_stop():
+                    unsent.append(item.row)
+                    continue
+                result = delivery_result(item, email_deliver(item, mail_connection), now)
+                results[position] = result
+                if result.delivery.status not in (SENT, UNKNOWN):
+                    _store(item.row, result.fields)  # a retry or failure: rare, stored now
     finally:
         if opened:
             mail_connection.close()
+        _hand_back(unsent)
     return results
 
 
-def _hand_off(prepared: Prepared, unsaved: tuple[Prepared, Result] | None) -> bool:
-    """Commit that this row is about to reach the ESP (the point of no automatic resend),
-    with the previous message's `sent` in the same statement.
+def _hand_off(rows: list[OutboundMessage], done: list[OutboundMessage]) -> set[int]:
+    """Commit that these rows are about to reach the ESP (the point of no automatic
+    resend), with the `sent` answers of the rows `done` before them; one statement.
+    Returns the ids of `rows` still ours.
 
-    Plain SQL: it runs once per message, and building the ORM's UPDATE cost more CPU
-    than the statement itself (py-spy, docs/performance.md).
+    Plain SQL: building the ORM's UPDATE cost more CPU than the statement itself
+    (py-spy, docs/performance.md).
     """
-    at, row = timezone.now(), prepared.row
+    if not rows:
+        return set()
+    at = timezone.now()
+    marks = ", ".join("%s" for _row in rows)
+    params: list = [at, *(row.pk for row in rows)]
+    sql = f'UPDATE "{OutboundMessage._meta.db_table}" SET "claimed_at" = %s, '
+    sql += f'"attempts" = "attempts" + 1 WHERE "id" IN ({marks}) AND "state" = %s '
+    sql += 'AND "claimed_at" IS NULL RETURNING "id"'
+    if done:
+        sent_sql, sent_params = _sent_sql(done)
+        # Each SET is a CASE: a handed row gets its hand-off, a done row its answer.
+        sql = (
+            f'UPDATE "{OutboundMessage._meta.db_table}" SET '
+            f'"claimed_at" = CASE WHEN "id" IN ({marks}) THEN %s ELSE "claimed_at" END, '
+            f'"attempts" = CASE WHEN "id" IN ({marks}) THEN "attempts" + 1 '
+            'ELSE "attempts" END, '
+            f"{sent_sql['set']} "
+            f'WHERE ("id" IN ({marks}) AND "state" = %s AND "claimed_at" IS NULL) '
+            f'OR ({sent_sql["where"]}) RETURNING "id"'
+        )
+        ids = [row.pk for row in rows]
+        params = [*ids, at, *ids, *sent_params["set"], *ids, Row.CLAIMED, *sent_params["where"]]
+    else:
+        params.append(Row.CLAIMED)
     with db_connection.cursor() as cursor:
-        if unsaved is None:
-            cursor.execute(HAND_OFF_SQL, [at, row.pk, Row.CLAIMED])
-            handed = cursor.rowcount == 1
-        else:
-            done, result = unsaved
-            fields = result.fields
-            cursor.execute(
-                HAND_OFF_AFTER_SENT_SQL,
-                [
-                    *(done.row.pk, Row.SENT),
-                    *(done.row.pk, fields["esp_message_id"]),
-                    *(done.row.pk, fields["sent_at"]),
-                    *(row.pk, at),
-                    row.pk,
-                    *(done.row.pk, Row.CLAIMED, Row.UNKNOWN),
-                    *(row.pk, Row.CLAIMED),
-                ],
-            )
-            handed = row.pk in {pk for (pk,) in cursor.fetchall()}
-    if handed:
-        row.claimed_at, row.attempts = at, row.attempts + 1
+        cursor.execute(sql, params)
+        returned = {pk for (pk,) in cursor.fetchall()}
+    handed = {row.pk for row in rows} & returned
+    for row in rows:
+        if row.pk in handed:
+            row.claimed_at, row.attempts = at, row.attempts + 1
     return handed
+
+
+def _hand_back(rows: list[OutboundMessage]) -> None:
+    """Rows handed over but never sent (the time budget ran out): claimable again."""
+    if not rows:
+        return
+    OutboundMessage.objects.filter(
+        pk__in=[row.pk for row in rows], state=Row.CLAIMED, claimed_at__isnull=False
+    ).update(claimed_at=None, attempts=F("attempts") - 1)
+    for row in rows:
+        row.claimed_at, row.attempts = None, row.attempts - 1
+
+
+def _sent_rows(prepared: list[Prepared], results: list[Result | None]) -> list[OutboundMessage]:
+    """The rows of these answers that were sent, with their send time and ESP id set."""
+    sent: list[OutboundMessage] = []
+    for item, result in zip(prepared, results, strict=True):
+        if result is not None and result.delivery.status == SENT:
+            item.row.esp_message_id = result.fields["esp_message_id"]
+            item.row.sent_at = result.fields["sent_at"]
+            sent.append(item.row)
+    return sent
+
+
+def _store_sent(prepared: list[Prepared], results: list[Result | None]) -> None:
+    """Store the `sent` answers not stored yet in one statement. (Retries and failures
+    are stored as they come, emails_deliver; `unknown` with the enrollment's hold,
+    emails_record: stored earlier, reconciliation could resolve it and wake the
+    enrollment before the hold is written, and the hold would put it back to sleep. A
+    crash in between leaves the row claimed, which the lease turns `unknown` as well.)"""
+    sent = _sent_rows(prepared, results)
+    if sent:
+        sql, params = _sent_sql(sent)
+        with db_connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{OutboundMessage._meta.db_table}" SET {sql["set"]} WHERE {sql["where"]}',
+                [*params["set"], *params["where"]],
+            )
 
 
 def _store(row: OutboundMessage, fields: dict) -> None:
@@ -542,21 +594,20 @@ def _store(row: OutboundMessage, fields: dict) -> None:
 
 
 def emails_record(outcomes: list[tuple[Prepared, Result]], now: datetime.datetime) -> list[Move]:
-    """Finish a batch in its own transaction: the sent rows in one UPDATE (most are
-    stored already: this is for the last one), the unknown rows, the email_sent
-    activities in one activity_record_batch (one domain signal, so one coalesced
-    downstream task), and each enrollment's move."""
+    """Finish a batch in its own transaction: the answers not stored yet (with the
+    default hand-off group, all of them: the sent rows in one UPDATE), the unknown rows,
+    the email_sent activities in one activity_record_batch (one domain signal, so one
+    coalesced downstream task), and each enrollment's move."""
+    _store_sent([p for p, _r in outcomes], [r for _p, r in outcomes])
     sent = [prepared for prepared, result in outcomes if result.delivery.status == SENT]
     for prepared, result in outcomes:
         if result.delivery.status == SENT:
-            prepared.row.state, prepared.row.sent_at = Row.SENT, now
-            prepared.row.esp_message_id = result.fields["esp_message_id"]
+            prepared.row.state = Row.SENT
         elif result.delivery.status == UNKNOWN:
-            _store(prepared.row, result.fields)  # in the hold's transaction: see emails_deliver
+            _store(prepared.row, result.fields)  # in the hold's transaction: see _store_sent
     if sent:
-        _mark_sent([prepared.row for prepared in sent], now)
         activity_record_batch(
-            items=[_sent_activity(p.enrollment, p.row, p.step, now) for p in sent]
+            items=[_sent_activity(p.enrollment, p.row, p.step, p.row.sent_at or now) for p in sent]
         )
     return [
         result.move if result.move is not None else _on_failure(prepared.enrollment, result.reason)
@@ -564,26 +615,35 @@ def emails_record(outcomes: list[tuple[Prepared, Result]], now: datetime.datetim
     ]
 
 
-def _mark_sent(rows: list[OutboundMessage], now: datetime.datetime) -> None:
-    """Store `sent` and each row's ESP message id in one UPDATE (rows still claimed or unknown).
+def _sent_sql(rows: list[OutboundMessage]) -> tuple[dict, dict]:
+    """SET and WHERE parts storing `sent`, each row's send time and ESP message id
+    (rows still claimed or unknown), with their parameters.
 
     One CASE over the ids instead of bulk_update(), whose per-row expressions cost more
     CPU than the send itself at a few hundred rows.
     """
-    table = OutboundMessage._meta.db_table
     cases = " ".join("WHEN %s THEN %s" for _row in rows)
     ids = ", ".join("%s" for _row in rows)
-    params: list = [Row.SENT, now]
+    set_params: list = []
+    times = {row.sent_at for row in rows}  # in practice one: the batch's `now`
+    if len(times) == 1:
+        sent_at = f'CASE WHEN "id" IN ({ids}) THEN %s ELSE "sent_at" END'
+        set_params += [row.pk for row in rows] + [times.pop()]
+    else:
+        sent_at = f'CASE "id" {cases} ELSE "sent_at" END'
+        for row in rows:
+            set_params += [row.pk, row.sent_at]
+    state = f'CASE WHEN "id" IN ({ids}) THEN %s ELSE "state" END'
+    set_params += [row.pk for row in rows] + [Row.SENT]
     for row in rows:
-        params += [row.pk, row.esp_message_id]
-    params += [row.pk for row in rows] + [Row.CLAIMED, Row.UNKNOWN]
-    sql = (
-        f'UPDATE "{table}" SET "state" = %s, "sent_at" = %s, '
-        f'"esp_message_id" = CASE "id" {cases} ELSE "esp_message_id" END '
-        f'WHERE "id" IN ({ids}) AND "state" IN (%s, %s)'
+        set_params += [row.pk, row.esp_message_id]
+    set_sql = (
+        f'"sent_at" = {sent_at}, "state" = {state}, '
+        f'"esp_message_id" = CASE "id" {cases} ELSE "esp_message_id" END'
     )
-    with db_connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    where_sql = f'"id" IN ({ids}) AND "state" IN (%s, %s)'
+    where_params = [row.pk for row in rows] + [Row.CLAIMED, Row.UNKNOWN]
+    return {"set": set_sql, "where": where_sql}, {"set": set_params, "where": where_params}
 
 
 def retry_delay(attempts: int) -> datetime.timedelta:

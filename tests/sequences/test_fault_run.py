@@ -162,7 +162,8 @@ def state_summary(logs: Path | None) -> str:
     rows = OutboundMessage.objects.filter(state__in=["claimed", "retry", "unknown"])
     live = Enrollment.objects.filter(state__in=Enrollment.LIVE_STATES)
     lines = [
-        f"{row.contact.email} {row.step} {row.state} attempts={row.attempts} "
+        f"{row.contact.email if row.contact else row.pk} {row.step} {row.state} "
+        f"attempts={row.attempts} "
         f"claimed_at={row.claimed_at} next={row.next_attempt_at} {row.reason}"
         for row in rows.select_related("contact")
     ]
