@@ -80,3 +80,46 @@ def field_adapter(model_field):
     if isinstance(model_field, (models.DateField, models.DecimalField, models.UUIDField)):
         return lambda value: model_field.get_db_prep_save(value, connection)
     return None
+
+
+def model_new(model: type[models.Model]):
+    """A constructor for new, unsaved `model` rows that skips Model.__init__'s per-call work.
+
+    Model(**kwargs) walks every field and every keyword on each call (~14 µs a contact;
+    this: ~1 µs). It makes the same instance: every field at
+    its default (callable defaults called per instance), then the keywords, which may be
+    attnames (`company_id`) or relations (`company`, set through its descriptor). No
+    pre_init/post_init signals are sent: only for models that have no receivers of them.
+    """
+    fixed: dict = {}
+    called: list[tuple[str, object]] = []
+    attnames: set[str] = set()
+    new_object = object.__new__
+    state_class = models.base.ModelState
+
+    def defaults() -> None:
+        # On first use, not at import: the model's relations must be resolved.
+        for model_field in model._meta.concrete_fields:
+            attnames.add(model_field.attname)
+            if model_field.has_default() and callable(model_field.default):
+                called.append((model_field.attname, model_field.default))
+            else:
+                fixed[model_field.attname] = model_field.get_default()
+
+    def build(**values):
+        if not attnames:
+            defaults()
+        obj = new_object(model)
+        values_dict = obj.__dict__
+        values_dict["_state"] = state_class()
+        values_dict.update(fixed)
+        for name, default in called:
+            values_dict[name] = default()
+        for name, value in values.items():
+            if name in attnames:
+                values_dict[name] = value
+            else:
+                setattr(obj, name, value)
+        return obj
+
+    return build
