@@ -12,8 +12,14 @@ from django.db import connection, models
 from django.utils import timezone
 
 
-def rows_insert(model: type[models.Model], objects: list) -> None:
+def rows_insert(
+    model: type[models.Model], objects: list, *, ignore_conflicts: bool = False
+) -> None:
     """INSERT these new objects with one statement per ~1,000 rows; set their ids.
+
+    With `ignore_conflicts`, rows that would break a unique constraint are skipped
+    (`ON CONFLICT DO NOTHING`, as bulk_create(ignore_conflicts=True)) and no ids are
+    set: read the rows back by their natural key.
 
     bulk_create() spends ~1 ms of Python per row compiling the statement (each value goes
     through Field.get_db_prep_save; on SQLite the statement is also split every 999
@@ -23,7 +29,7 @@ def rows_insert(model: type[models.Model], objects: list) -> None:
     if not objects:
         return
     if not connection.features.can_return_rows_from_bulk_insert:
-        model.objects.bulk_create(objects)
+        model.objects.bulk_create(objects, ignore_conflicts=ignore_conflicts)
         return
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
@@ -51,11 +57,12 @@ def rows_insert(model: type[models.Model], objects: list) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             part = rows[start : start + per_statement]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(part))} "
-                f"RETURNING {pk}",
-                [value for row in part for value in row],
-            )
+            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(part))}"
+            params = [value for row in part for value in row]
+            if ignore_conflicts:
+                cursor.execute(f"{sql} ON CONFLICT DO NOTHING", params)
+                continue
+            cursor.execute(f"{sql} RETURNING {pk}", params)
             for obj, (pk_value,) in zip(
                 objects[start : start + per_statement], cursor.fetchall(), strict=True
             ):
