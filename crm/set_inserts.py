@@ -12,8 +12,14 @@ from django.db import connection, models
 from django.utils import timezone
 
 
-def rows_insert(model: type[models.Model], objects: list) -> None:
+def rows_insert(
+    model: type[models.Model], objects: list, *, ignore_conflicts: bool = False
+) -> None:
     """INSERT these new objects with one statement per ~1,000 rows; set their ids.
+
+    With `ignore_conflicts`, rows that would break a unique constraint are skipped
+    (`ON CONFLICT DO NOTHING`, as bulk_create(ignore_conflicts=True)) and no ids are
+    set: read the rows back by their natural key.
 
     bulk_create() spends ~1 ms of Python per row compiling the statement (each value goes
     through Field.get_db_prep_save; on SQLite the statement is also split every 999
@@ -23,7 +29,7 @@ def rows_insert(model: type[models.Model], objects: list) -> None:
     if not objects:
         return
     if not connection.features.can_return_rows_from_bulk_insert:
-        model.objects.bulk_create(objects)
+        model.objects.bulk_create(objects, ignore_conflicts=ignore_conflicts)
         return
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
@@ -51,11 +57,12 @@ def rows_insert(model: type[models.Model], objects: list) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             part = rows[start : start + per_statement]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(part))} "
-                f"RETURNING {pk}",
-                [value for row in part for value in row],
-            )
+            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(part))}"
+            params = [value for row in part for value in row]
+            if ignore_conflicts:
+                cursor.execute(f"{sql} ON CONFLICT DO NOTHING", params)
+                continue
+            cursor.execute(f"{sql} RETURNING {pk}", params)
             for obj, (pk_value,) in zip(
                 objects[start : start + per_statement], cursor.fetchall(), strict=True
             ):
@@ -80,3 +87,46 @@ def field_adapter(model_field):
     if isinstance(model_field, (models.DateField, models.DecimalField, models.UUIDField)):
         return lambda value: model_field.get_db_prep_save(value, connection)
     return None
+
+
+def model_new(model: type[models.Model]):
+    """A constructor for new, unsaved `model` rows that skips Model.__init__'s per-call work.
+
+    Model(**kwargs) walks every field and every keyword on each call (~14 µs a contact;
+    this: ~1 µs). It makes the same instance: every field at
+    its default (callable defaults called per instance), then the keywords, which may be
+    attnames (`company_id`) or relations (`company`, set through its descriptor). No
+    pre_init/post_init signals are sent: only for models that have no receivers of them.
+    """
+    fixed: dict = {}
+    called: list[tuple[str, object]] = []
+    attnames: set[str] = set()
+    new_object = object.__new__
+    state_class = models.base.ModelState
+
+    def defaults() -> None:
+        # On first use, not at import: the model's relations must be resolved.
+        for model_field in model._meta.concrete_fields:
+            attnames.add(model_field.attname)
+            if model_field.has_default() and callable(model_field.default):
+                called.append((model_field.attname, model_field.default))
+            else:
+                fixed[model_field.attname] = model_field.get_default()
+
+    def build(**values):
+        if not attnames:
+            defaults()
+        obj = new_object(model)
+        values_dict = obj.__dict__
+        values_dict["_state"] = state_class()
+        values_dict.update(fixed)
+        for name, default in called:
+            values_dict[name] = default()
+        for name, value in values.items():
+            if name in attnames:
+                values_dict[name] = value
+            else:
+                setattr(obj, name, value)
+        return obj
+
+    return build

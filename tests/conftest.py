@@ -17,6 +17,17 @@ def anymail_test_backend(settings):
     mail.outbox = []
 
 
+@pytest.fixture(autouse=True)
+def esp_processing_not_queued():
+    """No test starts with another's "a processing task is queued" mark (sequences.esp.inbox):
+    the cache outlives a test, and a test that mocks async_task never runs the task."""
+    from django.core.cache import cache
+
+    from sequences.esp.inbox import QUEUED_KEY
+
+    cache.delete(QUEUED_KEY)
+
+
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="admin", is_superuser=True)

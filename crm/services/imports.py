@@ -41,7 +41,7 @@ from crm.models import (
     Tag,
 )
 from crm.services.activities import ActivityInput, activity_record_batch
-from crm.set_inserts import field_adapter, rows_insert
+from crm.set_inserts import field_adapter, model_new, rows_insert
 from crm.signals import consent_changed
 
 #: Rows per chunk: each chunk is a fixed number of queries, and its parameters stay well
@@ -71,6 +71,11 @@ SNAPSHOT_COLUMNS = (
 TAG_SEPARATORS = re.compile(r"[,;]")
 
 NEW, UPDATE, SKIP, INVALID = "new", "update", "skip", "invalid"
+
+# Model(**kwargs) walks every field on each call: ~14 µs a contact, a visible share of a
+# large import. model_new() builds the same unsaved rows (neither model has init signals).
+_new_contact = model_new(Contact)
+_new_consent_entry = model_new(ConsentEntry)
 
 
 @dataclass(frozen=True)
@@ -322,7 +327,7 @@ class _Importer:
         contact = contacts.get(item.email)
         created = contact is None
         if created:
-            contact = Contact(
+            contact = _new_contact(
                 email=item.email,
                 lifecycle_stage_id=item.stage or LifecycleStage.Key.NEW_LEAD.value,
                 lifecycle_stage_changed_at=now,
@@ -389,7 +394,7 @@ class _Importer:
             return False
         consents[item.email] = (True, text_id)
         state.entries.append(
-            ConsentEntry(
+            _new_consent_entry(
                 contact=contact,
                 topic=self.topic,
                 is_granted=True,

@@ -19,7 +19,7 @@ from crm.models import Activity, Company, Contact
 from crm.selectors import contact_ids_objected
 from crm.services.activities import NOT_ENGAGEMENT_KINDS, activities_recorded_deferred
 from crm.services.segments import SEGMENT_KINDS
-from crm.set_inserts import rows_insert
+from crm.set_inserts import model_new, rows_insert
 from crm.set_updates import column_add
 from scoring.conditions import activity_matches, contact_matches
 from scoring.models import Handoff, ScoreChange, ScoringRule
@@ -36,6 +36,8 @@ Part = ScoreChange.Part
 MATCH_REASONS = (Reason.ACTIVITY, Reason.CAPPED)
 #: Contacts per transaction when fit is re-checked for many.
 FIT_REFRESH_CHUNK = 500
+#: ScoreChange() without Model.__init__'s per-call cost (a batch builds hundreds).
+_score_change_new = model_new(ScoreChange)
 
 
 @dataclass(frozen=True)
@@ -296,7 +298,7 @@ def _capped(matches: list[_Match], now: datetime.datetime) -> list[ScoreChange]:
             points = min(abs(rule.points), room) * (1 if rule.points >= 0 else -1)
             used[pair] += abs(points)
         changes.append(
-            ScoreChange(
+            _score_change_new(
                 contact_id=activity.contact_id,
                 rule=rule,
                 activity=activity,
@@ -358,7 +360,7 @@ def _fit_changes(
             difference = points - held.get(contact.pk, {}).get(rule_id, 0)
             if difference:
                 changes.append(
-                    ScoreChange(
+                    _score_change_new(
                         contact_id=contact.pk,
                         rule_id=rule_id,
                         part=Part.FIT,

@@ -1,11 +1,14 @@
 """django-q2 entry points for ESP events and the deliverability guard."""
 
+from django.core.cache import cache
+
 from sequences.esp.breaker import (
     breaker_alert_send,
     breaker_check,
     complaint_alert_send,
     complaint_warn_check,
 )
+from sequences.esp.inbox import QUEUED_KEY
 from sequences.esp.processing import BATCH_SIZE, esp_events_process
 from sequences.esp.reconcile import reconcile_all
 from sequences.esp.sunset import sunset_inactive
@@ -16,6 +19,8 @@ MAX_BATCHES = 20
 
 def process_esp_events_task() -> str:
     """Process pending events in batches (after a webhook request, and every minute)."""
+    # First: an event stored from now on queues another task (sequences.esp.inbox).
+    cache.delete(QUEUED_KEY)
     total = 0
     for _ in range(MAX_BATCHES):
         handled = esp_events_process(limit=BATCH_SIZE)

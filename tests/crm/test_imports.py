@@ -393,3 +393,64 @@ def test_the_fast_export_renders_each_cell_as_the_resource_does():
 
     assert fast == [resource.export_resource(contact) for contact in queryset]
     assert fast[1][resource.get_export_headers().index("owner")] == owner.username
+
+
+def many_rows(count: int, bad_every: int = 0) -> str:
+    lines = ["email,first_name,company,company_domain,country"]
+    for index in range(count):
+        email = "broken" if bad_every and index % bad_every == bad_every - 1 else f"p{index}@ex.org"
+        lines.append(f"{email},Person{index},Co {index % 7},co{index % 7}.example,DE")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.django_db
+def test_a_big_preview_shows_the_first_rows_and_every_invalid_one(superuser, client):
+    from crm.imports import PREVIEW_ROWS
+
+    client.force_login(superuser)
+    preview = upload(client, many_rows(PREVIEW_ROWS + 150, bad_every=50))
+
+    page = preview.content.decode()
+    shown = page.count('<td class="import-type">')
+    assert shown == PREVIEW_ROWS, "only the first rows are rendered, not the whole file"
+    assert f"The first {PREVIEW_ROWS} of {PREVIEW_ROWS + 145} rows" in page
+    # Every invalid row is listed, those past the preview's rows too (rows 51, 101, …, 251).
+    assert [row.number for row in preview.context["result"].invalid_rows] == list(
+        range(51, PREVIEW_ROWS + 152, 50)
+    )
+    assert f"{PREVIEW_ROWS + 145} rows will be imported" in page
+
+
+@pytest.mark.django_db
+def test_confirming_an_import_writes_one_admin_log_entry_with_its_totals(superuser, client):
+    from django.contrib.admin.models import ADDITION, LogEntry
+
+    client.force_login(superuser)
+    import_file(client, many_rows(30, bad_every=10))
+
+    assert Contact.objects.filter(email__endswith="@ex.org").count() == 27
+    entry = LogEntry.objects.get()
+    assert entry.user == superuser
+    assert entry.action_flag == ADDITION
+    assert entry.object_repr == "CSV import webinar.csv"
+    assert "Imported 27 new contacts, 0 updated, 0 unchanged." in entry.change_message
+    assert SOURCE in entry.change_message
+    assert "3 invalid rows left out" in entry.change_message
+
+
+@pytest.mark.django_db
+def test_an_admin_import_costs_the_same_queries_for_50_rows_as_for_500(superuser, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(superuser)
+    counts = []
+    for rows, tag in ((50, "a"), (500, "b")):
+        content = many_rows(rows).replace("@ex.org", f"@{tag}.ex.org")
+        with CaptureQueriesContext(connection) as queries:
+            import_file(client, content)
+        counts.append(len(queries))
+    assert Contact.objects.count() == 550
+    # One chunk of rows either way (crm.services.imports.CHUNK_SIZE): only the number of
+    # INSERT statements may differ, and at 500 rows they do not.
+    assert counts[1] <= counts[0] + 2, counts

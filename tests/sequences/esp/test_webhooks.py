@@ -208,9 +208,7 @@ def test_a_rejected_message_fails_its_ledger_row(client, ledger):
 
 def test_our_own_failure_answers_500_so_the_esp_retries(client, ledger):
     client.raise_request_exception = False
-    with mock.patch(
-        "sequences.esp.inbox.EspEvent.objects.bulk_create", side_effect=DatabaseError("down")
-    ):
+    with mock.patch("sequences.esp.inbox.rows_insert", side_effect=DatabaseError("down")):
         response = send_event(client, "postmark", "hard_bounce", ledger)
 
     assert response.status_code == 500
@@ -459,3 +457,53 @@ def test_pruning_keeps_recent_and_pending_events_and_refuses_under_7_days(client
     assert set(EspEvent.objects.values_list("event_type", flat=True)) == {"clicked", "opened"}
     with pytest.raises(CommandError):
         call_command("prune_esp_inbox", days=6)
+
+
+def sendgrid_batch(ledger, count: int) -> list[dict]:
+    return [payload("sendgrid_events.json", **subs(ledger))["click"] for _ in range(count)]
+
+
+def test_a_batched_post_is_stored_with_one_insert_however_many_events(client, ledger):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    inserts = []
+    for count in (2, 50):
+        with mock.patch("django_q.tasks.async_task"), CaptureQueriesContext(connection) as q:
+            response = post_sendgrid(client, sendgrid_batch(ledger, count))
+        assert response.status_code == 200
+        inserts.append([s for s in q.captured_queries if s["sql"].startswith("INSERT")])
+    assert [len(statements) for statements in inserts] == [1, 1]
+    assert EspEvent.objects.count() == 52
+
+
+def test_a_failing_batch_stores_none_of_its_events(client, ledger):
+    client.raise_request_exception = False
+    batch = sendgrid_batch(ledger, 3)
+    with mock.patch(
+        "sequences.webhooks.esp_event_store",
+        side_effect=[None, None, DatabaseError("down")],
+    ):
+        response = post_sendgrid(client, batch)
+    assert response.status_code == 500
+    assert EspEvent.objects.count() == 0
+
+
+def test_one_processing_task_is_queued_until_it_starts(client, ledger):
+    from sequences.esp.tasks import process_esp_events_task
+
+    with mock.patch("django_q.tasks.async_task") as async_task:
+        for _ in range(3):
+            send_event(client, "postmark", "click", ledger)
+        assert async_task.call_count == 1, "the queued task will process all three"
+        process_esp_events_task()  # it starts: the next stored event queues another
+        send_event(client, "postmark", "open", ledger)
+    assert async_task.call_count == 2
+    assert EspEvent.objects.filter(outcome=EspEvent.Outcome.PENDING).count() == 1
+
+
+def test_the_webhook_answer_carries_no_content_security_policy(client, ledger):
+    response = send_event(client, "postmark", "click", ledger)
+    assert response.status_code == 200
+    assert "Content-Security-Policy" not in response.headers
+    assert "Content-Security-Policy-Report-Only" not in response.headers
