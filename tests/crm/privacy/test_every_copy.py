@@ -148,6 +148,7 @@ EXPORTED_RELATIONS = {
     "predictions.ContactSendTime": ("predictions", "send_times"),
     "predictions.MissedMilestone": ("predictions", "missed_milestones"),
     "scoring.Handoff": ("scoring", "handoffs"),
+    "scoring.RisingIntent": ("scoring", "rising_intent"),
     "scoring.ScoreChange": ("scoring", "score_changes"),
     "sequences.Enrollment": ("sequences", "enrollments"),
     "sequences.OutboundMessage": ("sequences", "messages"),
