@@ -191,8 +191,9 @@ def segment_evaluate(
     changes = carried or MembershipChanges()
     if bounds["lowest"] is None:
         return _record_count(segment, now, changes, round((time.perf_counter() - started) * 1000))
-    with _matching_snapshot(condition) as snapshot:
-        first = max(bounds["lowest"], resume_at or bounds["lowest"])
+    first = max(bounds["lowest"], resume_at or bounds["lowest"])
+    # A continuation only needs who matches from where it resumes.
+    with _matching_snapshot(condition & Q(pk__gte=first)) as snapshot:
         for lowest in range(first, bounds["highest"] + 1, EVALUATE_RANGE_SIZE):
             spent = time.perf_counter() - started
             if time_budget is not None and lowest > first and spent > time_budget.total_seconds():
