@@ -15,10 +15,13 @@ templates (templates/admin/) show `count_label`, so people read "about 1,000,000
 or "1,000+" instead of a number that looks exact and is not.
 """
 
+from django.contrib.admin import helpers
 from django.core.paginator import EmptyPage, Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 #: Above this many rows a filtered list says "1,000+" instead of counting on. The capped
 #: count costs in proportion to the cap: a common name searched at 1M read 120,000 rows
@@ -125,6 +128,19 @@ class BigListMixin:
     # Rendering a row costs more than fetching it (measured at 1M contacts: about half of
     # a 100-row page was template work), so big lists show 50 a page.
     list_per_page = 50
+
+    def action_checkbox(self, obj):
+        """Django's row checkbox, the same HTML, without a form widget template per row.
+
+        Rendering 50 CheckboxInput widgets through the template engine was about a third
+        of the rows' rendering time on the contact list and the handoff queue.
+        """
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)

@@ -606,3 +606,14 @@ def test_a_searched_list_counts_at_most_1001_rows(admin_client_):
     # over 1M contacts read 120,000 rows for the count alone.
     counts = [q for q in sql if "COUNT(" in q.upper() and 'FROM "crm_contact"' in q]
     assert counts and all("LIMIT 1001" in q for q in counts)
+
+
+@pytest.mark.django_db
+def test_the_big_lists_row_checkbox_is_djangos_html_without_the_widget_template():
+    contact = ContactFactory(first_name="Ann", last_name="<Lee>")
+    contact_admin = admin.site._registry[Contact]
+
+    fast = contact_admin.action_checkbox(contact)
+    django = admin.ModelAdmin.action_checkbox(contact_admin, contact)
+
+    assert str(fast) == str(django)
