@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from crm.models import Activity
 from crm.services import ActivityInput, activity_record_batch, task_create
+from crm.set_inserts import rows_insert
 from sequences.conditions import contact_facts
 from sequences.gate import GateBatch, evaluate_in_batch
 from sequences.links import unsubscribe_mailto, unsubscribe_url
@@ -204,7 +205,7 @@ def _claim_rows(claims, now: datetime.datetime) -> dict[int, OutboundMessage]:
                 for _p, enrollment, step, template, _row, variant in fresh]  # fmt: skip
         try:
             with transaction.atomic():
-                OutboundMessage.objects.bulk_create(rows)
+                rows_insert(OutboundMessage, rows)
             claimed.update((claim[0], row) for claim, row in zip(fresh, rows, strict=True))
         except IntegrityError:
             for claim, row in zip(fresh, rows, strict=True):
