@@ -220,6 +220,10 @@ except ValueError:
     raise ImproperlyConfigured("SCORING_INTENT_RATIO must be a number, e.g. 3 or 2.5.") from None
 # Retries of a 429/5xx or of a message the ESP never got wait about 1, 2, 4, 8 times this.
 SEQUENCES_RETRY_BASE_SECONDS = env_int("SEQUENCES_RETRY_BASE_SECONDS", 60)
+# Emails per committed hand-off to the ESP (sequences/services/sending.py): 1 (default)
+# leaves at most the message in flight `unknown` when a worker is killed; 0 hands a whole
+# batch over in one statement (fewer round trips; a killed worker leaves the batch unknown).
+SEQUENCES_HAND_OFF_GROUP = env_int("SEQUENCES_HAND_OFF_GROUP", 1)
 # Owners are alerted (once a day) when this many sent emails are `unknown`; 0: never.
 SEQUENCES_UNKNOWN_ALERT_THRESHOLD = env_int("SEQUENCES_UNKNOWN_ALERT_THRESHOLD", 10)
 

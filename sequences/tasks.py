@@ -25,8 +25,15 @@ from sequences.services import (
 from sequences.services.existing_members import existing_members_enroll
 from sequences.services.moves import task_budget_seconds
 
-#: Enrollments claimed at a time: small, so a kill strands few and the budget is checked often.
+#: Enrollments the sweep claims at a time: small, so a kill strands few, the budget is
+#: checked often, and several workers sweeping together each get a share of what is
+#: due (with 100 a round of 100 due emails went to one worker: the send bench's 2 and
+#: 4 workers were no faster than 1).
 SWEEP_BATCH = 50
+#: Enrollments a run task advances as one batch. A batch costs a fixed ~48 queries
+#: whatever its size (tests/sequences/test_send_batch.py): the ids one transaction
+#: queued (up to moves.RUN_BATCH) go in two batches of 100 rather than four of 50.
+RUN_CHUNK = 100
 
 
 def run_enrollments_task(pks: list[int]) -> str:
@@ -35,7 +42,7 @@ def run_enrollments_task(pks: list[int]) -> str:
     pending = sorted(set(pks))
     claimed = sent = 0
     while pending:
-        chunk, pending = pending[:SWEEP_BATCH], pending[SWEEP_BATCH:]
+        chunk, pending = pending[:RUN_CHUNK], pending[RUN_CHUNK:]
         result = enrollments_run_due(pks=chunk, limit=len(chunk), deadline=deadline)
         claimed, sent = claimed + result.claimed, sent + result.emails_sent
         if result.released or (pending and time.monotonic() >= deadline):

@@ -48,16 +48,19 @@ def ledger_mark_stale_unknown(*, now: datetime.datetime) -> int:
     but never handed over is claimed again when its enrollment runs; if the enrollment
     has left that step meanwhile, nothing will, so it is closed as skipped: never sent.
     """
+    # Every run calls this and there is almost never anything to mark: look first, since
+    # an UPDATE takes the write lock even when it changes nothing (SQLite's one writer:
+    # with several workers, these two empty UPDATEs per run queued behind every batch).
     stale = OutboundMessage.objects.filter(state=Row.CLAIMED, claimed_at__lt=now - lease_length())
-    marked = ledger_mark_unknown(rows=stale)
-    OutboundMessage.objects.filter(
+    marked = ledger_mark_unknown(rows=stale) if stale.exists() else 0
+    never_handed = OutboundMessage.objects.filter(
         state=Row.CLAIMED,
         claimed_at__isnull=True,
         enrollment__isnull=False,
         created_at__lt=now - lease_length(),
-    ).exclude(
-        enrollment__state__in=Enrollment.LIVE_STATES, enrollment__current_step=F("step")
-    ).update(state=Row.SKIPPED, reason=NEVER_HANDED_REASON)
+    ).exclude(enrollment__state__in=Enrollment.LIVE_STATES, enrollment__current_step=F("step"))
+    if never_handed.exists():
+        never_handed.update(state=Row.SKIPPED, reason=NEVER_HANDED_REASON)
     return marked
 
 

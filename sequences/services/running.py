@@ -23,10 +23,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.models import Contact
-from sequences.models import Enrollment, EnrollmentEvent, Sequence, SequenceVersion
+from crm.set_inserts import rows_insert
+from sequences.models import Enrollment, EnrollmentEvent, Sequence
 from sequences.reports.facts import report_counts_add_ended
 from sequences.selectors import enrollments_due_q
-from sequences.services.enrollments import enrollment_end, enrollment_event_add
+from sequences.services.enrollments import (
+    enrollment_end,
+    enrollment_event_add,
+    enrollments_attach_sequences,
+)
 from sequences.services.ledger import ledger_mark_stale_unknown
 from sequences.services.moves import Move, enqueue_run, lease_length, task_budget_seconds
 from sequences.services.outcomes import SENT
@@ -240,27 +245,8 @@ def _lock_batch(pks: list[int], worker: str) -> dict[int, Enrollment]:
         .filter(pk__in=pks, claimed_by=worker)
         .order_by("pk")
     )
-    _attach_shared(enrollments)
+    enrollments_attach_sequences(enrollments, related=("topic", "owner"), versions=True)
     return {enrollment.pk: enrollment for enrollment in enrollments}
-
-
-def _attach_shared(enrollments: list[Enrollment]) -> None:
-    """Give the batch's enrollments their sequences and versions, each read once.
-
-    A batch has a handful of sequences and versions; joined onto every row they were
-    read and their JSON (the steps, the audience, the goals) decoded once per
-    enrollment: a third of a batch's CPU (cProfile, docs/performance.md).
-    """
-    sequence_ids = {enrollment.sequence_id for enrollment in enrollments}
-    version_ids = {enrollment.version_id for enrollment in enrollments}
-    sequences = Sequence.objects.select_related("topic", "owner").in_bulk(sequence_ids)
-    versions = SequenceVersion.objects.in_bulk(version_ids)
-    sequence_field, version_field = Enrollment.sequence.field, Enrollment.version.field
-    for version in versions.values():
-        SequenceVersion.sequence.field.set_cached_value(version, sequences[version.sequence_id])
-    for enrollment in enrollments:
-        sequence_field.set_cached_value(enrollment, sequences[enrollment.sequence_id])
-        version_field.set_cached_value(enrollment, versions[enrollment.version_id])
 
 
 def _is_ready(enrollment: Enrollment, now: datetime.datetime) -> bool:
@@ -361,7 +347,7 @@ def moves_apply(items: list[tuple[Enrollment, dict, Move]], now: datetime.dateti
             enrollment.current_step = target
             if move.state == State.ACTIVE and at <= now:
                 carry.append(enrollment.pk)
-    EnrollmentEvent.objects.bulk_create(history)
+    rows_insert(EnrollmentEvent, history)
     for fields, pks in updates.values():
         Enrollment.objects.filter(pk__in=pks, state__in=Enrollment.LIVE_STATES).update(**fields)
     ended: list[EnrollmentEvent] = []
@@ -382,7 +368,7 @@ def moves_apply(items: list[tuple[Enrollment, dict, Move]], now: datetime.dateti
             enrollment.state, enrollment.reason, enrollment.ended_at = state, reason, now
             ended.append(_event(enrollment, state, "", reason, now))
             counted.append((enrollment, state, reason))
-    EnrollmentEvent.objects.bulk_create(ended)
+    rows_insert(EnrollmentEvent, ended)
     report_counts_add_ended(rows=counted, now=now)
     return carry
 

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from crm.models import Activity
 from crm.services import ActivityInput, activity_record_batch, task_create
+from crm.set_inserts import rows_insert
 from sequences.conditions import contact_facts
 from sequences.gate import GateBatch, evaluate_in_batch
 from sequences.links import unsubscribe_mailto, unsubscribe_url
@@ -110,17 +111,18 @@ def emails_prepare(items: list[tuple[Enrollment, dict]], now: datetime.datetime)
         if isinstance(outcome, Move):
             results.append(outcome)
             continue
-        template, variant, rendered = outcome
+        template, variant, rendered, unsubscribe = outcome
         gate.note_claim(enrollment.contact, enrollment.sequence, now)
         claims.append((len(results), enrollment, step, template, row, variant))
-        results.append(rendered)
+        results.append((rendered, unsubscribe))
     claimed = _claim_rows(claims, now)
     for position, enrollment, step, _template, _row, _variant in claims:
         row = claimed.get(position)
         if row is None:
             results[position] = Move.hold(now + lease_length(), "sending_elsewhere")
             continue
-        message = email_message(enrollment, row, results[position])
+        rendered, unsubscribe = results[position]
+        message = email_message(enrollment, row, rendered, unsubscribe=unsubscribe)
         results[position] = Prepared(row=row, message=message, enrollment=enrollment, step=step)
     return results
 
@@ -179,14 +181,15 @@ def _decide(enrollment, step, row, now, gate, members, templates):
     template = templates.get(step, variant)
     if template is None:
         return _failure_move(enrollment, step, row, "template_missing", now)
+    context = email_context(enrollment, template)
     try:
-        rendered = render_email(template, email_context(enrollment, template))
+        rendered = render_email(template, context)
     except UnsafeTemplate as exc:
         return _failure_move(enrollment, step, row, f"render_error: {exc}", now)
     if rendered.missing:
         reason = "missing_data:" + ",".join(rendered.missing)
         return _failure_move(enrollment, step, row, reason, now)
-    return template, variant, rendered
+    return template, variant, rendered, context["unsubscribe_url"]
 
 
 def _claim_rows(claims, now: datetime.datetime) -> dict[int, OutboundMessage]:
@@ -204,7 +207,7 @@ def _claim_rows(claims, now: datetime.datetime) -> dict[int, OutboundMessage]:
                 for _p, enrollment, step, template, _row, variant in fresh]  # fmt: skip
         try:
             with transaction.atomic():
-                OutboundMessage.objects.bulk_create(rows)
+                rows_insert(OutboundMessage, rows)
             claimed.update((claim[0], row) for claim, row in zip(fresh, rows, strict=True))
         except IntegrityError:
             for claim, row in zip(fresh, rows, strict=True):
@@ -348,8 +351,13 @@ def email_context(enrollment: Enrollment, template: EmailTemplate) -> dict:
     }
 
 
-def email_message(enrollment: Enrollment, row: OutboundMessage, rendered: RenderedEmail):
-    """One AnymailMessage to one recipient, with opaque ids only in its metadata."""
+def email_message(
+    enrollment: Enrollment, row: OutboundMessage, rendered: RenderedEmail, unsubscribe: str = ""
+):
+    """One AnymailMessage to one recipient, with opaque ids only in its metadata.
+
+    `unsubscribe`: the URL the body links to, when known (signing it again per message
+    was a visible share of a batch's CPU)."""
     message = AnymailMessage(
         subject=rendered.subject,
         body=rendered.text,
@@ -363,14 +371,14 @@ def email_message(enrollment: Enrollment, row: OutboundMessage, rendered: Render
         "step": row.step,
     }
     if not enrollment.sequence.is_transactional:
-        message.extra_headers = marketing_headers(enrollment)
+        message.extra_headers = marketing_headers(enrollment, unsubscribe)
     return message
 
 
-def marketing_headers(enrollment: Enrollment) -> dict[str, str]:
+def marketing_headers(enrollment: Enrollment, unsubscribe: str = "") -> dict[str, str]:
     """RFC 8058 one-click unsubscribe (one HTTPS URL, optional mailto) and a List-Id per topic."""
     topic = enrollment.sequence.topic
-    targets = [f"<{unsubscribe_url(enrollment.contact, topic)}>"]
+    targets = [f"<{unsubscribe or unsubscribe_url(enrollment.contact, topic)}>"]
     mailto = unsubscribe_mailto()
     if mailto:
         targets.append(f"<{mailto}>")

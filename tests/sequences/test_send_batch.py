@@ -72,7 +72,7 @@ def _queries_to_send(count: int, clock, prefix: str) -> int:
 
 #: Queries a batch costs whatever its size: claim, gate, ledger, the hand-off, record,
 #: moves, and the revenue report counters written beside them (sends, ended enrollments).
-PER_BATCH = 47
+PER_BATCH = 48
 
 
 @pytest.fixture
@@ -290,3 +290,13 @@ def scripted_esp_batch(settings):
     yield backends
     backends.SCRIPT.clear()
     backends.CALLS.clear()
+
+
+def test_the_stale_claim_check_writes_nothing_when_nothing_is_stale(clock, killing_esp):
+    # Every run calls it: an UPDATE takes SQLite's one write lock even when it changes
+    # no row, and several workers queued behind each other's empty UPDATEs.
+    _due(2, clock, "fresh")
+    run(clock)
+    with CaptureQueriesContext(connection) as queries:
+        assert ledger_mark_stale_unknown(now=clock.now) == 0
+    assert not [q for q in queries if q["sql"].lstrip().upper().startswith("UPDATE")]
