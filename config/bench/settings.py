@@ -36,8 +36,9 @@ BENCH_TASK_LOG = os.path.join(BENCH_DIR, "tasks.log")
 BENCH_MAIL_LOG = os.path.join(BENCH_DIR, "mail.log")
 BENCH_WEBHOOK_SECRET = "bench:bench-webhook-secret"
 EMAIL_BACKEND = "config.bench.mail.EmailBackend"
-# The webhook scenario posts Postmark's payloads; only configured ESPs' URLs are mounted.
-ESP_WEBHOOKS = ["postmark"]
+# The webhook scenario posts Postmark's payloads (one event per POST) and SendGrid's
+# (batches); only configured ESPs' URLs are mounted.
+ESP_WEBHOOKS = ["postmark", "sendgrid"]
 ANYMAIL = {**ANYMAIL, "WEBHOOK_SECRET": BENCH_WEBHOOK_SECRET}
 # Its own queue name: with REDIS_URL set, the bench's tasks never reach the user's workers,
 # and two bench runs at once (another scale, another checkout) never take each other's

@@ -44,3 +44,39 @@ def test_rows_are_written_as_bulk_create_writes_them_and_get_their_ids():
 def test_nothing_to_insert_runs_no_query(django_assert_num_queries):
     with django_assert_num_queries(0):
         rows_insert(Activity, [])
+
+
+def test_ignore_conflicts_skips_rows_that_break_a_unique_constraint():
+    from crm.models import Contact
+
+    ContactFactory(email="taken@example.com")
+    rows = [Contact(email="taken@example.com"), Contact(email="new@example.com")]
+
+    rows_insert(Contact, rows, ignore_conflicts=True)
+
+    assert sorted(Contact.objects.values_list("email", flat=True)) == [
+        "new@example.com",
+        "taken@example.com",
+    ]
+
+
+def test_model_new_builds_what_the_model_constructor_builds():
+    from crm.models import Company, ConsentEntry, Contact
+    from crm.set_inserts import model_new
+
+    now = timezone.now()
+    company = Company(name="Acme")
+    for model, values in (
+        (Contact, {"email": "a@example.com", "created_at": now, "company": company}),
+        (Activity, {"kind": "page_viewed", "source": "t", "contact_id": 5, "properties": {}}),
+        (ConsentEntry, {"is_granted": True, "occurred_at": now}),
+    ):
+        built, expected = model_new(model)(**values), model(**values)
+        fields = {f.attname for f in model._meta.concrete_fields}
+        assert {n: built.__dict__[n] for n in fields} == {n: expected.__dict__[n] for n in fields}
+        assert built._state.adding and built.pk is None
+    contact = model_new(Contact)(email="b@example.com", company=company)
+    assert contact.company is company
+    # Callable defaults are called per instance: no shared mutable values.
+    first, second = model_new(Contact)(), model_new(Contact)()
+    assert first.properties == {} and first.properties is not second.properties
