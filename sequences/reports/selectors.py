@@ -39,63 +39,64 @@ class Period:
     since: datetime.date | None = None
     until: datetime.date | None = None
 
-    def parts(self) -> list[Q]:
-        """The counters covering the period: a row per whole month inside it, a row per day
-        for the days of the months it covers in part (ReportCount's two spans)."""
+    def parts(self) -> list[tuple[Q, int]]:
+        """The counter rows that add up to the period, each with its sign (+1 or -1).
+
+        Whole months inside the period are read from their month rows. A month the period
+        covers in part is read by day when that is the smaller part, else as its month
+        row minus the days outside the period: "the last 90 days" up to today reads this
+        month's row minus the days after today (none yet), not up to 30 day rows.
+        """
         since, until = self.since, self.until
         if since and until and since > until:
             return []
-        # Whole months: from the first month starting on or after `since` to the last
-        # month ending on or before `until` (open ends: every month that way).
+        # Whole months: from the first month starting on or after `since` up to the month
+        # `until` ends (open ends: every month that way).
         first = since if since is None or since.day == 1 else _next_month(since)
         end = None if until is None else (until + datetime.timedelta(days=1)).replace(day=1)
-        if first is not None and end is not None and first >= end:
-            return [Q(span="d", day__gte=since, day__lte=until)]  # no whole month inside
-        months = Q(span="m")
-        if first is not None:
-            months &= Q(day__gte=first)
-        if end is not None:
-            months &= Q(day__lt=end)
-        parts = [months]
+        whole = first is None or end is None or first < end
+        parts = []
+        if whole:
+            months = Q(span="m")
+            if first is not None:
+                months &= Q(day__gte=first)
+            if end is not None:
+                months &= Q(day__lt=end)
+            parts.append((months, 1))
+        elif since.replace(day=1) == until.replace(day=1):
+            return _partial_month(since, until)  # within one month
         if since is not None and since < first:
-            parts.append(Q(span="d", day__gte=since, day__lt=first))
-        if until is not None and end is not None and until >= end:
-            parts.append(Q(span="d", day__gte=end, day__lte=until))
+            parts += _partial_month(since, first - datetime.timedelta(days=1))
+        if until is not None and until >= end:
+            parts += _partial_month(end, until)
         return parts
-
-    def filter(self, queryset):
-        parts = self.parts()
-        if not parts:
-            return queryset.none()
-        condition = parts[0]
-        for part in parts[1:]:
-            condition |= part
-        return queryset.filter(condition)
 
     def sums(self, queryset, fields: tuple[str, ...]) -> list[dict]:
         """Sum count and amount_minor by `fields` over the period, in one query.
 
-        Each part (the months, the leading days, the trailing days) is its own range of
-        the index, joined with UNION ALL: one range per part lets PostgreSQL answer from
-        the index alone, where an OR of them reads the table too. The parts' sums of the
-        same key are added here.
+        Each part (months, a partial month's days or its month row minus the days
+        outside) is its own range of the index, joined with UNION ALL: one range per
+        part lets PostgreSQL answer from the index alone, where an OR of them reads the
+        table too. The parts' signed sums of the same key are added here.
         """
         merged: dict[tuple, dict] = {}
         parts = [
             queryset.filter(part)
             .values(*fields)
-            .annotate(count=Sum("count"), amount=Sum("amount_minor"))
+            .annotate(count=Sum("count") * sign, amount=Sum("amount_minor") * sign)
             .order_by()
-            for part in self.parts()
+            for part, sign in self.parts()
         ]
         if not parts:
             return []
         rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
         for row in rows:
             key = tuple(row[name] for name in fields)
-            line = merged.setdefault(key, {**dict(zip(fields, key, strict=True)), "count": 0})
+            line = merged.setdefault(
+                key, {**dict(zip(fields, key, strict=True)), "count": 0, "amount": 0}
+            )
             line["count"] += row["count"] or 0
-            line["amount"] = line.get("amount", 0) + (row["amount"] or 0)
+            line["amount"] += row["amount"] or 0
         return list(merged.values())
 
     def filter_days(self, queryset):
@@ -110,6 +111,21 @@ class Period:
 
 def _next_month(day: datetime.date) -> datetime.date:
     return (day.replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
+
+
+def _partial_month(low: datetime.date, high: datetime.date) -> list[tuple[Q, int]]:
+    """Days `low` to `high` (both included) of one month, in the fewest rows: the days
+    themselves, or the month's row minus the days before `low` and after `high`."""
+    month, following = low.replace(day=1), _next_month(low)
+    inside = (high - low).days + 1
+    if 2 * inside <= (following - month).days:
+        return [(Q(span="d", day__gte=low, day__lte=high), 1)]
+    parts = [(Q(span="m", day=month), 1)]
+    if low > month:
+        parts.append((Q(span="d", day__gte=month, day__lt=low), -1))
+    if high < following - datetime.timedelta(days=1):
+        parts.append((Q(span="d", day__gt=high, day__lt=following), -1))
+    return parts
 
 
 @dataclass
