@@ -193,3 +193,22 @@ def test_every_report_page_reads_as_many_queries_whatever_the_data(
     report_counts_add(tally)
 
     assert counts() == before
+
+
+def test_the_openapi_schema_documents_both_report_endpoints_with_since_and_until(tmp_path):
+    import yaml
+    from django.core.management import call_command
+
+    path = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
+    schema = yaml.safe_load(path.read_text())
+
+    for url in ("/api/v1/reports/sequences/", "/api/v1/reports/sequences/{key}/"):
+        operation = schema["paths"][url]["get"]
+        parameters = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+        assert {"since", "until"} <= parameters, url
+        assert {"200", "400"} <= set(operation["responses"]), url
+    holdout = schema["components"]["schemas"]["Holdout"]["properties"]
+    assert {"lift", "revenue_lift"} <= set(holdout)
+    revenue = schema["components"]["schemas"]["RevenueLift"]["properties"]
+    assert {"difference", "low", "high", "p_value", "status"} <= set(revenue)
