@@ -427,14 +427,19 @@ def _holdout(sequence: Sequence, cohorts: dict[str, Figures]) -> dict:
         "mailed": groups["mailed"],
         "holdout": groups["holdout"],
         "lift": _lift_dict(lift),
-        "revenue_lift": _revenue_lift_dict(revenue_lift(samples["mailed"], samples["holdout"])),
+        "revenue_lift": _revenue_lift_dict(
+            revenue_lift(samples["mailed"], samples["holdout"]),
+            groups=min(sample.size for sample in samples.values()) >= 2,
+        ),
     }
 
 
-def _revenue_lift_dict(lift: RevenueLift | None) -> dict:
+def _revenue_lift_dict(lift: RevenueLift | None, *, groups: bool) -> dict:
     """Revenue per contact, mailed minus held out (report currency), with Welch's interval."""
     if lift is None:
-        return {"status": "no holdout data yet", "is_significant": False}
+        # Welch needs two contacts a group and some spread: no revenue yet has none.
+        status = "no revenue yet" if groups else "no holdout data yet"
+        return {"status": status, "is_significant": False}
     return {
         "difference": round(lift.difference, 4),
         "low": round(lift.low, 4),
