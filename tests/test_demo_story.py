@@ -135,3 +135,17 @@ def test_predictions_calibration_insights_and_intent_have_something_to_show(seed
     assert insights_report(conversion_kind="order_placed").associated
     assert MissedMilestone.objects.exists()
     assert RisingIntent.objects.exists()
+
+
+def test_the_revenue_view_shows_a_sequence_with_a_lift_and_one_without(seeded):
+    """Issue #11: seed_demo makes every report meaningful, a visible lift and none."""
+    from sequences.reports.selectors import revenue_by_day, sequence_results
+
+    lifted, flat = (Sequence.objects.get(key=spec.key) for spec in DEMO_SEQUENCES)
+    lift = sequence_results(sequence=lifted)["holdout"]
+    none = sequence_results(sequence=flat)["holdout"]
+
+    assert lift["lift"]["status"] == "significant" and lift["lift"]["difference"] > 0
+    assert none["lift"]["status"] == "not yet significant"
+    assert "difference" in lift["revenue_lift"]  # Welch's interval on revenue per contact
+    assert revenue_by_day()

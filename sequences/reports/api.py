@@ -40,7 +40,7 @@ class LiftSerializer(serializers.Serializer):
 
 class RevenueLiftSerializer(serializers.Serializer):
     status = serializers.CharField(
-        help_text="significant, not yet significant, or no holdout data yet."
+        help_text="significant, not yet significant, no revenue yet, or no holdout data yet."
     )
     is_significant = serializers.BooleanField()
     difference = serializers.FloatField(

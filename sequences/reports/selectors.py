@@ -39,28 +39,65 @@ class Period:
     since: datetime.date | None = None
     until: datetime.date | None = None
 
-    def filter(self, queryset):
-        """The counters covering the period: a row per whole month inside it, a row per day
-        for the days of the months it covers in part (ReportCount's two spans)."""
+    def parts(self) -> list[tuple[Q, int]]:
+        """The counter rows that add up to the period, each with its sign (+1 or -1).
+
+        Whole months inside the period are read from their month rows. A month the period
+        covers in part is read by day when that is the smaller part, else as its month
+        row minus the days outside the period: "the last 90 days" up to today reads this
+        month's row minus the days after today (none yet), not up to 30 day rows.
+        """
         since, until = self.since, self.until
         if since and until and since > until:
-            return queryset.none()
-        # Whole months: from the first month starting on or after `since` to the last
-        # month ending on or before `until` (open ends: every month that way).
+            return []
+        # Whole months: from the first month starting on or after `since` up to the month
+        # `until` ends (open ends: every month that way).
         first = since if since is None or since.day == 1 else _next_month(since)
         end = None if until is None else (until + datetime.timedelta(days=1)).replace(day=1)
-        if first is not None and end is not None and first >= end:
-            return self.filter_days(queryset)  # no whole month inside
-        months = Q(span="m")
-        if first is not None:
-            months &= Q(day__gte=first)
-        if end is not None:
-            months &= Q(day__lt=end)
+        whole = first is None or end is None or first < end
+        parts = []
+        if whole:
+            months = Q(span="m")
+            if first is not None:
+                months &= Q(day__gte=first)
+            if end is not None:
+                months &= Q(day__lt=end)
+            parts.append((months, 1))
+        elif since.replace(day=1) == until.replace(day=1):
+            return _partial_month(since, until)  # within one month
         if since is not None and since < first:
-            months |= Q(span="d", day__gte=since, day__lt=first)
-        if until is not None and end is not None and until >= end:
-            months |= Q(span="d", day__gte=end, day__lte=until)
-        return queryset.filter(months)
+            parts += _partial_month(since, first - datetime.timedelta(days=1))
+        if until is not None and until >= end:
+            parts += _partial_month(end, until)
+        return parts
+
+    def sums(self, queryset, fields: tuple[str, ...]) -> list[dict]:
+        """Sum count and amount_minor by `fields` over the period, in one query.
+
+        Each part (months, a partial month's days or its month row minus the days
+        outside) is its own range of the index, joined with UNION ALL: one range per
+        part lets PostgreSQL answer from the index alone, where an OR of them reads the
+        table too. The parts' signed sums of the same key are added here.
+        """
+        merged: dict[tuple, dict] = {}
+        parts = [
+            queryset.filter(part)
+            .values(*fields)
+            .annotate(count=Sum("count") * sign, amount=Sum("amount_minor") * sign)
+            .order_by()
+            for part, sign in self.parts()
+        ]
+        if not parts:
+            return []
+        rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        for row in rows:
+            key = tuple(row[name] for name in fields)
+            line = merged.setdefault(
+                key, {**dict(zip(fields, key, strict=True)), "count": 0, "amount": 0}
+            )
+            line["count"] += row["count"] or 0
+            line["amount"] += row["amount"] or 0
+        return list(merged.values())
 
     def filter_days(self, queryset):
         """The day rows of the period (for figures per day)."""
@@ -74,6 +111,21 @@ class Period:
 
 def _next_month(day: datetime.date) -> datetime.date:
     return (day.replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
+
+
+def _partial_month(low: datetime.date, high: datetime.date) -> list[tuple[Q, int]]:
+    """Days `low` to `high` (both included) of one month, in the fewest rows: the days
+    themselves, or the month's row minus the days before `low` and after `high`."""
+    month, following = low.replace(day=1), _next_month(low)
+    inside = (high - low).days + 1
+    if 2 * inside <= (following - month).days:
+        return [(Q(span="d", day__gte=low, day__lte=high), 1)]
+    parts = [(Q(span="m", day=month), 1)]
+    if low > month:
+        parts.append((Q(span="d", day__gte=month, day__lt=low), -1))
+    if high < following - datetime.timedelta(days=1):
+        parts.append((Q(span="d", day__gt=high, day__lt=following), -1))
+    return parts
 
 
 @dataclass
@@ -104,11 +156,7 @@ def _rows(
         rows = rows.filter(step="")
     if version_pk:
         rows = rows.filter(version_pk=version_pk)
-    return (
-        period.filter(rows)
-        .values("sequence_pk", "step", "variant", "cohort", "metric")
-        .annotate(count=Sum("count"), amount=Sum("amount_minor"))
-    )
+    return period.sums(rows, ("sequence_pk", "step", "variant", "cohort", "metric"))
 
 
 def _email_steps(sequence: Sequence, version_pk: int | None) -> list[dict]:
@@ -379,14 +427,19 @@ def _holdout(sequence: Sequence, cohorts: dict[str, Figures]) -> dict:
         "mailed": groups["mailed"],
         "holdout": groups["holdout"],
         "lift": _lift_dict(lift),
-        "revenue_lift": _revenue_lift_dict(revenue_lift(samples["mailed"], samples["holdout"])),
+        "revenue_lift": _revenue_lift_dict(
+            revenue_lift(samples["mailed"], samples["holdout"]),
+            groups=min(sample.size for sample in samples.values()) >= 2,
+        ),
     }
 
 
-def _revenue_lift_dict(lift: RevenueLift | None) -> dict:
+def _revenue_lift_dict(lift: RevenueLift | None, *, groups: bool) -> dict:
     """Revenue per contact, mailed minus held out (report currency), with Welch's interval."""
     if lift is None:
-        return {"status": "no holdout data yet", "is_significant": False}
+        # Welch needs two contacts a group and some spread: no revenue yet has none.
+        status = "no revenue yet" if groups else "no holdout data yet"
+        return {"status": status, "is_significant": False}
     return {
         "difference": round(lift.difference, 4),
         "low": round(lift.low, 4),
@@ -532,12 +585,9 @@ def _median(histogram: dict[int, int]) -> float:
 
 def repeat_purchases(*, period: Period = Period()) -> list[dict]:
     """Per email: orders credited to it and repeat orders that followed them."""
-    rows = (
-        period.filter(
-            ReportCount.objects.filter(metric__in=["attributed", "repeat_orders"]).exclude(step="")
-        )
-        .values("sequence_pk", "step", "metric")
-        .annotate(count=Sum("count"), amount=Sum("amount_minor"))
+    rows = period.sums(
+        ReportCount.objects.filter(metric__in=["attributed", "repeat_orders"]).exclude(step=""),
+        ("sequence_pk", "step", "metric"),
     )
     keys = dict(Sequence.objects.values_list("pk", "key"))
     lines: dict[tuple[int, str], dict] = {}
@@ -565,14 +615,11 @@ def repeat_purchases(*, period: Period = Period()) -> list[dict]:
 def engagement_by_topic(*, period: Period = Period()) -> list[dict]:
     """Sent, opened (human), clicked per consent topic, over its sequences."""
     topics = dict(Sequence.objects.values_list("pk", "topic__key"))
-    rows = (
-        period.filter(
-            ReportCount.objects.filter(
-                metric__in=["sent", "delivered", "opened", "clicked"], step="", sequence_pk__gt=0
-            )
-        )
-        .values("sequence_pk", "metric")
-        .annotate(count=Sum("count"))
+    rows = period.sums(
+        ReportCount.objects.filter(
+            metric__in=["sent", "delivered", "opened", "clicked"], step="", sequence_pk__gt=0
+        ),
+        ("sequence_pk", "metric"),
     )
     lines: dict[str, dict] = {}
     for row in rows:
@@ -597,10 +644,9 @@ def handoff_feedback(*, period: Period = Period(), sequence: Sequence | None = N
     if sequence is not None:
         rows = rows.filter(sequence_pk=sequence.pk)
     keys = dict(Sequence.objects.values_list("pk", "key"))
-    grouped = period.filter(rows).values("sequence_pk", "step", "metric").annotate(n=Sum("count"))
     lines = []
-    for row in grouped.order_by():
-        if not row["n"]:
+    for row in period.sums(rows, ("sequence_pk", "step", "metric")):
+        if not row["count"]:
             continue
         outcome, reason = row["metric"][len(FEEDBACK) :].split(":", 1)
         lines.append(
@@ -609,7 +655,7 @@ def handoff_feedback(*, period: Period = Period(), sequence: Sequence | None = N
                 "step": row["step"],
                 "outcome": outcome,
                 "reason": reason,
-                "count": row["n"],
+                "count": row["count"],
             }
         )
     return sorted(

@@ -145,3 +145,70 @@ def test_reports_dashboard_shows_the_revenue_panels(client, superuser, results):
     html = response.content.decode()
     assert response.status_code == 200
     assert 'id="panel-revenue-per-day"' in html and 'id="panel-sequence-revenue-results"' in html
+
+
+def test_every_report_page_reads_as_many_queries_whatever_the_data(
+    client, superuser, server_client, results, clock
+):
+    """Query counts do not grow with sequences, days or months of counters (issue #11,
+    item 7): every page reads aggregates with a fixed number of queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from sequences.reports.counts import Key, Tally, report_counts_add
+    from tests.factories import SegmentMembershipFactory
+    from tests.sequences.conftest import build_sequence, email_step
+
+    segment = SegmentMembershipFactory(contact_id=results.enrollments.first().contact_id).segment
+    client.force_login(superuser)
+    admin_pages = [
+        "/admin/revenue/sequenceresult/?days=365",
+        f"/admin/revenue/sequenceresult/{results.pk}/change/?days=365",
+        f"/admin/revenue/sequenceresult/{results.pk}/change/?segment={segment.pk}",
+        "/admin/reports/dashboard/?days=90",
+    ]
+    api_pages = ["/api/v1/reports/sequences/", f"/api/v1/reports/sequences/{results.key}/"]
+
+    def counts() -> list[int]:
+        found = []
+        for pages, user_client in ((admin_pages, client), (api_pages, server_client)):
+            for url in pages:
+                user_client.get(url)  # warm: caches and lazy imports
+                with CaptureQueriesContext(connection) as queries:
+                    assert user_client.get(url).status_code == 200
+                found.append(len(queries))
+        return found
+
+    before = counts()
+    # Much more data: five more sequences with a year of daily counters on every step.
+    tally = Tally()
+    for number in range(5):
+        other = build_sequence([email_step("a"), email_step("b")], key=f"more-{number}")
+        for back in range(365):
+            day = clock.now.date() - datetime.timedelta(days=back)
+            for step in ("", "a", "b"):
+                for metric in ("sent", "delivered", "clicked", "attributed"):
+                    tally.add(Key(day=day, metric=metric, sequence_pk=other.pk, step=step), 3, 5)
+            tally.add(Key(day=day, metric="enrolled", sequence_pk=other.pk, cohort="mailed"), 4)
+    report_counts_add(tally)
+
+    assert counts() == before
+
+
+def test_the_openapi_schema_documents_both_report_endpoints_with_since_and_until(tmp_path):
+    import yaml
+    from django.core.management import call_command
+
+    path = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
+    schema = yaml.safe_load(path.read_text())
+
+    for url in ("/api/v1/reports/sequences/", "/api/v1/reports/sequences/{key}/"):
+        operation = schema["paths"][url]["get"]
+        parameters = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+        assert {"since", "until"} <= parameters, url
+        assert {"200", "400"} <= set(operation["responses"]), url
+    holdout = schema["components"]["schemas"]["Holdout"]["properties"]
+    assert {"lift", "revenue_lift"} <= set(holdout)
+    revenue = schema["components"]["schemas"]["RevenueLift"]["properties"]
+    assert {"difference", "low", "high", "p_value", "status"} <= set(revenue)

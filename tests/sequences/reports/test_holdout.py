@@ -220,6 +220,9 @@ def test_the_report_gives_welchs_revenue_interval_over_the_recorded_orders(
     held = [c for c in contacts if is_held_out(sequence_key="lift", contact_id=c.pk, percent=50)]
     kept = [c for c in contacts if c not in held]
     assert len(held) >= 2 and len(kept) >= 3
+    # Both groups, no revenue yet: nothing to compare (Welch needs some spread).
+    before = sequence_results(sequence=sequence)["holdout"]["revenue_lift"]
+    assert before == {"status": "no revenue yet", "is_significant": False}
     revenue = {c.pk: 0.0 for c in contacts}
     for number, (contact, total) in enumerate(
         [(kept[0], 40.0), (kept[1], 25.5), (kept[2], 90.0), (held[0], 10.0)]

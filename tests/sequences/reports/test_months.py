@@ -4,7 +4,7 @@ from the month rows and only its partial months by day, and sums the same."""
 import datetime
 
 import pytest
-from django.db.models import Sum
+from django.db.models import Q
 
 from sequences.reports.counts import Key, Tally, report_counts_add
 from sequences.reports.models import ReportCount
@@ -59,6 +59,9 @@ def test_each_increment_is_counted_on_its_day_and_its_month(counted):
         (None, D(2026, 12, 31)),
         (D(2026, 12, 31), D(2027, 1, 1)),  # across a year's end
         (D(2026, 3, 1), D(2026, 2, 1)),  # ends before it starts: nothing
+        (D(2026, 1, 2), D(2026, 1, 30)),  # most of a month: its row minus two days
+        (D(2026, 2, 2), D(2026, 3, 30)),  # two partial months, no whole one
+        (D(2026, 1, 1), D(2026, 12, 31)),  # a whole year
     ],
 )
 def test_a_period_sums_the_same_as_its_days(counted, since, until):
@@ -70,24 +73,36 @@ def test_a_period_sums_the_same_as_its_days(counted, since, until):
     if since and until and since > until:
         expected = 0
 
-    rows = Period(since=since, until=until).filter(ReportCount.objects.all())
-    total = rows.aggregate(count=Sum("count"), amount=Sum("amount_minor"))
+    [total] = Period(since=since, until=until).sums(ReportCount.objects.all(), ("metric",)) or [
+        {"count": 0, "amount": 0}
+    ]
 
-    assert (total["count"] or 0) == expected
-    assert (total["amount"] or 0) == expected * 100
+    assert total["count"] == expected
+    assert total["amount"] == expected * 100
 
 
-def test_a_long_period_reads_month_rows(counted):
-    rows = Period(since=D(2026, 1, 15), until=D(2027, 1, 1)).filter(ReportCount.objects.all())
+def test_a_long_period_reads_month_rows_and_the_fewest_day_rows():
+    period = Period(since=D(2026, 1, 15), until=D(2027, 1, 1))
 
-    # Jan 15 and 31 by day; February, March and December by month; Jan 1, 2027 by day.
-    assert sorted(rows.values_list("span", "day")) == [
-        ("d", D(2026, 1, 15)),
-        ("d", D(2026, 1, 31)),
-        ("d", D(2027, 1, 1)),
-        ("m", D(2026, 2, 1)),
-        ("m", D(2026, 3, 1)),
-        ("m", D(2026, 12, 1)),
+    # January from the 15th: its month row minus the 14 days before (not 17 days); then
+    # February to December by month; January 2027 by its one day.
+    assert period.parts() == [
+        (Q(span="m") & Q(day__gte=D(2026, 2, 1)) & Q(day__lt=D(2027, 1, 1)), 1),
+        (Q(span="m", day=D(2026, 1, 1)), 1),
+        (Q(span="d", day__gte=D(2026, 1, 1), day__lt=D(2026, 1, 15)), -1),
+        (Q(span="d", day__gte=D(2027, 1, 1), day__lte=D(2027, 1, 1)), 1),
+    ]
+
+
+def test_the_last_days_up_to_today_read_this_months_row_minus_the_days_after_today():
+    parts = Period(since=D(2026, 9, 2), until=D(2026, 11, 29)).parts()
+
+    assert parts == [
+        (Q(span="m") & Q(day__gte=D(2026, 10, 1)) & Q(day__lt=D(2026, 11, 1)), 1),
+        (Q(span="m", day=D(2026, 9, 1)), 1),
+        (Q(span="d", day__gte=D(2026, 9, 1), day__lt=D(2026, 9, 2)), -1),
+        (Q(span="m", day=D(2026, 11, 1)), 1),
+        (Q(span="d", day__gt=D(2026, 11, 29), day__lt=D(2026, 12, 1)), -1),
     ]
 
 
