@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0011_merge_hardening_and_performance'),
-        ('scoring', '0009_sales_manager_reassign'),
+        ('scoring', '0010_handoff_open_and_sla_indexes'),
     ]
 
     operations = [

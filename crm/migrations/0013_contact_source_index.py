@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0011_merge_hardening_and_performance'),
+        ('crm', '0012_activity_drop_redundant_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
