@@ -171,8 +171,9 @@ def _aggregates(ctx: Context) -> list[Sequence]:
             for verdict in verdicts
         ]
     rows += [row(m, cohort="", pk=0, v=0, n=n) for n, m in enumerate(("orders", "deals"))]
-    ReportCount.objects.bulk_create(rows, batch_size=5000)
-    _copy_to_earlier_days(today)
+    # Other scenarios may have counted real traffic today (orders, sends): theirs stay.
+    ReportCount.objects.bulk_create(rows, batch_size=5000, ignore_conflicts=True)
+    _copy_to_earlier_days(today, [sequence.pk for sequence in sequences])
     report_counts_months_rebuild()
     _handoffs(sequences)
     _segment_histograms()
@@ -188,13 +189,15 @@ def _aggregates(ctx: Context) -> list[Sequence]:
     return sequences
 
 
-def _copy_to_earlier_days(today: datetime.date) -> None:
-    """Copy today's rows to each of the DAYS - 1 days before, varying the counts a little."""
+def _copy_to_earlier_days(today: datetime.date, sequence_pks: list[int]) -> None:
+    """Copy today's rows of the bench sequences (and the all-sequence rows) to each of the
+    DAYS - 1 days before, varying the counts a little."""
     table = connection.ops.quote_name(ReportCount._meta.db_table)
     if connection.vendor == "postgresql":
         earlier = "r.day - n.x"
     else:
         earlier = "date(r.day, '-' || n.x || ' days')"
+    pks = ", ".join(str(int(pk)) for pk in [0, *sequence_pks])
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -204,7 +207,9 @@ def _copy_to_earlier_days(today: datetime.date) -> None:
                  amount_minor)
             SELECT 'd', {earlier}, r.sequence_pk, r.version_pk, r.step, r.variant, r.cohort,
                    r.metric, r.count * (n.x %% 7 + 1) / 4, r.amount_minor * (n.x %% 5 + 1) / 3
-            FROM {table} r CROSS JOIN n WHERE r.day = %s
+            FROM {table} r CROSS JOIN n
+            WHERE r.day = %s AND r.span = 'd' AND r.sequence_pk IN ({pks})
+            ON CONFLICT DO NOTHING
             """,
             [DAYS - 1, today],
         )
