@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Any
 
 from django.db import OperationalError, connection, transaction
@@ -40,19 +41,62 @@ COUNT_HISTORY_LENGTH = 30
 #: contacts who did X inside an OR be hashed once (compiler._contacts_who_did).
 #: Per transaction (SET LOCAL), so only these queries get it.
 SEGMENT_WORK_MEM = "64MB"
+#: What a transaction reading a definition over the whole contact table sets. Besides
+#: work_mem: no HashAggregate. "At least N times" groups activities by contact, and
+#: there are nearly as many groups as rows (880,000 page views of 386,000 contacts in
+#: 30 days at 1M). PostgreSQL costed hashing them as cheaper, but a 45 MB hash table
+#: misses the CPU cache on every row, and the plan it chose hashed everything again in
+#: each parallel worker: ~1 CPU-second. Sorting instead (a parallel sort and partial
+#: GroupAggregate, each worker its share of the index, then a merge join to the
+#: contacts) took 0.4 CPU-seconds, and every other bench shape took the same or less
+#: (docs/performance.md, "Segments at 1M"). Hashed SubPlans and hash joins are not
+#: aggregates and stay allowed.
+WHOLE_TABLE_SETTINGS = {"work_mem": SEGMENT_WORK_MEM, "enable_hashagg": "off"}
 
 
 @contextmanager
-def segment_query_settings() -> Iterator[None]:
-    """A transaction whose queries may use SEGMENT_WORK_MEM (PostgreSQL).
+def segment_query_settings(*, whole_table: bool = True) -> Iterator[None]:
+    """A transaction for segment queries, with PostgreSQL settings local to it.
 
+    whole_table: the transaction reads a definition over every contact (a count, the
+    preview, an evaluation's snapshot) and gets WHOLE_TABLE_SETTINGS; otherwise (an
+    evaluation's range, whose receivers also run inside it) work_mem only.
     (JIT is already off for every connection: config/settings.py, docs/operations.md.)
     """
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'")
+    settings = WHOLE_TABLE_SETTINGS if whole_table else {"work_mem": SEGMENT_WORK_MEM}
+    with transaction_settings(settings):
         yield
+
+
+@contextmanager
+def transaction_settings(settings: dict[str, str]) -> Iterator[None]:
+    """A transaction (atomic) whose PostgreSQL settings last only as long as it does.
+
+    Set with `set_config(name, value, true)`, SET LOCAL's function form. Inside an outer
+    transaction atomic() is only a savepoint, and a local setting would last until the
+    outer transaction ends: the values found are then put back on the way out (after an
+    error, rolling back to the savepoint undoes them). Other databases: just atomic().
+    """
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor != "postgresql" or not settings:
+            yield
+            return
+        names = list(settings)
+        sets = ", ".join("set_config(%s, %s, true)" for _ in names)
+        with connection.cursor() as cursor:
+            # One statement: the current values are read before the new ones are set.
+            cursor.execute(
+                "SELECT " + ", ".join("current_setting(%s)" for _ in names) + ", " + sets,
+                (*names, *chain.from_iterable(settings.items())),
+            )
+            previous = cursor.fetchone()[: len(names)]
+        yield
+        if nested:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT " + sets, tuple(chain.from_iterable(zip(names, previous, strict=True)))
+                )
 
 
 def segment_contacts(
@@ -71,7 +115,7 @@ def segment_contacts(
 
 def segment_count(*, segment: Segment | None = None, definition: Any = None) -> int:
     """How many contacts match a segment (or a definition) right now: one COUNT."""
-    with segment_query_settings():
+    with segment_query_settings(whole_table=True):
         return segment_contacts(segment=segment, definition=definition).count()
 
 
@@ -215,11 +259,8 @@ def segment_preview(
 def _preview_within(milliseconds: int, preview, *args) -> SegmentPreview | None:
     """Run a preview under a statement timeout; None when PostgreSQL cancelled it."""
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"SET LOCAL statement_timeout = {int(milliseconds)}; "
-                f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'"
-            )
+        timeout = {"statement_timeout": str(int(milliseconds))}
+        with transaction_settings({**timeout, **WHOLE_TABLE_SETTINGS}):
             return preview(*args)
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) != QUERY_CANCELED:

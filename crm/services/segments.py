@@ -224,7 +224,7 @@ def _matching_snapshot(condition: Q) -> Iterator[str]:
     """
     name = f"segment_matching_{uuid.uuid4().hex[:16]}"
     sql, params = Contact.objects.filter(condition).order_by().values("pk").query.sql_with_params()
-    with segment_query_settings(), connection.cursor() as cursor:
+    with segment_query_settings(whole_table=True), connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {name} (contact_id bigint PRIMARY KEY)")
         cursor.execute(f"INSERT INTO {name} (contact_id) {sql}", params)
         if connection.vendor == "postgresql":
@@ -246,7 +246,7 @@ def _evaluate_range(
 ) -> MembershipChanges:
     """Apply the segment to contacts with lowest <= pk < highest, in a fixed number of queries."""
     # One transaction per range, with the segment queries' work_mem.
-    with segment_query_settings():
+    with segment_query_settings(whole_table=False):
         return _evaluate_range_locked(segment, snapshot, contact_range, now, initial=initial)
 
 

@@ -8,9 +8,10 @@ import datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 import crm.segment_selectors as selectors
-from crm.models import Contact, SegmentMembership
+from crm.models import Activity, Contact, SegmentMembership
 from crm.segment_selectors import segment_contacts, segment_count, segment_preview
 from crm.segments.compiler import CompileContext, compile_definition
 from crm.services import consent_grant
@@ -94,9 +95,84 @@ def test_a_segment_count_costs_the_same_queries_whatever_the_size():
 
     small = queries_for(2)
     assert small == queries_for(20)
-    # The COUNT, the topic lookup, and on PostgreSQL the SET LOCAL of work_mem
-    # (plus the savepoint pair inside a test's transaction).
-    assert small <= 5
+    # The COUNT, the topic lookup, and on PostgreSQL setting work_mem and enable_hashagg
+    # (plus, inside a test's transaction, the savepoint pair and putting them back).
+    assert small <= 6
+
+
+#: "At least 3 page views in 30 days", the bench shape that missed its budget at 1M.
+AT_LEAST = group(cond("activity", "at_least", kind="page_viewed", count=3, days=30))
+
+
+def _setting(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting(%s)", (name,))
+        return cursor.fetchone()[0]
+
+
+@postgresql_only
+def test_a_whole_table_read_groups_by_sorting_not_hashing():
+    # Enough rows, and statistics, for PostgreSQL to group the whole table at once
+    # rather than probe each contact: then it would hash them, unless told not to.
+    contacts = ContactFactory.create_batch(400)
+    Activity.objects.bulk_create(
+        Activity(contact=contact, kind="page_viewed", occurred_at=timezone.now(), source="test")
+        for contact in contacts
+        for _ in range(contact.pk % 4)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_activity")
+        cursor.execute("ANALYZE crm_contact")
+
+    with selectors.segment_query_settings(whole_table=True):
+        plan = segment_contacts(definition=AT_LEAST).explain()
+        count = segment_contacts(definition=AT_LEAST).count()
+
+    # Hashing ~386,000 groups of 880,000 rows at 1M cost twice the CPU of sorting them,
+    # and was repeated in every parallel worker (docs/performance.md, Segments at 1M).
+    assert "HashAggregate" not in plan
+    assert "GroupAggregate" in plan
+    assert count == sum(1 for contact in contacts if contact.pk % 4 == 3)
+
+
+@postgresql_only
+def test_the_no_hashing_setting_stays_inside_whole_table_reads():
+    outside = (_setting("enable_hashagg"), _setting("work_mem"))
+    with selectors.segment_query_settings(whole_table=True):
+        assert (_setting("enable_hashagg"), _setting("work_mem")) == ("off", "64MB")
+    # An evaluation's range runs the receivers of what it records in its transaction:
+    # they keep PostgreSQL's choice.
+    with selectors.segment_query_settings(whole_table=False):
+        assert (_setting("enable_hashagg"), _setting("work_mem")) == ("on", "64MB")
+    # Inside an outer transaction (this test's), both are put back on the way out.
+    assert (_setting("enable_hashagg"), _setting("work_mem")) == outside
+    assert outside[0] == "on"
+
+
+@postgresql_only
+def test_the_preview_and_the_evaluation_snapshot_read_without_hashing(monkeypatch):
+    seen = []
+    preview_exactly = selectors._preview_exactly
+
+    def spy(*args):
+        seen.append(_setting("enable_hashagg"))
+        return preview_exactly(*args)
+
+    monkeypatch.setattr(selectors, "_preview_exactly", spy)
+    ActivityFactory.create_batch(3, contact=ContactFactory(), kind="page_viewed")
+    segment_preview(definition=AT_LEAST)
+    segment = SegmentFactory(key="viewers", definition=AT_LEAST)
+    with CaptureQueriesContext(connection) as captured:
+        segment_evaluate(segment=segment)
+
+    assert seen == ["off"]
+    sql = [query["sql"] for query in captured]
+    snapshot = next(i for i, query in enumerate(sql) if query.startswith("INSERT INTO segment_"))
+    settings = [i for i, query in enumerate(sql) if "enable_hashagg" in query]
+    # Set for the snapshot's INSERT, and put back after it (the test runs inside a
+    # transaction); the ranges that follow keep PostgreSQL's choice.
+    assert len(settings) == 2
+    assert settings[0] < snapshot < settings[1]
 
 
 def test_an_evaluation_keeps_a_member_a_refresh_entered_after_its_snapshot(monkeypatch):
