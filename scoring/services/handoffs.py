@@ -55,9 +55,7 @@ Status = Handoff.Status
 # --- Opening handoffs ------------------------------------------------------------------------
 
 
-def handoffs_evaluate(
-    *, contacts: dict[int, Contact], candidates: set[int], now: datetime.datetime
-) -> list[Handoff]:
+def handoffs_evaluate(*, candidates: set[int], now: datetime.datetime) -> list[Handoff]:
     """Open a handoff for each candidate whose score and signals now match a handoff rule.
 
     A few queries for the whole batch decide who qualifies; opening a handoff then
@@ -75,12 +73,27 @@ def handoffs_evaluate(
     if not eligible:
         return []
     signals = recent_signals(contact_ids=eligible, rule_windows=_signal_windows(rules), now=now)
-    leads = []
+    chosen = {}
     for pk in sorted(eligible):
         rule, fired = _first_matching_rule(rules, scores[pk], signals.get(pk, {}), now)
         if rule is not None:
-            leads.append(Lead(contact=contacts[pk], rule=rule, signals=fired))
+            chosen[pk] = (rule, fired)
+    contacts = _contacts_for_routing(chosen)
+    leads = [
+        Lead(contact=contacts[pk], rule=rule, signals=fired)
+        for pk, (rule, fired) in chosen.items()
+        if pk in contacts
+    ]
     return handoffs_open(leads=leads, now=now)
+
+
+def _contacts_for_routing(contact_ids: Iterable[int]) -> dict[int, Contact]:
+    """The contacts with what routing reads (owner, company and its owner): one query."""
+    contact_ids = list(contact_ids)
+    if not contact_ids:
+        return {}
+    contacts = Contact.objects.select_related("company", "owner", "company__owner")
+    return {contact.pk: contact for contact in contacts.filter(pk__in=contact_ids)}
 
 
 @dataclass(frozen=True)
@@ -354,7 +367,7 @@ def handoffs_rearm(
 
 
 def demo_request_tasks_create(
-    *, activities: Sequence[Activity], contacts: dict[int, Contact], now: datetime.datetime
+    *, activities: Sequence[Activity], now: datetime.datetime
 ) -> list[Task]:
     """Give every demo request a task for its salesperson, whatever the score.
 
@@ -364,6 +377,8 @@ def demo_request_tasks_create(
     requested = _demo_requests_without_task(activities)
     if not requested:
         return []
+    contacts = _contacts_for_routing(requested)
+    requested = {pk: activity for pk, activity in requested.items() if pk in contacts}
     by_segment = demo_segment_routes(contact_ids=requested, now=now)
     handoff_owners = _open_handoff_owners(set(requested) - by_segment.keys())
     routes = dict(by_segment)
