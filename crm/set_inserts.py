@@ -8,6 +8,8 @@ converted, and one timestamp shared by many rows is converted once. The rows wri
 the ones bulk_create() would write; no model signals are sent (bulk_create sends none).
 """
 
+import datetime
+
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
@@ -119,18 +121,37 @@ def _statements(model: type[models.Model], objects: list, *, suffix: str | None)
             yield objects[start : start + per_statement], cursor.fetchall() if returns else []
 
 
+_PLAIN_JSON = frozenset({dict, list, str, int, float, bool})
+
+
 def field_adapter(model_field):
     """How a value of this field goes to the database, or None when it goes as it is."""
     if isinstance(model_field, models.DateTimeField):
         converted: dict = {}
+        adapt_aware = connection.ops.adapt_datetimefield_value
 
         def adapt_datetime(value):
             if value not in converted:
-                converted[value] = model_field.get_db_prep_save(value, connection)
+                # An aware datetime goes straight to the backend's adapter (what
+                # get_db_prep_save ends in); anything else takes the field's whole path.
+                aware = isinstance(value, datetime.datetime) and value.utcoffset() is not None
+                converted[value] = (
+                    adapt_aware(value) if aware else model_field.get_db_prep_save(value, connection)
+                )
             return converted[value]
 
         return adapt_datetime
-    if isinstance(model_field, (models.JSONField, models.GenericIPAddressField)):
+    if isinstance(model_field, models.JSONField):
+        adapt_json, encoder = connection.ops.adapt_json_value, model_field.encoder
+
+        def adapt_plain_json(value):
+            # Plain data skips get_db_prep_save's checks for expressions (~1/3 of a row's cost).
+            if type(value) in _PLAIN_JSON:
+                return adapt_json(value, encoder)
+            return model_field.get_db_prep_save(value, connection)
+
+        return adapt_plain_json
+    if isinstance(model_field, models.GenericIPAddressField):
         return lambda value: model_field.get_db_prep_save(value, connection)
     if isinstance(model_field, (models.DateField, models.DecimalField, models.UUIDField)):
         return lambda value: model_field.get_db_prep_save(value, connection)
