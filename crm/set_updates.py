@@ -18,13 +18,13 @@ ROWS_PER_STATEMENT = 2000
 
 
 def column_greatest(model: type[models.Model], field: str, values: Mapping[int, Any]) -> int:
-    """Set `field` to the given value where that is later (or the column is NULL)."""
-    return _update(
-        model,
-        field,
-        values,
-        "CASE WHEN {col} IS NULL OR {col} < v.value THEN v.value ELSE {col} END",
-    )
+    """Set `field` to the given value where that is later (or the column is NULL).
+
+    Rows already later are not written at all (the test is in the WHERE, not a CASE
+    that sets the column to itself): on PostgreSQL every row an UPDATE touches is a new
+    row version, with its index entries, whether or not a value changed.
+    """
+    return _update(model, field, values, "v.value", where="{col} IS NULL OR {col} < v.value")
 
 
 def column_add(model: type[models.Model], field: str, values: Mapping[int, int]) -> int:
@@ -33,7 +33,12 @@ def column_add(model: type[models.Model], field: str, values: Mapping[int, int])
 
 
 def _update(
-    model: type[models.Model], field: str, values: Mapping[int, Any], expression: str
+    model: type[models.Model],
+    field: str,
+    values: Mapping[int, Any],
+    expression: str,
+    *,
+    where: str = "",
 ) -> int:
     if not values:
         return 0
@@ -59,6 +64,8 @@ def _update(
                 f"UPDATE {table} SET {quote(model_field.column)} = "
                 f"{expression.format(col=column)} FROM v WHERE {pk} = v.pk"
             )
+            if where:
+                sql += f" AND ({where.format(col=column)})"
             cursor.execute(sql, [param for row in chunk for param in row])
             changed += max(cursor.rowcount, 0)
     return changed

@@ -163,6 +163,66 @@ def score_reasons(
 
 
 @dataclass(frozen=True)
+class ScoreSummary:
+    """A contact's score parts and the reasons behind them, as score_parts + score_reasons."""
+
+    parts: ScoreParts
+    reasons: list[ScoreReason]
+
+
+def score_summaries(
+    *, contact_ids: Iterable[int], limit: int = 5, now: datetime.datetime | None = None
+) -> dict[int, ScoreSummary]:
+    """score_parts and score_reasons for many contacts in one query (a handoff batch)."""
+    contact_ids = list(contact_ids)
+    if not contact_ids:
+        return {}
+    week_ago = (now or timezone.now()) - datetime.timedelta(days=REASON_RECENT_DAYS)
+    matched = Q(reason__in=[ScoreChange.Reason.ACTIVITY, ScoreChange.Reason.CAPPED])
+    rows = (
+        ScoreChange.objects.filter(contact_id__in=contact_ids)
+        .values("contact_id", "rule__key", "rule__name", "part")
+        .annotate(
+            net=Sum("points"),
+            recent=Count("pk", filter=matched & Q(occurred_at__gte=week_ago)),
+            latest_at=Max("occurred_at", filter=matched),
+        )
+        .order_by()
+    )
+    # The parts are the sums of the same groups the reasons are made of.
+    sums: dict[int, dict[str, int]] = {pk: {} for pk in contact_ids}
+    reasons: dict[int, list[ScoreReason]] = {pk: [] for pk in contact_ids}
+    for row in rows:
+        pk, part, net = row["contact_id"], row["part"], row["net"] or 0
+        sums[pk][part] = sums[pk].get(part, 0) + net
+        if net:
+            reasons[pk].append(
+                ScoreReason(
+                    rule_key=row["rule__key"],
+                    rule_name=row["rule__name"],
+                    part=part,
+                    points=net,
+                    recent_matches=row["recent"],
+                    latest_at=row["latest_at"],
+                )
+            )
+    return {
+        pk: ScoreSummary(
+            parts=ScoreParts(
+                engagement=sums[pk].get(ScoreChange.Part.ENGAGEMENT, 0),
+                fit=sums[pk].get(ScoreChange.Part.FIT, 0),
+            ),
+            # score_reasons' order: the largest first, then by rule key (None sorts first,
+            # as NULL does in the database's ascending order on SQLite; rare: no rule).
+            reasons=sorted(
+                reasons[pk], key=lambda reason: (-abs(reason.points), reason.rule_key or "")
+            )[:limit],
+        )
+        for pk in contact_ids
+    }
+
+
+@dataclass(frozen=True)
 class SignalSeen:
     """A signal rule that matched a contact recently."""
 

@@ -348,6 +348,8 @@ def incoming_event(data: dict) -> IncomingEvent:
 
 def first_touch(context: dict) -> dict[str, str]:
     """Attribution for a contact created now: the page, and UTM tags (or the page's own)."""
+    if not context:
+        return {}  # most events: no URL to parse (urlsplit + parse_qs per event otherwise)
     page_url = context.get("page_url", "")
     query = parse_qs(urlsplit(page_url).query)
     touch = {"entry_point": page_url}

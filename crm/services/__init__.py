@@ -26,7 +26,7 @@ from crm.services.identity import (
     contacts_resolve_for_events,
     visitor_identify,
 )
-from crm.services.lifecycle import lifecycle_stage_change
+from crm.services.lifecycle import lifecycle_stage_change, lifecycle_stage_change_many
 from crm.services.preferences import (
     Visitor,
     contact_pause,
@@ -47,7 +47,7 @@ from crm.services.segments import (
     segment_update,
 )
 from crm.services.suppressions import suppression_add, suppression_lift
-from crm.services.work import note_add, task_complete, task_create
+from crm.services.work import TaskInput, note_add, task_complete, task_create, tasks_create
 
 __all__ = [
     "ActivityBatchResult",
@@ -81,6 +81,7 @@ __all__ = [
     "deal_move_stage",
     "events_ingest",
     "lifecycle_stage_change",
+    "lifecycle_stage_change_many",
     "note_add",
     "opt_in_confirm",
     "opt_in_request_send",
@@ -94,6 +95,8 @@ __all__ = [
     "suppression_lift",
     "task_complete",
     "task_create",
+    "tasks_create",
+    "TaskInput",
     "unsubscribe_all",
     "unsubscribe_one_click",
 ]

@@ -1,6 +1,8 @@
 """Tasks and notes for the people who work the CRM."""
 
 import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -8,6 +10,7 @@ from django.utils import timezone
 
 from crm.models import Activity, Contact, Note, Task
 from crm.services.activities import activity_record
+from crm.set_inserts import model_new, rows_insert
 
 
 @transaction.atomic
@@ -34,6 +37,43 @@ def task_create(
     task.full_clean(exclude=["contact", "owner"])
     task.save()
     return task
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """One task to create with tasks_create (the owner defaults to the contact's)."""
+
+    title: str
+    contact: Contact | None = None
+    owner: AbstractBaseUser | None = None
+    due_at: datetime.datetime | None = None
+    description: str = ""
+    source: str = ""
+
+
+@transaction.atomic
+def tasks_create(*, items: Sequence[TaskInput]) -> list[Task]:
+    """task_create for many tasks: each checked the same way, all written in one INSERT."""
+    tasks = []
+    for item in items:
+        owner = item.owner
+        if owner is None and item.contact is not None:
+            owner = item.contact.owner
+        task = _task_new(
+            title=item.title,
+            description=item.description,
+            contact=item.contact,
+            owner=owner,
+            due_at=item.due_at,
+            source=item.source,
+        )
+        task.full_clean(exclude=["contact", "owner"])
+        tasks.append(task)
+    rows_insert(Task, tasks)
+    return tasks
+
+
+_task_new = model_new(Task)
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from crm.models import Activity
+from crm.models import Activity, Contact
 from crm.services import ActivityInput, activity_record, activity_record_batch
 from crm.services.activities import activities_recorded_deferred
 from crm.signals import activities_recorded
@@ -138,6 +138,26 @@ def test_engagement_moves_last_engaged_at_forward_only():
 
     contact.refresh_from_db()
     assert contact.last_engaged_at == now
+
+
+@pytest.mark.django_db
+def test_a_contact_already_engaged_later_is_not_rewritten():
+    from crm.set_updates import column_greatest
+
+    now = timezone.now()
+    later, never, earlier = ContactFactory.create_batch(3)
+    Contact.objects.filter(pk=later.pk).update(last_engaged_at=now)
+    Contact.objects.filter(pk=earlier.pk).update(last_engaged_at=now - datetime.timedelta(days=9))
+    values = {pk: now - datetime.timedelta(days=1) for pk in (later.pk, never.pk, earlier.pk)}
+
+    written = column_greatest(Contact, "last_engaged_at", values)
+
+    # On PostgreSQL every row an UPDATE matches is a new row version, changed or not.
+    # (Python's sqlite3 reports no row count for a statement that starts with WITH.)
+    assert written == (2 if connection.vendor == "postgresql" else 0)
+    stored = dict(Contact.objects.values_list("pk", "last_engaged_at"))
+    assert stored[later.pk] == now
+    assert stored[never.pk] == stored[earlier.pk] == values[never.pk]
 
 
 @pytest.mark.django_db

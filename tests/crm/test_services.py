@@ -4,6 +4,8 @@ import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.emails import email_hash
@@ -18,15 +20,18 @@ from crm.models import (
 )
 from crm.selectors import contact_is_suppressed_expression, suppressions_active_for
 from crm.services import (
+    TaskInput,
     company_upsert,
     deal_create,
     deal_move_stage,
     lifecycle_stage_change,
+    lifecycle_stage_change_many,
     note_add,
     suppression_add,
     suppression_lift,
     task_complete,
     task_create,
+    tasks_create,
 )
 from crm.signals import lifecycle_stage_changed
 from tests.factories import ContactFactory, UserFactory
@@ -76,6 +81,62 @@ def test_moving_to_the_current_stage_records_nothing():
 def test_unknown_stage_is_refused_readably():
     with pytest.raises(ValidationError, match="no lifecycle stage 'royalty'"):
         lifecycle_stage_change(contact=ContactFactory(), stage="royalty", source="api")
+
+
+@pytest.mark.django_db
+def test_many_stage_changes_are_recorded_as_one_each_in_fixed_queries():
+    lone = ContactFactory()
+    movers = ContactFactory.create_batch(5)
+    there = ContactFactory(lifecycle_stage_id="opportunity")
+    heard = []
+    lifecycle_stage_changed.connect(
+        lambda sender, contact, change, **kw: heard.append(contact.pk), weak=False, dispatch_uid="m"
+    )
+
+    with CaptureQueriesContext(connection) as one:
+        lifecycle_stage_change_many(contacts=[lone], stage="opportunity", source="handoff rule x")
+    heard.clear()
+    with CaptureQueriesContext(connection) as many:
+        changes = lifecycle_stage_change_many(
+            contacts=[*movers, there], stage="opportunity", source="handoff rule x", reason="r"
+        )
+
+    # The same statements for 1 and for 5 (the activities' receivers included).
+    assert len(many) == len(one)
+    lifecycle_stage_changed.disconnect(dispatch_uid="m")
+    assert sorted(change.contact_id for change in changes) == sorted(c.pk for c in movers)
+    assert heard == sorted(c.pk for c in movers)
+    assert all(c.lifecycle_stage_id == "opportunity" for c in movers)
+    assert set(Contact.objects.values_list("lifecycle_stage", flat=True)) == {"opportunity"}
+    assert LifecycleStageChange.objects.get(contact=movers[0]).reason == "r"
+    assert LifecycleStageChange.objects.filter(contact=there).count() == 0
+    activities = Activity.objects.filter(kind="lifecycle_stage_changed").exclude(contact=lone)
+    assert sorted(activities.values_list("contact_id", flat=True)) == sorted(c.pk for c in movers)
+    assert activities.first().properties == {
+        "from": "new_lead",
+        "to": "opportunity",
+        "by": "handoff rule x",
+    }
+    with pytest.raises(ValidationError, match="no lifecycle stage 'royalty'"):
+        lifecycle_stage_change_many(contacts=movers, stage="royalty", source="api")
+
+
+@pytest.mark.django_db
+def test_many_tasks_are_checked_like_one_and_written_in_one_insert():
+    owner = UserFactory()
+    contact = ContactFactory(owner=owner)
+
+    tasks = tasks_create(
+        items=[TaskInput(title="Call", contact=contact), TaskInput(title="Mail", owner=owner)]
+    )
+
+    assert [(t.title, t.owner, t.status) for t in Task.objects.order_by("pk")] == [
+        ("Call", owner, "open"),
+        ("Mail", owner, "open"),
+    ]
+    assert all(task.pk for task in tasks)
+    with pytest.raises(ValidationError):
+        tasks_create(items=[TaskInput(title="x" * 201)])
 
 
 @pytest.mark.django_db

@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from crm.models import Activity
-from crm.set_inserts import rows_insert
+from crm.models import Activity, Tag
+from crm.set_inserts import rows_insert, rows_insert_new
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +80,39 @@ def test_model_new_builds_what_the_model_constructor_builds():
     # Callable defaults are called per instance: no shared mutable values.
     first, second = model_new(Contact)(), model_new(Contact)()
     assert first.properties == {} and first.properties is not second.properties
+
+
+def test_rows_insert_new_skips_what_a_unique_constraint_refuses_and_returns_the_rest():
+    kept = Tag.objects.create(name="kept")
+    rows = [Tag(name=name) for name in ("first", "kept", "second")]
+
+    with CaptureQueriesContext(connection) as queries:
+        inserted = rows_insert_new(Tag, rows, key="name")
+
+    assert len(queries) == 1
+    assert [row.name for row in inserted] == ["first", "second"]
+    assert all(row.pk is not None and not row._state.adding for row in inserted)
+    assert Tag.objects.get(name="kept").pk == kept.pk
+    assert Tag.objects.get(pk=inserted[1].pk).name == "second"
+
+
+def test_aware_timestamps_and_plain_json_are_stored_as_the_field_would_store_them():
+    contact = ContactFactory()
+    at = datetime.datetime(
+        2026, 3, 1, 12, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
+    )
+    rows = [
+        Activity(kind="page_viewed", source="test", contact=contact, occurred_at=at, properties=p)
+        for p in ({"a": [1, 2.5, True, None, "ü"]}, ["x"], "text", 3)
+    ]
+
+    rows_insert(Activity, rows)
+
+    stored = Activity.objects.filter(pk__in=[row.pk for row in rows]).order_by("pk")
+    assert [row.occurred_at for row in stored] == [at] * 4
+    assert [row.properties for row in stored] == [
+        {"a": [1, 2.5, True, None, "ü"]},
+        ["x"],
+        "text",
+        3,
+    ]

@@ -7,8 +7,10 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from crm.models import Activity, Deal, LifecycleStageChange, Task
+from crm.services import ActivityInput, activity_record_batch
 from scoring.models import Handoff, RoundRobinPointer
 from scoring.services import (
     DEMO_TASK_SOURCE,
@@ -19,6 +21,7 @@ from scoring.services import (
     handoff_reject,
     handoff_sla_check,
 )
+from scoring.services.handoffs import Lead, handoffs_open
 from scoring.tasks import check_handoff_sla_task, notify_handoff_owner_task
 from tests.factories import ContactFactory, DealFactory, HandoffFactory, UserFactory
 from tests.scoring.conftest import engagement_rule, record, score_of
@@ -461,3 +464,67 @@ def test_a_refused_sla_email_rolls_back_that_rules_claims_for_the_next_run(
 
     assert (first, unclaimed, second) == (0, 2, 2)
     assert len(mail.outbox) == 1
+
+
+# --- Opening many handoffs at once: set-based ------------------------------------------------
+
+
+def _leads_crossing(count: int, seller) -> tuple[list, int]:
+    """`count` leads crossing the threshold (and asking for a demo) in one batch: queries."""
+    people = [ContactFactory(owner=seller, lifecycle_stage_id="new_lead") for _ in range(count)]
+    items = [
+        ActivityInput(kind=kind, source="test", contact_id=person.pk, properties=properties)
+        for person in people
+        for kind, properties in (
+            ("page_viewed", {"path": "/pricing"}),
+            ("page_viewed", {"path": "/pricing"}),
+            ("demo_requested", {}),
+        )
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        activity_record_batch(items=items)
+    return people, len(queries.captured_queries)
+
+
+def test_opening_30_handoffs_costs_the_same_queries_as_opening_3(
+    scoring_rules, handoff_rule, seller
+):
+    handoff_rule.lifecycle_stage_id = "engaged_lead"
+    handoff_rule.save()
+    _leads_crossing(1, seller)  # the first batch creates the round-robin pointer and the like
+
+    few_people, few = _leads_crossing(3, seller)
+    many_people, many = _leads_crossing(30, seller)
+
+    # Opening them one by one cost ~26 queries per lead (score parts and reasons, routing,
+    # the row in a savepoint, the stage change, `handed_off`, a demo task each).
+    assert many == few
+    people = few_people + many_people
+    handoffs = Handoff.objects.filter(contact__in=people)
+    assert handoffs.count() == 33
+    assert {(h.owner, h.routed_by, h.score) for h in handoffs} == {(seller, "contact owner", 60)}
+    assert all(h.reasons[0]["label"].startswith("+60 Pricing") for h in handoffs)
+    assert Activity.objects.filter(kind="handed_off", contact__in=people).count() == 33
+    assert (
+        LifecycleStageChange.objects.filter(contact__in=people, to_stage="engaged_lead").count()
+        == 33
+    )
+    assert Task.objects.filter(contact__in=people, source=DEMO_TASK_SOURCE).count() == 33
+
+
+def test_a_lead_handed_off_by_another_batch_meanwhile_is_skipped(handoff_rule, seller):
+    taken, free = ContactFactory(owner=seller), ContactFactory(owner=seller)
+    HandoffFactory(contact=taken, rule=handoff_rule, owner=seller)  # committed by another batch
+
+    with transaction.atomic():
+        opened = handoffs_open(
+            leads=[Lead(contact=taken, rule=handoff_rule), Lead(contact=free, rule=handoff_rule)],
+            now=timezone.now(),
+        )
+
+    assert [handoff.contact for handoff in opened] == [free]
+    assert opened[0].pk == Handoff.objects.get(contact=free).pk
+    assert Handoff.objects.filter(contact=taken).count() == 1
+    assert list(Activity.objects.filter(kind="handed_off").values_list("contact", flat=True)) == [
+        free.pk
+    ]

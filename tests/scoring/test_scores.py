@@ -299,6 +299,25 @@ def test_scoring_a_batch_costs_the_same_queries_for_10_or_500_activities(db):
     assert len(large_queries) <= SCORING_BATCH_BUDGET, "\n".join(q[:120] for q in large_queries)
 
 
+def test_scoring_reads_only_the_contact_columns_its_fit_rules_name(db):
+    engagement_rule("pricing", points=5, conditions=PRICING)
+    fit_rule("title", 10, [("job_title", "contains", "head of")])
+    fit_rule("size", 10, [("company.size", "in", "51-200")])
+    activities = _batch(20)
+
+    contact_reads = [
+        sql
+        for sql in _scoring_queries(activities)
+        if sql.startswith('SELECT "crm_contact"') and "job_title" in sql
+    ]
+
+    # Full instances with company and both owners were ~12% of an ingest request.
+    assert len(contact_reads) == 1
+    read = contact_reads[0].split(" FROM ")[0]
+    assert '"job_title"' in read and '"crm_company"."size"' in read
+    assert '"auth_user"' not in read and '"properties"' not in read and '"last_name"' not in read
+
+
 def test_without_rules_scoring_a_batch_costs_one_query(contact, django_assert_num_queries):
     activities = _record_without_scoring([contact], size=20)
 
