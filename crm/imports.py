@@ -53,6 +53,7 @@ from crm.services.imports import (
     contact_import_csv_read,
     contact_import_preview,
     contacts_import_batch,
+    gc_paused,
     normalise_header,
     read_cell,
 )
@@ -519,7 +520,8 @@ class ContactImportExportMixin(ImportExportMixin):
         options = form.import_options()
         try:
             text = upload.read().decode("utf-8-sig")
-            csv_rows = contact_import_csv_read(text)
+            with gc_paused():
+                csv_rows = contact_import_csv_read(text)
         except UnicodeDecodeError:
             return {"result": ContactImportResult(base_errors=[NOT_UTF8])}
         except ValidationError as error:

@@ -81,6 +81,11 @@ def _import(client, rows: int) -> dict:
     cpu_s = time.process_time() - cpu
     if done.status_code not in (200, 302):
         return {"error": f"confirm failed: HTTP {done.status_code}"}
+    from crm.models import Contact
+
+    imported = Contact.objects.filter(email__startswith=f"import-{run_id}-").count()
+    if imported != rows:
+        return {"error": f"confirm imported {imported} of {rows} rows; see the log"}
     return {
         "seconds": preview_s + confirm_s,
         "preview_s": preview_s,
