@@ -228,8 +228,7 @@ def contact_import_csv_read(text: str) -> CsvRows:
         raise ValidationError("The file needs an 'email' column in its header row (the first row).")
     known = set(IMPORT_COLUMNS)
     ignored = [h for h in headers if h and h not in known and h not in EXPORT_ONLY_COLUMNS]
-    # The first column of each name wins, as a dict of the row would keep the last: the
-    # same as before (dict(zip(headers, cells))) for files without repeated headers.
+    # A repeated header: its last column wins, as dict(zip(headers, cells)) did before.
     wanted = [(index, name) for index, name in enumerate(headers) if name in known]
     wanted = list({name: (index, name) for index, name in wanted}.values())
     rows = []

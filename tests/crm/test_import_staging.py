@@ -368,3 +368,25 @@ def test_a_contact_created_between_the_confirms_read_and_its_insert_is_updated(
         ("bob@example.com", "Bob"),
     ]
     assert "Imported 1 new contact, 1 updated, 0 unchanged." in message_texts(done)
+
+
+def test_confirm_checks_again_that_the_user_may_record_consent(client, marketer):
+    from django.contrib.auth.models import Permission
+
+    text = ConsentTextFactory()
+    client.force_login(marketer)
+    preview = upload(
+        client, "email\nann@example.com\n", consent_topic=text.topic.pk, consent_confirmed="on"
+    )
+    # Moved to a group that may import contacts but not record consent, meanwhile.
+    marketer.groups.clear()
+    marketer.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="crm", codename__in=["add_contact", "view_contact"]
+        )
+    )
+
+    done = confirm(client, preview)
+
+    assert not Contact.objects.exists()
+    assert "You may import contacts but not record consent." in message_texts(done)
