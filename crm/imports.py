@@ -369,8 +369,6 @@ class ContactResource(resources.ModelResource):
 
 # --- Admin forms ----------------------------------------------------------------------------
 
-OPTION_FIELDS = ("source", "consent_topic", "consent_text", "lawful_basis", "consent_confirmed")
-
 
 class ConsentTopicChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, topic):
