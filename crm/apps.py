@@ -8,7 +8,13 @@ class CrmConfig(AppConfig):
 
     def ready(self):
         from crm import config_sections  # noqa: F401  (registers crm's config-as-code sections)
+        from crm.privacy_hooks import register_privacy_eraser
+        from crm.services.imports import contact_imports_erase
 
+        # A previewed, unconfirmed CSV import holds the address until it expires.
+        register_privacy_eraser(
+            "crm.ContactImport", lambda contact: contact_imports_erase(email=contact.email)
+        )
         self.connect_segments()
 
     def connect_segments(self):

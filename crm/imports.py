@@ -1,21 +1,24 @@
-"""CSV import and export of contacts (django-import-export), routed through crm's services.
+"""CSV import and export of contacts in the admin, routed through crm's services.
 
-Import: the whole file goes through crm.services.imports.contacts_import_batch, which
-applies the API's rules (email matched trimmed and case-insensitively, non-empty values
-overwrite, tags add, properties merge, first-touch attribution kept) a chunk of rows at
-a time with a fixed number of queries. A row that fails validation is listed with its
-spreadsheet row number and the reasons, and the other rows still import. Consent is
-granted only when the person importing picks a topic and confirms it; no column of the
-file can grant it.
+Import (our own two views on django-import-export's URLs and buttons): the upload reads
+the file once, checks every cell with lean per-column parsers and plans the rows against
+the database (crm.services.imports.contact_import_preview); the checked rows are kept in
+a `ContactImport` row and the preview page carries only its token. Confirm applies those
+rows set-based (contact_import_confirm), re-checking only what the database may have
+changed since the preview, and writes one admin log entry. A row that fails validation
+is listed with its spreadsheet row number and the reasons, and the other rows still
+import. Consent is granted only when the person importing picks a topic and confirms
+its wording; no column of the file can grant it.
 
-Export: CSV streamed row by row (crm.spreadsheets.csv_stream), so a million contacts
-export in constant memory, and no cell runs as a formula.
+Export: django-import-export's page and resource, streamed row by row
+(crm.spreadsheets.csv_stream), so a million contacts export in constant memory, and no
+cell runs as a formula.
 """
 
+import csv
 import json
 import logging
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from operator import attrgetter
 
@@ -25,46 +28,41 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Max, QuerySet
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 from import_export import fields, resources, widgets
 from import_export.admin import ImportExportMixin
-from import_export.forms import ConfirmImportForm, ImportForm
 from import_export.resources import Diff
 from import_export.results import Result, RowResult
 from import_export.signals import post_export
 
-from crm.models import ConsentEntry, ConsentText, ConsentTopic, Contact, Tag
+from crm.models import ConsentEntry, ConsentText, ConsentTopic, Contact, ContactImport, Tag
 from crm.services.imports import (
+    EXPORT_ONLY_COLUMNS,
+    IMPORT_COLUMNS,
     INVALID,
     PLAIN_COLUMNS,
+    ContactImportRefused,
     ContactImportRow,
+    consent_source_for,
+    contact_import_confirm,
+    contact_import_csv_read,
+    contact_import_preview,
     contacts_import_batch,
+    gc_paused,
+    normalise_header,
+    read_cell,
 )
-from crm.spreadsheets import FormulaEscapedCSV, csv_stream, unescape_formula
+from crm.spreadsheets import FormulaEscapedCSV, csv_stream
 
 logger = logging.getLogger(__name__)
 
-#: Columns an import reads, in the order an export writes them.
-IMPORT_COLUMNS = (
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "job_title",
-    "company",
-    "company_domain",
-    "country",
-    "time_zone",
-    "language",
-    "external_id",
-    "lifecycle_stage",
-    "tags",
-    "properties",
-)
-#: Columns an export adds for information; an import skips them without comment.
-EXPORT_ONLY_COLUMNS = ("owner", "source", "lead_score", "created_at")
-TAG_SEPARATORS = re.compile(r"[,;]")
+__all__ = ["EXPORT_ONLY_COLUMNS", "IMPORT_COLUMNS", "ContactImportExportMixin", "ContactResource"]
+
 #: Rows the preview shows (with their changes); the summary above it counts every row, and
 #: every invalid row is listed. Rendering 100,000 rows made a page nobody reads and cost
 #: more CPU than importing them.
@@ -98,10 +96,9 @@ IMPORT_HELP_TEXT = (
 
 
 def spreadsheet_row(number: int) -> int:
-    """Return the row number a spreadsheet shows for import-export's data row `number`.
+    """Return the row number a spreadsheet shows for data row `number` (counted from 1).
 
-    import-export counts data rows from 1; people look the row up in a spreadsheet,
-    where the header is row 1.
+    People look the row up in a spreadsheet, where the header is row 1.
     """
     return number + 1
 
@@ -117,15 +114,113 @@ class ContactImportOptions:
 
     @property
     def lawful_basis_label(self) -> str:
-        return ConsentEntry.LawfulBasis(self.lawful_basis).label
+        return ConsentEntry.LawfulBasis(self.lawful_basis or "consent").label
 
     def consent_source(self, file_name: str) -> str:
         """The ledger's `source`: the stated source plus the file, within the column's 300."""
-        return f"{self.source} (file {file_name[:90]})"
+        return consent_source_for(self.source, file_name)
 
 
-class ContactImportResult(Result):
-    """import-export's result, with spreadsheet row numbers and what the import left out."""
+# --- What the import page shows ----------------------------------------------------------------
+
+
+@dataclass
+class InvalidRow:
+    """A row left out: its spreadsheet row number and the reasons, by column."""
+
+    number: int
+    error_dict: dict[str, list[str]]
+
+
+@dataclass
+class PreviewRow:
+    import_type: str
+    diff: list | None = None
+
+
+@dataclass
+class ContactImportResult:
+    """A preview or a confirmed import, as the page and the messages show it."""
+
+    base_errors: list[str] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=lambda: {"new": 0, "update": 0, "skip": 0})
+    invalid_rows: list[InvalidRow] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    shown: list[PreviewRow] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    consent_recorded: int = 0
+    consent_withdrawn_rows: list[int] = field(default_factory=list)
+    consent_suppressed_rows: list[int] = field(default_factory=list)
+    diff_headers: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_batch(cls, batch, *, ignored_columns=(), with_diffs=False) -> "ContactImportResult":
+        result = cls(
+            ignored_columns=list(ignored_columns),
+            consent_recorded=batch.consent_recorded,
+            consent_withdrawn_rows=list(batch.consent_withdrawn_rows),
+            consent_suppressed_rows=list(batch.consent_suppressed_rows),
+            diff_headers=[column_label(column) for column in IMPORT_COLUMNS],
+        )
+        totals = result.totals
+        for outcome in batch.outcomes:
+            if outcome.status == INVALID:
+                result.invalid_rows.append(InvalidRow(outcome.number, outcome.errors))
+                continue
+            totals[outcome.status] += 1
+            result.statuses.append(outcome.status)
+            if with_diffs and outcome.after is not None:
+                diff = SnapshotDiff(
+                    _render_snapshot(outcome.before, IMPORT_COLUMNS),
+                    _render_snapshot(outcome.after, IMPORT_COLUMNS),
+                    new=outcome.before is None,
+                ).as_html()
+                result.shown.append(PreviewRow(outcome.status, diff))
+        return result
+
+    def has_errors(self) -> bool:
+        return bool(self.base_errors)
+
+    def has_validation_errors(self) -> bool:
+        return bool(self.invalid_rows)
+
+    @property
+    def valid_count(self) -> int:
+        return len(self.statuses)
+
+    def valid_rows(self) -> list[PreviewRow]:
+        return [PreviewRow(status) for status in self.statuses]
+
+    def preview_rows(self) -> list[PreviewRow]:
+        """The rows the preview shows: the first PREVIEW_ROWS valid ones, with their diff."""
+        return self.shown
+
+
+class SnapshotDiff(Diff):
+    """import-export's preview diff, from the service's before/after snapshots of a row."""
+
+    def __init__(self, left: list[str], right: list[str], new: bool):
+        self.left, self.right, self.new = left, right, new
+
+
+def _render_snapshot(snapshot: dict | None, columns) -> list[str]:
+    if snapshot is None:
+        return [""] * len(columns)
+    rendered = {
+        **snapshot,
+        "tags": ",".join(snapshot["tags"]),
+        "properties": json.dumps(snapshot["properties"], sort_keys=True)
+        if snapshot["properties"]
+        else "",
+    }
+    return [str(rendered.get(column) or "") for column in columns]
+
+
+# --- Export (django-import-export's resource) ----------------------------------------------------
+
+
+class _ResourceImportResult(Result):
+    """import-export's result for ContactResource.import_data, with spreadsheet row numbers."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -136,15 +231,6 @@ class ContactImportResult(Result):
     def append_invalid_row(self, number, row, validation_error):
         super().append_invalid_row(spreadsheet_row(number), row, validation_error)
 
-    def preview_rows(self):
-        """The rows the preview shows: the first PREVIEW_ROWS valid ones (they have a diff)."""
-        return self.valid_rows()[:PREVIEW_ROWS]
-
-    def row_errors(self):
-        return [
-            (spreadsheet_row(row.errors[0].number), row.errors) for row in self.rows if row.errors
-        ]
-
 
 class JSONObjectWidget(widgets.JSONWidget):
     """Properties as JSON with sorted keys, and an empty cell (not "None") when there are none."""
@@ -154,7 +240,8 @@ class JSONObjectWidget(widgets.JSONWidget):
 
 
 class ContactResource(resources.ModelResource):
-    """Contacts as CSV columns; imports call the services instead of saving instances."""
+    """Contacts as CSV columns. The admin exports with it; import_data() is for scripts and
+    imports in one pass through contacts_import_batch (the admin's import does not use it)."""
 
     company = fields.Field(attribute="company__name", column_name="company")
     company_domain = fields.Field(attribute="company__domain", column_name="company_domain")
@@ -184,56 +271,44 @@ class ContactResource(resources.ModelResource):
     def __init__(self, options: ContactImportOptions | None = None, **kwargs):
         super().__init__(**kwargs)
         self.options = options
-        self._ignored_columns: list[str] = []
 
     @classmethod
     def get_result_class(cls):
-        return ContactImportResult
+        return _ResourceImportResult
 
     def get_import_fields(self):
         return [f for f in super().get_import_fields() if f.column_name not in EXPORT_ONLY_COLUMNS]
 
-    # --- import ---------------------------------------------------------------------------
+    # --- import (scripts) -----------------------------------------------------------------
 
-    def import_data(self, dataset, *args, **kwargs):
+    def import_data(self, dataset, dry_run=False, raise_errors=False, **kwargs):
+        """Import a tablib Dataset in one pass (contacts_import_batch); dry runs roll back."""
         if self.options is None:
             raise ValueError("Pass ContactImportOptions: an import states its source.")
-        return super().import_data(dataset, *args, **kwargs)
-
-    def before_import(self, dataset, **kwargs):
-        dataset.headers = [_normalise_header(header) for header in dataset.headers or []]
-        known = IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS
-        self._ignored_columns = [h for h in dataset.headers if h and h not in known]
-
-    def import_data_inner(
-        self, dataset, dry_run, raise_errors, using_transactions, collect_failed_rows, **kwargs
-    ):
-        """Import the whole file through contacts_import_batch(), not row by row.
-
-        import-export's loop costs ~30 queries a row through the upsert services; the
-        batch service validates every row in Python and writes each chunk of rows with a
-        fixed number of queries. The result is import-export's, row for row, so the
-        preview, the confirm step and the per-row report work as before. import_data()
-        runs this in a transaction and rolls it back for the preview (dry run).
-        """
         result = self.get_result_class()()
-        result.diff_headers = [column_label(header) for header in self.get_diff_headers()]
-        result.total_rows = len(dataset)
-        try:
-            self.before_import(dataset, **kwargs)
-            self._check_import_id_fields(dataset.headers)
-        except Exception as error:
-            self.handle_import_error(result, error, raise_errors)
+        headers = [normalise_header(header) for header in dataset.headers or []]
+        known = IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS
+        result.ignored_columns = [h for h in headers if h and h not in known]
+        if "email" not in headers:
+            result.append_base_error(
+                self.get_error_result_class()(ValueError("The file needs an 'email' column."))
+            )
             return result
-        headers = dataset.headers
-        raw_rows = [dict(zip(headers, data_row, strict=False)) for data_row in dataset]
+        rows = [
+            ContactImportRow(
+                number=spreadsheet_row(index),
+                values={
+                    name: read_cell(cell)
+                    for name, cell in zip(headers, data_row, strict=False)
+                    if name
+                },
+            )
+            for index, data_row in enumerate(dataset, 1)
+        ]
         options = self.options
         try:
             batch = contacts_import_batch(
-                rows=[
-                    ContactImportRow(number=spreadsheet_row(index), values=_read_row(row))
-                    for index, row in enumerate(raw_rows, 1)
-                ],
+                rows=rows,
                 source=options.source,
                 consent_topic=options.consent_topic,
                 consent_text=options.consent_text,
@@ -242,53 +317,28 @@ class ContactResource(resources.ModelResource):
                 recorded_by=kwargs.get("user"),
             )
         except Exception as error:
-            # Not bad data but a bug: show it, and import_data() rolls the whole file back.
             logger.exception("Contact import failed")
             self.handle_import_error(result, error, raise_errors)
             return result
-        columns = [f.column_name for f in self.get_import_fields()]
-        diffs_left = PREVIEW_ROWS if dry_run else 0
-        for index, (row, outcome) in enumerate(zip(raw_rows, batch.outcomes, strict=True), 1):
-            row_result = self._row_result(outcome, columns, with_diff=diffs_left > 0)
-            if row_result.diff is not None:
-                diffs_left -= 1
-            result.increment_row_result_total(row_result)
-            if row_result.validation_error is not None:
-                result.append_invalid_row(index, row, row_result.validation_error)
-            result.append_row_result(row_result)
-        result.consent_recorded = batch.consent_recorded
-        result.consent_withdrawn_rows = batch.consent_withdrawn_rows
-        self.after_import(dataset, result, **kwargs)
-        return result
-
-    def _row_result(self, outcome, columns: list[str], *, with_diff: bool) -> RowResult:
-        row_result = self.get_row_result_class()()
-        if outcome.status == INVALID:
-            row_result.import_type = RowResult.IMPORT_TYPE_INVALID
-            row_result.validation_error = ValidationError(outcome.errors)
-            return row_result
-        row_result.import_type = {
+        types = {
             "new": RowResult.IMPORT_TYPE_NEW,
             "update": RowResult.IMPORT_TYPE_UPDATE,
             "skip": RowResult.IMPORT_TYPE_SKIP,
-        }[outcome.status]
-        if with_diff:
-            # Only the preview shows the diff, and only for its first PREVIEW_ROWS rows:
-            # rendering it for every row of a big file cost more than the import itself.
-            row_result.diff = SnapshotDiff(
-                _render_snapshot(outcome.before, columns),
-                _render_snapshot(outcome.after, columns),
-                new=outcome.before is None,
-            ).as_html()
-        row_result.object_id = outcome.contact.pk
-        row_result.object_repr = str(outcome.contact)
-        row_result.instance = outcome.contact
-        return row_result
-
-    def after_import(self, dataset, result, **kwargs):
-        # Not ModelResource's: it resets the id sequence, which could hand out ids that
-        # concurrent API writes already hold. The service inserts through the sequence.
-        result.ignored_columns = self._ignored_columns
+        }
+        for outcome in batch.outcomes:
+            row_result = self.get_row_result_class()()
+            if outcome.status == INVALID:
+                row_result.import_type = RowResult.IMPORT_TYPE_INVALID
+                row_result.validation_error = ValidationError(outcome.errors)
+                result.append_invalid_row(outcome.number - 1, {}, row_result.validation_error)
+            else:
+                row_result.import_type = types[outcome.status]
+                row_result.object_id = outcome.contact_id
+            result.increment_row_result_total(row_result)
+            result.append_row_result(row_result)
+        result.consent_recorded = batch.consent_recorded
+        result.consent_withdrawn_rows = batch.consent_withdrawn_rows
+        return result
 
     # --- export ---------------------------------------------------------------------------
 
@@ -317,46 +367,7 @@ class ContactResource(resources.ModelResource):
         return contact.owner.get_username() if contact.owner_id else ""
 
 
-def _normalise_header(header) -> str:
-    return re.sub(r"[\s-]+", "_", unescape_formula(str(header or "")).strip().lower())
-
-
-def _read_row(row: dict) -> dict[str, str]:
-    """Return the row's cells as trimmed text, without the quote an export put before formulas."""
-    return {
-        name: unescape_formula(str(value).strip()).strip() if value is not None else ""
-        for name, value in row.items()
-        if name
-    }
-
-
-class SnapshotDiff(Diff):
-    """import-export's preview diff, from the service's before/after snapshots of a row.
-
-    import-export's Diff reads every field of the instance through the resource (a tag
-    query per row); the snapshots already hold the values.
-    """
-
-    def __init__(self, left: list[str], right: list[str], new: bool):
-        self.left, self.right, self.new = left, right, new
-
-
-def _render_snapshot(snapshot: dict | None, columns: list[str]) -> list[str]:
-    if snapshot is None:
-        return [""] * len(columns)
-    rendered = {
-        **snapshot,
-        "tags": ",".join(snapshot["tags"]),
-        "properties": json.dumps(snapshot["properties"], sort_keys=True)
-        if snapshot["properties"]
-        else "",
-    }
-    return [str(rendered.get(column) or "") for column in columns]
-
-
 # --- Admin forms ----------------------------------------------------------------------------
-
-OPTION_FIELDS = ("source", "consent_topic", "consent_text", "lawful_basis", "consent_confirmed")
 
 
 class ConsentTopicChoiceField(forms.ModelChoiceField):
@@ -366,9 +377,10 @@ class ConsentTopicChoiceField(forms.ModelChoiceField):
         return f"{topic.name} (wording v{topic.latest_version})"
 
 
-class ContactImportOptionsForm(forms.Form):
-    """Where the contacts come from, and the consent to record (none unless chosen)."""
+class ContactImportForm(forms.Form):
+    """The file, where the contacts come from, and the consent to record (none unless chosen)."""
 
+    import_file = forms.FileField(label="File to import", help_text=IMPORT_HELP_TEXT)
     source = forms.CharField(
         label="Source of these contacts",
         max_length=200,
@@ -383,9 +395,6 @@ class ContactImportOptionsForm(forms.Form):
         help_text="Leave empty unless every person in the file agreed to this topic. "
         "The preview shows the exact wording that will be recorded. People who withdrew "
         "consent to the topic keep it withdrawn.",
-    )
-    consent_text = forms.ModelChoiceField(
-        queryset=ConsentText.objects.all(), required=False, widget=forms.HiddenInput
     )
     lawful_basis = forms.ChoiceField(
         choices=ConsentEntry.LawfulBasis.choices,
@@ -409,25 +418,20 @@ class ContactImportOptionsForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         topic = cleaned.get("consent_topic")
+        cleaned["consent_text"] = None
         if topic is None:
-            cleaned["consent_text"] = None
             return cleaned
         if self.user is not None and not self.user.has_perm("crm.add_consententry"):
             self.add_error("consent_topic", "You may import contacts but not record consent.")
         if not cleaned.get("consent_confirmed"):
             self.add_error("consent_confirmed", "Confirm the consent, or choose no topic.")
-        self._clean_consent_text(cleaned, topic)
-        return cleaned
-
-    def _clean_consent_text(self, cleaned: dict, topic: ConsentTopic) -> None:
-        # The confirm step carries the wording the preview showed, so a version published
-        # in between is never recorded unseen.
-        text = cleaned.get("consent_text") or topic.texts.order_by("-version").first()
+        # The wording the preview shows is the one recorded: the staged import keeps it,
+        # so a version published between preview and confirm is never recorded unseen.
+        text = topic.texts.order_by("-version").first()
         if text is None:
             self.add_error("consent_topic", "Publish this topic's consent wording first.")
-        elif text.topic_id != topic.pk:
-            self.add_error("consent_topic", "That wording belongs to another topic.")
         cleaned["consent_text"] = text
+        return cleaned
 
     def import_options(self) -> ContactImportOptions:
         data = self.cleaned_data
@@ -439,32 +443,20 @@ class ContactImportOptionsForm(forms.Form):
         )
 
 
-class ContactImportForm(ContactImportOptionsForm, ImportForm):
-    field_order = ["resource", "import_file", "format", *OPTION_FIELDS]
+class ContactConfirmImportForm(forms.Form):
+    """The confirm step carries only the staged import's token: the rows and the options
+    the preview showed are kept on the server, so nothing can be changed in between."""
 
-    def __init__(self, formats, resources, **kwargs):
-        super().__init__(formats, resources, **kwargs)
-        self.fields["import_file"].help_text = IMPORT_HELP_TEXT
-
-
-class ContactConfirmImportForm(ContactImportOptionsForm, ConfirmImportForm):
-    """Carries the options of the import form, unchanged, to the confirm step."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in OPTION_FIELDS:
-            self.fields[name].widget = forms.HiddenInput()
+    import_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
 
 # --- Admin ----------------------------------------------------------------------------------
 
 
 class ContactImportExportMixin(ImportExportMixin):
-    """Adds import (with preview and a per-row error report) and export to the contact admin."""
+    """Adds import (preview with a per-row error report, then confirm) and export."""
 
     resource_classes = [ContactResource]
-    import_form_class = ContactImportForm
-    confirm_form_class = ContactConfirmImportForm
     import_template_name = "admin/crm/contact/import.html"
     # A byte-order mark makes Excel read the file as UTF-8; import reads it as utf-8-sig.
     to_encoding = "utf-8-sig"
@@ -499,61 +491,133 @@ class ContactImportExportMixin(ImportExportMixin):
         post_export.send(sender=None, model=self.model)
         return response
 
-    def get_import_form_kwargs(self, request):
-        return {**super().get_import_form_kwargs(request), "user": request.user}
-
-    def get_confirm_form_kwargs(self, request, import_form=None):
-        return {**super().get_confirm_form_kwargs(request, import_form), "user": request.user}
-
-    def get_confirm_form_initial(self, request, import_form):
-        initial = super().get_confirm_form_initial(request, import_form)
-        if import_form is not None:
-            initial.update({name: import_form.cleaned_data.get(name) for name in OPTION_FIELDS})
-        return initial
-
-    def get_import_resource_kwargs(self, request, **kwargs):
-        form = kwargs.get("form")
-        if form is not None and form.is_bound and form.is_valid():
-            return {"options": form.import_options()}
-        return {}
+    # --- import: upload and preview -------------------------------------------------------
 
     def import_action(self, request, **kwargs):
-        """Offer the confirm step when some rows are invalid, as long as others are valid.
+        """The upload form; posted, the preview: counts, consent, left-out rows, first rows.
 
-        import-export refuses to confirm a file with any invalid row; a marketer would
-        rather import the good rows now and fix the listed ones later.
+        The file is read and every row checked once, here; Confirm applies the checked
+        rows the preview kept (contact_import_confirm). The confirm step is offered when
+        some rows are invalid, as long as others are valid: a marketer would rather import
+        the good rows now and fix the listed ones later.
         """
-        response = super().import_action(request, **kwargs)
-        context = getattr(response, "context_data", None) or {}
-        result = context.get("result")
-        if result is None or result.has_errors() or not result.valid_rows():
-            return response
-        if "confirm_form" not in context:
-            context["confirm_form"] = self.create_confirm_form(request, import_form=context["form"])
-        context["contact_import_options"] = context["form"].import_options()
-        context["contact_import_summary"] = import_preview_summary(result)
-        return response
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = ContactImportForm(
+            request.POST if request.method == "POST" else None,
+            request.FILES if request.method == "POST" else None,
+            user=request.user,
+        )
+        context = {}
+        if request.method == "POST" and form.is_valid():
+            context.update(self._preview(request, form))
+        return self._import_page(request, form, context)
 
-    def generate_log_entries(self, result, request):
+    def _preview(self, request, form: ContactImportForm) -> dict:
+        upload = form.cleaned_data["import_file"]
+        options = form.import_options()
+        try:
+            text = upload.read().decode("utf-8-sig")
+            with gc_paused():
+                csv_rows = contact_import_csv_read(text)
+        except UnicodeDecodeError:
+            return {"result": ContactImportResult(base_errors=[NOT_UTF8])}
+        except ValidationError as error:
+            return {"result": ContactImportResult(base_errors=error.messages)}
+        except csv.Error as error:
+            message = f"This is not a CSV file: {error}."
+            return {"result": ContactImportResult(base_errors=[message])}
+        if not csv_rows.rows:
+            return {"result": ContactImportResult(base_errors=[NO_ROWS])}
+        batch, staged = contact_import_preview(
+            rows=csv_rows.rows,
+            source=options.source,
+            consent_topic=options.consent_topic,
+            consent_text=options.consent_text,
+            lawful_basis=options.lawful_basis,
+            file_name=upload.name,
+            user=request.user,
+            ignored_columns=csv_rows.ignored_columns,
+            preview_rows=PREVIEW_ROWS,
+        )
+        result = ContactImportResult.from_batch(
+            batch, ignored_columns=csv_rows.ignored_columns, with_diffs=True
+        )
+        context = {"result": result}
+        if result.valid_count and staged is not None:
+            context.update(
+                confirm_form=ContactConfirmImportForm(initial={"import_token": staged.token}),
+                contact_import_options=options,
+                contact_import_file_name=upload.name,
+                contact_import_summary=import_preview_summary(result),
+            )
+        elif staged is not None:
+            staged.delete()
+        return context
+
+    def _import_page(self, request, form, context: dict) -> TemplateResponse:
+        context.update(self.admin_site.each_context(request))
+        context.update(
+            title="Import",
+            form=form,
+            opts=self.model._meta,
+            media=self.media + form.media,
+            import_error_display=self.import_error_display,
+            fields_list=[("Contacts", list(IMPORT_COLUMNS))],
+        )
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, [self.import_template_name], context)
+
+    # --- import: confirm ------------------------------------------------------------------
+
+    @method_decorator(require_POST)
+    def process_import(self, request, **kwargs):
+        """Apply the rows the preview checked; refuse a stale, used or foreign token."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        token = request.POST.get("import_token", "")
+        topic_id = (
+            ContactImport.objects.filter(token=token, created_by=request.user)
+            .values_list("consent_topic_id", flat=True)
+            .first()
+        )
+        if topic_id is not None and not request.user.has_perm("crm.add_consententry"):
+            messages.error(request, "You may import contacts but not record consent.")
+            return self._back_to_upload()
+        try:
+            batch, staged = contact_import_confirm(token=token, user=request.user)
+        except ContactImportRefused as refused:
+            messages.error(request, str(refused))
+            return self._back_to_upload()
+        except Exception:
+            # Not bad data but a bug: the transaction rolled the whole file back.
+            logger.exception("Contact import failed")
+            messages.error(request, "Nothing was imported: an unexpected error stopped the import.")
+            return self._back_to_upload()
+        result = ContactImportResult.from_batch(batch)
+        self._log_import(request, result, staged)
+        self._success_messages(request, result)
+        return HttpResponseRedirect(
+            reverse("admin:crm_contact_changelist", current_app=self.admin_site.name)
+        )
+
+    def _back_to_upload(self):
+        return HttpResponseRedirect(
+            reverse("admin:crm_contact_import", current_app=self.admin_site.name)
+        )
+
+    def _log_import(self, request, result: ContactImportResult, staged: ContactImport) -> None:
         """One admin log entry for the whole import, not one per row.
 
-        import-export logs every imported contact (a LogEntry and its repr per row: a
-        fifth of a large import's CPU). The audit trail is this entry (who imported
-        which file, when, with what totals and source) plus what each contact keeps:
-        its source and entry point, and for consent the ledger's entries, each naming
-        the import, the wording and the person who recorded it.
-        A result with errors was rolled back: there is nothing to log.
+        The audit trail is this entry (who imported which file, when, with what totals
+        and source) plus what each contact keeps: its source and entry point, and for
+        consent the ledger's entries, each naming the import, the wording and the person
+        who recorded it.
         """
-        if result.has_errors() or self.get_skip_admin_log():
-            return
         totals = result.totals
-        new, updated = totals[RowResult.IMPORT_TYPE_NEW], totals[RowResult.IMPORT_TYPE_UPDATE]
-        if not new and not updated:
+        if not totals["new"] and not totals["update"]:
             return
-        file_name = request.POST.get("original_file_name", "")
-        message = import_totals_message(totals)
-        if request.POST.get("source"):
-            message += f" Source: {request.POST['source']}."
+        message = import_totals_message(totals) + f" Source: {staged.source}."
         if result.consent_recorded:
             message += f" Consent recorded for {result.consent_recorded}."
         if result.invalid_rows:
@@ -562,15 +626,12 @@ class ContactImportExportMixin(ImportExportMixin):
             user_id=request.user.pk,
             content_type=ContentType.objects.get_for_model(self.model),
             object_id=None,
-            object_repr=f"CSV import {file_name}"[:200],
-            action_flag=ADDITION if new else CHANGE,
+            object_repr=f"CSV import {staged.file_name}"[:200],
+            action_flag=ADDITION if totals["new"] else CHANGE,
             change_message=message,
         )
 
-    def add_success_message(self, result, request):
-        if result.has_errors():
-            messages.error(request, "Nothing was imported: an unexpected error stopped the import.")
-            return
+    def _success_messages(self, request, result: ContactImportResult) -> None:
         messages.success(request, import_totals_message(result.totals))
         if result.consent_recorded:
             messages.success(
@@ -597,26 +658,41 @@ class ContactImportExportMixin(ImportExportMixin):
                 )
                 % {"rows": ", ".join(str(number) for number in numbers)},
             )
+        if result.consent_suppressed_rows:
+            numbers = result.consent_suppressed_rows
+            messages.warning(request, suppressed_rows_message(numbers))
+
+
+NOT_UTF8 = "The file is not UTF-8 text: save it as “CSV UTF-8” and upload it again."
+NO_ROWS = "The file has no rows below its header row."
+
+
+def suppressed_rows_message(numbers: list[int]) -> str:
+    return ngettext(
+        "Consent was not recorded for row %(rows)s: this address is suppressed because "
+        "the person objected (unsubscribed from everything, complained or asked to be "
+        "erased), and an import never overrides that.",
+        "Consent was not recorded for rows %(rows)s: these addresses are suppressed "
+        "because the people objected (unsubscribed from everything, complained or asked "
+        "to be erased), and an import never overrides that.",
+        len(numbers),
+    ) % {"rows": ", ".join(str(number) for number in numbers)}
 
 
 def import_totals_message(totals: dict) -> str:
     """ "Imported 1 new contact, 2 updated, 1 unchanged." with the right plural."""
-    new = totals[RowResult.IMPORT_TYPE_NEW]
+    new = totals["new"]
     return ngettext(
         "Imported %(new)d new contact, %(updated)d updated, %(unchanged)d unchanged.",
         "Imported %(new)d new contacts, %(updated)d updated, %(unchanged)d unchanged.",
         new,
-    ) % {
-        "new": new,
-        "updated": totals[RowResult.IMPORT_TYPE_UPDATE],
-        "unchanged": totals[RowResult.IMPORT_TYPE_SKIP],
-    }
+    ) % {"new": new, "updated": totals["update"], "unchanged": totals["skip"]}
 
 
 def import_preview_summary(result) -> str:
     """What confirming will do, counted, e.g. "3 contacts will be imported (2 new, ...)"."""
     totals = result.totals
-    ready = len(result.valid_rows())
+    ready = totals["new"] + totals["update"] + totals["skip"]
     text = ngettext(
         "%(ready)d row will be imported: %(new)d new, %(updated)d updated, "
         "%(unchanged)d unchanged.",
@@ -625,9 +701,9 @@ def import_preview_summary(result) -> str:
         ready,
     ) % {
         "ready": ready,
-        "new": totals[RowResult.IMPORT_TYPE_NEW],
-        "updated": totals[RowResult.IMPORT_TYPE_UPDATE],
-        "unchanged": totals[RowResult.IMPORT_TYPE_SKIP],
+        "new": totals["new"],
+        "updated": totals["update"],
+        "unchanged": totals["skip"],
     }
     left_out = len(result.invalid_rows)
     if left_out:

@@ -335,6 +335,42 @@ class LifecycleStageChange(models.Model):
 # --- Consent and suppression ----------------------------------------------------------------
 
 
+class ContactImport(models.Model):
+    """A CSV import between its preview and its confirm: the rows, parsed and checked once.
+
+    The preview reads the file, checks every cell and keeps the rows that passed here
+    (JSON), with the options the person chose and the rows left out; Confirm applies
+    them without reading or checking the file again, re-checking only what the database
+    may have changed meanwhile (crm.services.imports). The token is the confirm form's
+    only field: it is random, belongs to the user who previewed, works once and
+    expires (crm.services.imports.STAGED_IMPORT_TTL); expired rows are deleted by the
+    next preview, and an erasure deletes any that name the address.
+    """
+
+    token = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(db_index=True)
+    file_name = models.CharField(max_length=300, blank=True, default="")
+    source = models.CharField(max_length=200)
+    consent_topic = models.ForeignKey(
+        "ConsentTopic", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    consent_text = models.ForeignKey(
+        "ConsentText", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    lawful_basis = models.CharField(max_length=30, blank=True, default="")
+    ignored_columns = models.JSONField(default=list, blank=True)
+    # Plain JSON text, not a JSONField: written and read whole, never queried, and
+    # PostgreSQL's jsonb would parse and re-encode a few MB on each write.
+    rows = models.TextField(help_text="The rows that passed the preview's checks (JSON).")
+    invalid_rows = models.TextField(default="[]", help_text="[row number, errors] (JSON).")
+
+    def __str__(self):
+        return f"import of {self.file_name or 'a file'} by user {self.created_by_id}"
+
+
 class ConsentTopic(TimestampedModel):
     """A subscription type people opt in to, e.g. newsletter or product updates.
 

@@ -4,14 +4,14 @@ Grants no consent: recording consent needs a person to confirm the wording, whic
 admin's import form asks for.
 """
 
-import csv
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import ngettext
 
-from crm.imports import _normalise_header, _read_row, import_totals_message, spreadsheet_row
-from crm.services.imports import INVALID, ContactImportRow, contacts_import_batch
+from crm.imports import import_totals_message
+from crm.services.imports import INVALID, contact_import_csv_read, contacts_import_batch
 
 
 class Command(BaseCommand):
@@ -25,23 +25,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: Path, source: str, **options):
         try:
-            handle = file.open(encoding="utf-8-sig", newline="")
+            text = file.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise CommandError(f"{file} is not UTF-8 text: {error}") from error
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error}") from error
-        with handle:
-            reader = csv.reader(handle)
-            headers = [_normalise_header(header) for header in next(reader, [])]
-            if "email" not in headers:
-                raise CommandError("The file needs an 'email' column in its header row.")
-            # A short row leaves the missing cells empty, as the admin's import does.
-            rows = [
-                ContactImportRow(
-                    number=spreadsheet_row(index),
-                    values=_read_row(dict(zip(headers, cells, strict=False))),
-                )
-                for index, cells in enumerate(reader, 1)
-            ]
-        result = contacts_import_batch(rows=rows, source=source[:200])
+        try:
+            read = contact_import_csv_read(text)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from error
+        result = contacts_import_batch(rows=read.rows, source=source[:200])
         for outcome in result.outcomes:
             if outcome.status == INVALID:
                 reasons = " ".join(
