@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from crm.models import Activity
 from crm.services import ActivityInput, activity_record_batch, task_create
-from crm.set_inserts import rows_insert
+from crm.set_inserts import model_new, rows_insert
 from sequences.conditions import contact_facts
 from sequences.gate import GateBatch, evaluate_in_batch
 from sequences.links import unsubscribe_mailto, unsubscribe_url
@@ -234,8 +234,13 @@ def _claim_rows(claims, now: datetime.datetime) -> dict[int, OutboundMessage]:
     return claimed
 
 
+#: OutboundMessage() without Model.__init__'s per-call walk over every field (a claim
+#: per email); the same instance, its uuid default called per row.
+_message_new = model_new(OutboundMessage)
+
+
 def _new_row(enrollment, step, template, variant, now) -> OutboundMessage:
-    return OutboundMessage(
+    return _message_new(
         enrollment=enrollment,
         step=step["key"],
         contact=enrollment.contact,

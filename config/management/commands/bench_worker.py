@@ -52,13 +52,14 @@ class Command(BaseCommand):
         while not Path(go_file).exists():
             time.sleep(0.005)
         claimed = sent = empty = 0
+        began = time.process_time()
         while time.time() < float(until) and empty < 2:
             got, handed, _more = due_enrollments_sweep()
             claimed, sent = claimed + got, sent + handed
             empty = 0 if got else empty + 1
             if not got:
                 time.sleep(0.05)
-        emit(claimed=claimed, sent=sent)
+        emit(claimed=claimed, sent=sent, cpu=time.process_time() - began)
 
     def evaluate(self, *segment_pks: str) -> None:
         """Each segment's first full evaluation, one after the other."""
