@@ -41,13 +41,12 @@ class Command(BaseCommand):
         worker was still sending, so with more workers than batches the idle ones spun
         on claim queries and took the CPU from those sending.
         """
-        from django.core.mail import get_connection
         from django.db import connection
 
         from sequences.tasks import due_enrollments_sweep
 
         connection.ensure_connection()
-        get_connection()
+        import_string(settings.EMAIL_BACKEND)  # imported, not opened: the send path opens it
         Path(f"{go_file}.ready.{os.getpid()}").touch()
         while not Path(go_file).exists():
             time.sleep(0.005)
