@@ -351,6 +351,11 @@ def _render_email(template, data: dict) -> RenderedEmail:
 
 
 def _render(source: str, data: dict, *, autoescape: bool) -> str:
+    if "{" not in source:
+        # No tag, variable or comment: the engine would return the text as it is (a
+        # fixed subject, an empty preheader). Spent from the budget all the same.
+        _current_budget().spend(chars=len(source))
+        return source
     return compile_template(source).render(Context(data, autoescape=autoescape))
 
 

@@ -59,17 +59,25 @@ def enroll_existing_members_task(trigger_pk: int) -> str:
 
 def run_due_enrollments_task() -> str:
     """The every-minute sweep: run due enrollments in small batches within the time budget."""
+    claimed, sent, more = due_enrollments_sweep()
+    if more:
+        # More is due than fits in one task: a fresh task continues now, not in a minute.
+        async_task("sequences.tasks.run_due_enrollments_task")
+        return f"claimed {claimed}, sent {sent}; a follow-up sweep continues"
+    return f"claimed {claimed}, sent {sent}"
+
+
+def due_enrollments_sweep() -> tuple[int, int, bool]:
+    """One sweep's work: (claimed, sent, whether more is due than its time budget allowed)."""
     deadline = time.monotonic() + task_budget_seconds()
     claimed = sent = 0
     while True:
         result = enrollments_run_due(limit=SWEEP_BATCH, deadline=deadline)
         claimed, sent = claimed + result.claimed, sent + result.emails_sent
         if result.claimed < SWEEP_BATCH and not result.released:
-            return f"claimed {claimed}, sent {sent}"
+            return claimed, sent, False
         if result.released or time.monotonic() >= deadline:
-            # More is due than fits in one task: a fresh task continues now, not in a minute.
-            async_task("sequences.tasks.run_due_enrollments_task")
-            return f"claimed {claimed}, sent {sent}; a follow-up sweep continues"
+            return claimed, sent, True
 
 
 def enroll_date_triggers_task() -> str:

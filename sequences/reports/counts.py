@@ -10,9 +10,11 @@ sorted (two writers lock rows in the same order, so they cannot deadlock).
 
 import datetime
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from django.db import connection
+from django.db import connection, transaction
 
 from sequences.reports.models import ReportCount
 
@@ -57,9 +59,58 @@ class Tally:
         return any(self.counts.values()) or any(self.amounts.values())
 
 
+_DEFERRED_ATTRIBUTE = "_nextstep_deferred_report_counts"
+
+
+@contextmanager
+def report_counts_deferred() -> Iterator[None]:
+    """Inside the block, report_counts_add collects; one upsert writes it all at the end.
+
+    For the send path's record transaction (sequences.services.running): every worker
+    adds to the same few counters (today's `sent` of a sequence, its steps' ends), so
+    the first upsert's row locks were held, and made other workers' record transactions
+    wait, for the rest of the transaction (the activities, their receivers, the moves).
+    Written at the block's end, just before its commit, they are held for one statement.
+    Must run inside `transaction.atomic`; nothing is written if the block raises, and
+    increments made inside a savepoint that was rolled back are dropped.
+    """
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError(
+            "report_counts_deferred() needs an atomic block: the counters must be written "
+            "in the transaction whose work they count."
+        )
+    if getattr(connection, _DEFERRED_ATTRIBUTE, None) is not None:
+        yield
+        return
+    pending: list[tuple[object, Tally]] = []
+    setattr(connection, _DEFERRED_ATTRIBUTE, pending)
+    try:
+        yield
+    finally:
+        delattr(connection, _DEFERRED_ATTRIBUTE)
+    # Django drops on_commit callbacks registered inside a savepoint when it rolls back;
+    # each tally's marker tells whether the work it counts is still there.
+    waiting = {id(func) for _sids, func, _robust in connection.run_on_commit}
+    merged = Tally()
+    for marker, tally in pending:
+        if id(marker) in waiting:
+            merged.counts.update(tally.counts)
+            merged.amounts.update(tally.amounts)
+    report_counts_add(merged)
+
+
 def report_counts_add(tally: Tally) -> int:
     """Add a batch's increments to the daily and monthly counters; return how many day
-    keys changed."""
+    keys changed (inside report_counts_deferred: collected, written at its end)."""
+    pending = getattr(connection, _DEFERRED_ATTRIBUTE, None)
+    if pending is not None:
+
+        def marker() -> None:
+            """Does nothing on commit; present in run_on_commit while the work is."""
+
+        transaction.on_commit(marker)
+        pending.append((marker, tally))
+        return sum(1 for key in set(tally.counts) | set(tally.amounts) if _nonzero(tally, key))
     days = [key for key in set(tally.counts) | set(tally.amounts) if _nonzero(tally, key)]
     if not days:
         return 0

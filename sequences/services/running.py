@@ -25,6 +25,7 @@ from django.utils import timezone
 from crm.models import Contact
 from crm.set_inserts import rows_insert
 from sequences.models import Enrollment, EnrollmentEvent, Sequence
+from sequences.reports.counts import report_counts_deferred
 from sequences.reports.facts import report_counts_add_ended
 from sequences.selectors import enrollments_due_q
 from sequences.services.enrollments import (
@@ -193,7 +194,9 @@ def enrollments_advance(
             results = emails_deliver(prepared, mail_connection, at, should_stop)
             handed = [(p, r) for p, r in zip(prepared, results, strict=True) if r is not None]
             if handed:
-                with transaction.atomic():
+                # The report counters every worker adds to are written last (one upsert),
+                # so their row locks are held for one statement, not the transaction.
+                with transaction.atomic(), report_counts_deferred():
                     moves = emails_record(handed, at)
                     items = [
                         (p.enrollment, p.step, move)

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from crm.models import Activity
 from crm.services import ActivityInput, activity_record_batch, task_create
-from crm.set_inserts import rows_insert
+from crm.set_inserts import model_new, rows_insert
 from sequences.conditions import contact_facts
 from sequences.gate import GateBatch, evaluate_in_batch
 from sequences.links import unsubscribe_mailto, unsubscribe_url
@@ -130,7 +130,11 @@ def emails_prepare(items: list[tuple[Enrollment, dict]], now: datetime.datetime)
 def _rows_for(items) -> dict[tuple[int, str], OutboundMessage]:
     """The ledger rows of these (enrollment, step) pairs that exist already (one query)."""
     wanted = {(enrollment.pk, step["key"]) for enrollment, step in items}
-    rows = OutboundMessage.objects.filter(enrollment_id__in={pk for pk, _key in wanted})
+    # Filtered by step too: an enrollment's rows of its earlier steps are never wanted
+    # (reading them as model instances was a visible share of a second step's batch).
+    rows = OutboundMessage.objects.filter(
+        enrollment_id__in={pk for pk, _key in wanted}, step__in={key for _pk, key in wanted}
+    )
     return {
         (row.enrollment_id, row.step): row
         for row in rows
@@ -170,7 +174,8 @@ def _decide(enrollment, step, row, now, gate, members, templates):
     if row is not None and row.next_attempt_at and row.next_attempt_at > now:
         return Move.hold(row.next_attempt_at, "retry_wait", row.reason)
     contact, sequence = enrollment.contact, enrollment.sequence
-    if not audience_admits(sequence, contact_facts(contact)) or not in_audience_segment(
+    facts = contact_facts(contact)  # once: the audience check and the template both read it
+    if not audience_admits(sequence, facts) or not in_audience_segment(
         sequence, contact.pk, members
     ):
         return Move.end(State.EXITED, "audience_left")
@@ -181,7 +186,7 @@ def _decide(enrollment, step, row, now, gate, members, templates):
     template = templates.get(step, variant)
     if template is None:
         return _failure_move(enrollment, step, row, "template_missing", now)
-    context = email_context(enrollment, template)
+    context = email_context(enrollment, template, facts=facts)
     try:
         rendered = render_email(template, context)
     except UnsafeTemplate as exc:
@@ -229,8 +234,13 @@ def _claim_rows(claims, now: datetime.datetime) -> dict[int, OutboundMessage]:
     return claimed
 
 
+#: OutboundMessage() without Model.__init__'s per-call walk over every field (a claim
+#: per email); the same instance, its uuid default called per row.
+_message_new = model_new(OutboundMessage)
+
+
 def _new_row(enrollment, step, template, variant, now) -> OutboundMessage:
-    return OutboundMessage(
+    return _message_new(
         enrollment=enrollment,
         step=step["key"],
         contact=enrollment.contact,
@@ -328,10 +338,14 @@ def _close(enrollment, step, row, state: str, reason: str, now) -> None:
 # --- The message ----------------------------------------------------------------------------
 
 
-def email_context(enrollment: Enrollment, template: EmailTemplate) -> dict:
-    """Plain data for the restricted engine: no model instance ever reaches a template."""
+def email_context(
+    enrollment: Enrollment, template: EmailTemplate, *, facts: dict | None = None
+) -> dict:
+    """Plain data for the restricted engine: no model instance ever reaches a template.
+
+    `facts`: the contact's contact_facts() when the caller has them already."""
     contact, sequence = enrollment.contact, enrollment.sequence
-    facts = contact_facts(contact)
+    facts = contact_facts(contact) if facts is None else facts
     owner = contact.owner or sequence.owner
     unsubscribe = unsubscribe_url(contact, sequence.topic)
     return {

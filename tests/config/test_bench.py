@@ -177,3 +177,34 @@ def test_a_fan_out_that_reports_progress_runs_in_the_longer_box(progress, cut):
     assert (current == "decay") is cut
     if not cut:
         assert results["decay"]["outcome"] == "ok"
+
+
+def test_an_idle_send_worker_stops_while_others_still_send(db, tmp_path, settings, monkeypatch):
+    """A bench send worker whose own sweeps claim nothing stops after two of them, even
+    while other workers keep writing to the mail log. It used to sweep again at once for
+    as long as the log grew, so with more workers than batches the idle ones spun on
+    claim queries and took the two cores from the workers sending (send.workers_4 <
+    workers_2)."""
+    from config.management.commands import bench_worker
+    from sequences import tasks
+
+    settings.BENCH_DIR = str(tmp_path)
+    settings.BENCH_MAIL_LOG = str(tmp_path / "mail.log")
+    sweeps = []
+
+    def sweep():
+        sweeps.append(1)
+        with open(settings.BENCH_MAIL_LOG, "a") as log:  # another worker is still sending
+            log.write(f"other{len(sweeps)}@example.com\t0\n")
+        return (0, 0, False) if len(sweeps) > 1 else (50, 50, False)
+
+    monkeypatch.setattr(tasks, "due_enrollments_sweep", sweep)
+    monkeypatch.setattr(bench_worker.time, "sleep", lambda seconds: None)
+    go = tmp_path / "go"
+    go.touch()
+    monkeypatch.setattr(bench_worker, "emit", lambda **values: sweeps.append(values))
+
+    bench_worker.Command().send(str(go), str(9e12))
+
+    assert sweeps[:3] == [1, 1, 1]
+    assert sweeps[3]["claimed"] == sweeps[3]["sent"] == 50 and sweeps[3]["cpu"] >= 0

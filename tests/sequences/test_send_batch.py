@@ -300,3 +300,24 @@ def test_the_stale_claim_check_writes_nothing_when_nothing_is_stale(clock, killi
     with CaptureQueriesContext(connection) as queries:
         assert ledger_mark_stale_unknown(now=clock.now) == 0
     assert not [q for q in queries if q["sql"].lstrip().upper().startswith("UPDATE")]
+
+
+def test_the_report_counters_are_written_once_at_the_end_of_the_record(clock, killing_esp):
+    """Every worker adds to the same counters (today's sends of a sequence, its ends): the
+    record transaction writes them in one upsert as its last statement, so their row
+    locks are not held (and other workers' records do not wait) for the whole of it."""
+    from sequences.reports.models import ReportCount
+
+    _due(5, clock, "counted")
+    table = ReportCount._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        assert run(clock, limit=5).emails_sent == 5
+
+    statements = [query["sql"] for query in queries]
+    counters = [n for n, sql in enumerate(statements) if table in sql and "INSERT" in sql]
+    assert len(counters) == 1
+    after = statements[counters[0] + 1 :]
+    later = [sql for sql in after if not sql.startswith(("SELECT", "RELEASE"))]
+    assert all(("COMMIT" in sql or "claimed_by" in sql) for sql in later), later
+    sent = ReportCount.objects.filter(metric="sent", span="d", step="")
+    assert list(sent.values_list("count", flat=True)) == [5]

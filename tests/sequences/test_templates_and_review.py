@@ -186,3 +186,24 @@ def test_every_playbook_installs_and_passes_review(clock, key):
 
     assert version.steps
     assert EmailTemplate.objects.count() == len(PLAYBOOKS[key]["templates"])
+
+
+def test_plain_text_parts_render_as_they_are_and_still_spend_the_budget(monkeypatch):
+    """A part with no `{` (a fixed subject, an empty preheader) skips the engine, which
+    would return it unchanged, and is still counted against the render budget."""
+    from sequences import rendering
+    from sequences.rendering import RenderBudget, RenderBudgetExceeded
+
+    template = EmailTemplate(
+        subject="Fixed <subject> & more", preheader="", html="<p>Hi {{ contact.first_name }}</p>"
+    )
+    contexts = []
+    real = rendering.Context
+    monkeypatch.setattr(rendering, "Context", lambda *a, **k: contexts.append(1) or real(*a, **k))
+
+    rendered = render_email(template, {"contact": {"first_name": "Ada"}})
+
+    assert rendered.subject == "Fixed <subject> & more"
+    assert len(contexts) == 1  # the HTML only
+    with pytest.raises(RenderBudgetExceeded):
+        render_email(template, {"contact": {}}, budget=RenderBudget(max_chars=10))

@@ -32,20 +32,33 @@ class Command(BaseCommand):
         getattr(self, job)(*args)
 
     def send(self, go_file: str, until: str) -> None:
-        """Wait for the start signal, then sweep due enrollments until none is left."""
-        from sequences.tasks import run_due_enrollments_task
+        """Wait for the start signal, then sweep due enrollments until none is left.
 
+        Warm, as a long-running qcluster worker is (a database connection, the mail
+        backend imported), before the signal. A worker whose own sweep claimed nothing
+        waits 50 ms before looking again, as a worker polling its queue would, and stops
+        after two such sweeps: before, it looked again at once for as long as any other
+        worker was still sending, so with more workers than batches the idle ones spun
+        on claim queries and took the CPU from those sending.
+        """
+        from django.db import connection
+
+        from sequences.tasks import due_enrollments_sweep
+
+        connection.ensure_connection()
+        import_string(settings.EMAIL_BACKEND)  # imported, not opened: the send path opens it
         Path(f"{go_file}.ready.{os.getpid()}").touch()
         while not Path(go_file).exists():
             time.sleep(0.005)
-        mail_log = Path(settings.BENCH_MAIL_LOG)
-        idle = 0
-        while time.time() < float(until) and idle < 2:
-            before = mail_log.stat().st_size if mail_log.exists() else 0
-            outcome = run_due_enrollments_task()
-            after = mail_log.stat().st_size if mail_log.exists() else 0
-            idle = idle + 1 if after == before else 0
-        emit(outcome=outcome)
+        claimed = sent = empty = 0
+        began = time.process_time()
+        while time.time() < float(until) and empty < 2:
+            got, handed, _more = due_enrollments_sweep()
+            claimed, sent = claimed + got, sent + handed
+            empty = 0 if got else empty + 1
+            if not got:
+                time.sleep(0.05)
+        emit(claimed=claimed, sent=sent, cpu=time.process_time() - began)
 
     def evaluate(self, *segment_pks: str) -> None:
         """Each segment's first full evaluation, one after the other."""

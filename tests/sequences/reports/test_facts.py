@@ -234,3 +234,46 @@ def test_counting_a_batch_takes_a_fixed_number_of_queries(
 
     assert Conversion.objects.count() == 21
     assert Activity.objects.filter(kind="order_placed").count() == 21
+
+
+def test_a_second_email_counts_the_person_emailed_once_at_the_first_time(mailed, clock):
+    """The people funnel stages are written set-based (facts._people_reached): a stage
+    already reached keeps its first time, and the person is counted once."""
+    from sequences.services import enrollments_run_due
+
+    sequence, contact, first = mailed
+    first.refresh_from_db()
+    clock.advance(days=3)
+
+    assert enrollments_run_due(now=clock.now).emails_sent == 1
+
+    fact = EnrollmentFact.objects.get()
+    assert fact.emailed_at == first.sent_at
+    results = sequence_results(sequence=sequence)
+    funnel = {stage["stage"]: stage["count"] for stage in results["funnel"]}
+    assert funnel["sent"] == 1
+    assert sorted(row["sent"] for row in results["steps"] if row["step"]) == [1, 1]
+
+
+def test_deferred_counters_are_written_at_the_end_without_rolled_back_work(db):
+    import pytest as _pytest
+    from django.db import transaction
+
+    from sequences.reports.counts import Key, Tally, report_counts_add, report_counts_deferred
+    from sequences.reports.models import ReportCount
+
+    def tally(metric):
+        counted = Tally()
+        counted.add(Key(day=datetime.date(2026, 3, 10), metric=metric, sequence_pk=1))
+        return counted
+
+    with transaction.atomic(), report_counts_deferred():
+        report_counts_add(tally("sent"))
+        report_counts_add(tally("sent"))
+        assert not ReportCount.objects.exists()  # nothing written inside the block
+        with _pytest.raises(RuntimeError), transaction.atomic():
+            report_counts_add(tally("rolled_back"))
+            raise RuntimeError
+
+    counts = dict(ReportCount.objects.filter(span="d").values_list("metric", "count"))
+    assert counts == {"sent": 2}
