@@ -57,6 +57,10 @@ def event_key(esp: str, event_id: str, raw: object, recipient: str, event_type: 
     text before and after the JSON-safe copy stored in `raw`, so keys stay stable.
     """
     identity = event_id or json.dumps(raw, sort_keys=True, default=str)
+    return _key(esp, identity, recipient, event_type)
+
+
+def _key(esp: str, identity: str, recipient: str, event_type: str) -> str:
     text = "\x1f".join([esp, identity, recipient, event_type])
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -140,7 +144,12 @@ def _event_row(event, esp_name: str) -> dict:
     metadata = event.metadata or {}
     now = timezone.now()
     event_id = event.event_id or ""
-    key = event_key(esp, event_id, raw, recipient, event.event_type)
+    if event_id:
+        key = event_key(esp, event_id, raw, recipient, event.event_type)
+        raw_text = json.dumps(raw, default=str)
+    else:  # the payload is the identity (event_key): store the text the key was made of
+        raw_text = json.dumps(raw, sort_keys=True, default=str)
+        key = _key(esp, raw_text, recipient, event.event_type)
     return {
         "esp": esp,
         "event_key": key,
@@ -156,8 +165,8 @@ def _event_row(event, esp_name: str) -> dict:
         "user_agent": _text(event.user_agent),
         "click_url": (event.click_url or "")[:2000],
         # Dumped once, here, with str() for anything JSON has no type for (as stored before).
-        "metadata": json.dumps(metadata, default=str),
-        "raw": json.dumps(raw, default=str),
+        "metadata": json.dumps(metadata, default=str) if metadata else "{}",
+        "raw": raw_text,
         "occurred_at": event.timestamp or now,
         "received_at": now,
         "processed_at": None,

@@ -188,3 +188,47 @@ def test_a_cached_webhook_route_follows_a_new_urlconf(client, ledger, settings, 
     settings.ROOT_URLCONF = "crm.api.urls"  # no /anymail/ there
 
     assert send_event(client, "postmark", "open", ledger).status_code == 404
+
+
+def test_the_hand_built_insert_stores_what_the_orm_would(ledger):
+    occurred = timezone.now().replace(microsecond=123456)
+    event = AnymailTrackingEvent(
+        event_type="bounced",
+        timestamp=occurred,
+        event_id="",
+        recipient=" Ada@Example.com ",
+        message_id=ledger.esp_message_id,
+        metadata={"message_uuid": str(ledger.uuid)},
+        reject_reason="bounced",
+        description="550 no such user",
+        esp_event={"Type": "HardBounce", "From": "news@mail.example.com", "When": occurred},
+    )
+
+    esp_event_store(event, "Postmark")
+
+    row = EspEvent.objects.get()
+    assert (row.esp, row.event_type, row.kind) == ("postmark", "bounced", "hard_bounce")
+    assert (row.recipient, row.sending_domain) == ("ada@example.com", "mail.example.com")
+    assert row.occurred_at == occurred
+    assert row.raw == {"Type": "HardBounce", "From": "news@mail.example.com", "When": str(occurred)}
+    assert row.metadata == {"message_uuid": str(ledger.uuid)}
+    assert row.message_key == str(ledger.uuid)
+    assert row.event_key == inbox.event_key(
+        "postmark", "", inbox._json_safe(event.esp_event), "ada@example.com", "bounced"
+    ), "the same key as the JSON-safe copy gives: replays stay deduplicated"
+    assert (row.outcome, row.processed_at, row.message_id) == ("pending", None, None)
+
+
+def test_webhook_views_stay_csrf_exempt_without_the_webhook_middleware(client, ledger, settings):
+    from django.urls import resolve
+
+    settings.MIDDLEWARE = [
+        name for name in settings.MIDDLEWARE if not name.endswith("EspWebhookMiddleware")
+    ]
+    client.handler.enforce_csrf_checks = True
+
+    with mock.patch("django_q.tasks.async_task"):
+        response = send_event(client, "postmark", "click", ledger)
+
+    assert response.status_code == 200
+    assert resolve("/anymail/postmark/tracking/").func.csrf_exempt is True
