@@ -114,13 +114,16 @@ def run(ctx: Context) -> None:
         _check(poster.post(URL, body))
     acks: list[float] = []
     rates: list[float] = []
+    cpu = 0.0
     # Time-boxed like every long step: on a busy machine thousands of posts one by one
     # can take longer than the rest of a run. The figures are then over the rounds made.
     posting_ends = time.time() + ctx.scale.budget
     for start in range(warmup, count, posts_per_round):
         if time.time() > posting_ends:
             break
+        cpu_began = time.process_time()
         times = [_check(poster.post(URL, body)) for body in bodies[start : start + posts_per_round]]
+        cpu += time.process_time() - cpu_began
         acks += times
         rates.append(len(times) / (sum(times) / 1000))
     note = (
@@ -145,6 +148,8 @@ def run(ctx: Context) -> None:
             "driver": "WSGIHandler",
         },
     )
+    cpu_ms = cpu * 1000 / len(acks) if acks else None
+    ctx.add("webhook", "cpu_per_post", "CPU ms", cpu_ms, note=note)
     _batched(ctx, poster, [email for _, email in sent[:batched_events]])
     pending = EspEvent.objects.filter(processed_at__isnull=True)
     before, began = pending.count(), time.perf_counter()
