@@ -18,6 +18,7 @@ stored before that check's window ended. A lost task leaves its key for `QUEUED_
 at most, and the one-minute sweep picks up anything else, so no stored event waits forever.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -107,18 +108,27 @@ def processing_ensure_queued() -> None:
         return
     # Before the check, not after: the window must end no later than the task's last pass.
     _checked_at = now
+    marked = False
     try:
         # Without a shared cache the worker cannot clear the key, so each web process only
         # relies on its own window: a task per process per QUEUE_CHECK_SECONDS at most.
-        if _cache_is_shared() and not cache.add(QUEUED_KEY, 1, QUEUED_SECONDS):
-            return  # a queued task has not started yet: it will process these too
+        if _cache_is_shared():
+            if not cache.add(QUEUED_KEY, 1, QUEUED_SECONDS):
+                return  # a queued task has not started yet: it will process these too
+            marked = True
         from django_q.tasks import async_task
 
         async_task(PROCESS_TASK)
     except Exception:
-        # Events are stored; the sweep processes them. Never fail an acknowledged request.
+        # Events are stored; the sweep processes them. Never fail an acknowledged request,
+        # and let the next POST try again (no mark of a task that was never queued).
         _checked_at = float("-inf")
         logger.exception("could not enqueue ESP event processing; the sweep will pick it up")
+        if marked:
+            try:
+                cache.delete(QUEUED_KEY)
+            except Exception:
+                logger.exception("could not clear the ESP processing mark")
 
 
 def processing_forget_checks() -> None:
@@ -175,7 +185,7 @@ def _event_row(event, esp_name: str) -> dict:
     }
 
 
-#: (vendor, rows) → the INSERT statement; one-row statements are the common case.
+#: (vendor, 1) → the one-row INSERT statement, the common case.
 _statements: dict[tuple[str, int], str] = {}
 
 
@@ -196,7 +206,9 @@ def _rows_write(rows: list[dict]) -> None:
     columns = _columns()
     sql = _statements.get((vendor, len(rows)))
     if sql is None:
-        sql = _statements[(vendor, len(rows))] = _statement(columns, len(rows))
+        sql = _statement(columns, len(rows))
+        if len(rows) == 1:  # a batch's statement is built per POST (its rows amortise it)
+            _statements[(vendor, 1)] = sql
     adapt_datetime = connection.ops.adapt_datetimefield_value
     json_param = _jsonb if vendor == "postgresql" else str
     params = []
@@ -213,6 +225,7 @@ def _rows_write(rows: list[dict]) -> None:
         cursor.execute(sql, params)
 
 
+@functools.cache
 def _columns() -> list[str]:
     """The inbox's columns (attnames) in model order, the primary key left to the database."""
     return [f.attname for f in EspEvent._meta.concrete_fields if not f.primary_key]

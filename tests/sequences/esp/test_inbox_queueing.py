@@ -102,7 +102,11 @@ def test_with_a_shared_cache_a_check_finds_the_task_another_process_queued(
     async_task.assert_not_called()
 
 
-def test_a_failed_enqueue_is_checked_again_at_the_next_post(client, ledger, clock):
+@pytest.mark.parametrize("shared_cache", [False, True])
+def test_a_failed_enqueue_is_checked_again_at_the_next_post(
+    client, ledger, clock, shared_cache, monkeypatch
+):
+    monkeypatch.setattr(inbox, "_cache_is_shared", lambda: shared_cache)
     with mock.patch("django_q.tasks.async_task", side_effect=ConnectionError("broker down")):
         response = send_event(client, "postmark", "click", ledger)
     assert response.status_code == 200, "the event is stored: the ESP must not send it again"
