@@ -62,17 +62,12 @@ class SequencesConfig(AppConfig):
     def _connect_esp_webhooks(self):
         """The anymail inbox receiver, its processing schedules and the webhook check."""
         from anymail.signals import tracking
-        from django.core.signals import request_finished
 
         from crm.schedules import register_schedule
         from sequences import checks  # noqa: F401  (registers the system check)
-        from sequences.esp.inbox import enqueue_pending_processing
         from sequences.webhooks import store_tracking_event
 
         tracking.connect(store_tracking_event, dispatch_uid="sequences.store_tracking_event")
-        request_finished.connect(
-            enqueue_pending_processing, dispatch_uid="sequences.enqueue_esp_processing"
-        )
         register_schedule(
             "sequences: process ESP events",
             "sequences.esp.tasks.process_esp_events_task",

@@ -18,14 +18,18 @@ def anymail_test_backend(settings):
 
 
 @pytest.fixture(autouse=True)
-def esp_processing_not_queued():
+def esp_processing_not_queued(monkeypatch):
     """No test starts with another's "a processing task is queued" mark (sequences.esp.inbox):
-    the cache outlives a test, and a test that mocks async_task never runs the task."""
+    the cache and the web process's last check outlive a test, and a test that mocks
+    async_task never runs the task. Each webhook POST checks (no window), so a processing
+    task, run inline by the sync cluster, never waits for a window's last pass."""
     from django.core.cache import cache
 
-    from sequences.esp.inbox import QUEUED_KEY
+    from sequences.esp import inbox
 
-    cache.delete(QUEUED_KEY)
+    cache.delete(inbox.QUEUED_KEY)
+    inbox.processing_forget_checks()
+    monkeypatch.setattr(inbox, "QUEUE_CHECK_SECONDS", 0)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from anymail.utils import get_anymail_setting
 from django.utils.dateparse import parse_datetime
 
 from sequences.checks import enabled_esp
-from sequences.esp.inbox import esp_event_store, forget_pending
+from sequences.esp.inbox import esp_event_store
 from sequences.esp.processing import esp_events_process
 from sequences.models import OutboundMessage
 from sequences.services.ledger import outbound_reconcile
@@ -62,7 +62,6 @@ def reconcile_all() -> dict[str, int]:
         for event in events:
             esp_event_store(event, esp_name)
         results[esp_name] = len(events)
-    forget_pending()
     while esp_events_process():
         pass
     return results
