@@ -110,20 +110,11 @@ def _statements(model: type[models.Model], objects: list, *, suffix: str | None)
     as_json = _json_form(fields)
     adapters = [json_adapter(f) if as_json else field_adapter(f) for f in fields]
     try:
-        rows = [
-            [adapt(getattr(obj, name)) if adapt else getattr(obj, name)
-             for name, adapt in zip(attnames, adapters, strict=True)]
-            for obj in objects
-        ]  # fmt: skip
+        rows = _rows(objects, attnames, adapters)
     except _NotJson:
         # A value JSON cannot carry (an expression, JSON null as Value(None)): the VALUES form.
         as_json = False
-        adapters = [field_adapter(f) for f in fields]
-        rows = [
-            [adapt(getattr(obj, name)) if adapt else getattr(obj, name)
-             for name, adapt in zip(attnames, adapters, strict=True)]
-            for obj in objects
-        ]  # fmt: skip
+        rows = _rows(objects, attnames, [field_adapter(f) for f in fields])
     quote = connection.ops.quote_name
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     columns = ", ".join(quote(f.column) for f in fields)
@@ -142,11 +133,20 @@ def _statements(model: type[models.Model], objects: list, *, suffix: str | None)
             else:
                 values = ", ".join([placeholder] * len(part))
                 sql = f"INSERT INTO {table} ({columns}) VALUES {values}"
-                params = [value for row in part for value in row]
                 if as_json:  # the rows were made for JSON: make them again for the driver
-                    params = _driver_values(fields, objects[start : start + per_statement])
+                    adapters = [field_adapter(f) for f in fields]
+                    part = _rows(objects[start : start + per_statement], attnames, adapters)
+                params = [value for row in part for value in row]
             cursor.execute(f"{sql} {tail}", params)
             yield objects[start : start + per_statement], cursor.fetchall() if returns else []
+
+
+def _rows(objects: list, attnames: list[str], adapters: list) -> list[list]:
+    return [
+        [adapt(getattr(obj, name)) if adapt else getattr(obj, name)
+         for name, adapt in zip(attnames, adapters, strict=True)]
+        for obj in objects
+    ]  # fmt: skip
 
 
 class _NotJson(Exception):
@@ -164,15 +164,6 @@ def _json_document(rows: list[list]) -> str | None:
         return json.dumps(rows, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         return None
-
-
-def _driver_values(fields, objects: list) -> list:
-    adapters = [field_adapter(f) for f in fields]
-    return [
-        adapt(getattr(obj, f.attname)) if adapt else getattr(obj, f.attname)
-        for obj in objects
-        for f, adapt in zip(fields, adapters, strict=True)
-    ]
 
 
 def _json_select(fields) -> str:
