@@ -116,3 +116,127 @@ def test_aware_timestamps_and_plain_json_are_stored_as_the_field_would_store_the
         "text",
         3,
     ]
+
+
+@pytest.fixture
+def every_type():
+    """A throwaway model with a column of every type rows_insert converts, its table made
+    inside the test's transaction (rolled back with it)."""
+    import decimal
+    import uuid
+
+    from django.db import models
+    from django.test.utils import isolate_apps
+
+    with isolate_apps("crm"):
+
+        class EveryType(models.Model):
+            short = models.CharField(max_length=5)
+            text = models.TextField(blank=True, default="")
+            small = models.SmallIntegerField(null=True)
+            number = models.IntegerField(null=True)
+            big = models.BigIntegerField(null=True)
+            flag = models.BooleanField(null=True)
+            amount = models.DecimalField(max_digits=8, decimal_places=2, null=True)
+            ratio = models.FloatField(null=True)
+            at = models.DateTimeField(null=True)
+            on = models.DateField(null=True)
+            clock = models.TimeField(null=True)
+            token = models.UUIDField(null=True)
+            address = models.GenericIPAddressField(null=True)
+            data = models.JSONField(null=True)
+            recorded_at = models.DateTimeField(auto_now_add=True)
+
+            class Meta:
+                app_label = "crm"
+                db_table = "crm_test_every_type"
+
+            def __str__(self):
+                return self.short
+
+        # Not `with schema_editor()`: SQLite's refuses to open inside the test's atomic block;
+        # CREATE TABLE itself is transactional on both engines.
+        sql, params = connection.schema_editor().table_sql(EveryType)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        EveryType.decimal, EveryType.uuid = decimal, uuid
+        yield EveryType
+
+
+def _values(row, names):
+    return {name: getattr(row, name) for name in names}
+
+
+def test_every_column_type_is_stored_as_the_field_stores_it(every_type):
+    decimal, uuid = every_type.decimal, every_type.uuid
+    at = datetime.datetime(
+        2026, 3, 1, 12, 30, 5, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=-5))
+    )
+    full = {
+        "short": "ü'\"\\x",
+        "text": 'line\nnext\t{"json": [1]} ünï',
+        "small": -32768,
+        "number": 2147483647,
+        "big": 9007199254740993,  # beyond a double's exact integers
+        "flag": False,
+        "amount": decimal.Decimal("-123456.78"),
+        "ratio": 0.1 + 0.2,
+        "at": at,
+        "on": datetime.date(2026, 2, 28),
+        "clock": datetime.time(23, 59, 58, 999999),
+        "token": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "address": "2001:db8::1",
+        "data": {"a": [1, 2.5, True, None, "ü"], "null": None},
+    }
+    empty = dict.fromkeys(full) | {"short": "", "text": ""}
+    other = full | {"flag": True, "data": ["x"], "amount": decimal.Decimal("0.5")}
+    rows = [every_type(**values) for values in (full, empty, other)]
+
+    with CaptureQueriesContext(connection) as queries:
+        rows_insert(every_type, rows)
+
+    assert len(queries) == 1
+    if connection.vendor == "postgresql":
+        # The rows go as one JSON parameter, not a placeholder per value.
+        assert "jsonb_array_elements" in queries[0]["sql"]
+    stored = {row.pk: row for row in every_type.objects.all()}
+    assert [row.pk for row in rows] == sorted(stored)  # ids in the order given
+    for row, values in zip(rows, (full, empty, other), strict=True):
+        assert _values(stored[row.pk], values) == values
+        assert stored[row.pk].recorded_at is not None
+    # None in a JSONField is SQL NULL, as the field stores it, not JSON null.
+    assert every_type.objects.filter(data__isnull=True).count() == 1
+    # And a JSON field value that is JSON null inside a document keeps it.
+    assert stored[rows[0].pk].data["null"] is None
+
+
+def test_rows_insert_new_returns_the_taken_rows_in_the_json_form_too(every_type):
+    rows = [every_type(short="a", number=n, data={"n": n}) for n in range(3)]
+
+    inserted = rows_insert_new(every_type, rows, key="number")
+
+    assert [row.number for row in inserted] == [0, 1, 2]
+    assert {row.pk: row.data for row in every_type.objects.all()} == {
+        row.pk: {"n": row.number} for row in inserted
+    }
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="SQLite keeps any text length")
+def test_a_text_too_long_for_its_column_is_refused_not_cut(every_type):
+    from django.db import DataError, transaction
+
+    with pytest.raises(DataError), transaction.atomic():
+        rows_insert(every_type, [every_type(short="toolong")])
+
+    assert not every_type.objects.exists()
+
+
+def test_a_value_json_cannot_carry_takes_the_values_form(every_type):
+    rows = [every_type(short="n", ratio=float("inf")), every_type(short="m", ratio=1.5)]
+
+    rows_insert(every_type, rows)
+
+    stored = dict(every_type.objects.values_list("short", "ratio"))
+    assert stored["m"] == 1.5
+    if connection.vendor == "postgresql":
+        assert stored["n"] == float("inf")
