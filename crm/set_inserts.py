@@ -183,12 +183,22 @@ def _json_select(fields) -> str:
             else:  # dumped with its encoder into a text (see json_adapter)
                 columns.append(f"(r ->> {index})::jsonb")
             continue
-        db_type = _TYPE_MODIFIER.sub("", model_field.db_type(connection) or "")
-        columns.append(f"(r ->> {index})::{db_type}")
+        columns.append(f"(r ->> {index})::{cast_type(model_field)}")
     return f"SELECT {', '.join(columns)} FROM jsonb_array_elements(%s::jsonb) AS r"
 
 
 _TYPE_MODIFIER = re.compile(r"\(.*\)")
+
+
+def cast_type(model_field) -> str:
+    """The field's PostgreSQL type without its modifier, for casting a JSON text to it.
+
+    `varchar`, not `varchar(n)`: an explicit cast to varchar(n) cuts a long text silently,
+    where the INSERT's assignment cast refuses it.
+    """
+    return _TYPE_MODIFIER.sub("", model_field.db_type(connection) or "")
+
+
 _DATES = (datetime.date, datetime.time)
 # Column types whose text form PostgreSQL reads back as the same value; a model with
 # another (arrays, intervals, bytea, …) keeps the VALUES form.
@@ -200,9 +210,7 @@ _JSON_TYPES = frozenset({
 
 
 def _json_form(fields) -> bool:
-    return connection.vendor == "postgresql" and all(
-        _TYPE_MODIFIER.sub("", f.db_type(connection) or "") in _JSON_TYPES for f in fields
-    )
+    return connection.vendor == "postgresql" and all(cast_type(f) in _JSON_TYPES for f in fields)
 
 
 def json_adapter(model_field):

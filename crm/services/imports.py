@@ -69,7 +69,7 @@ from crm.models import (
     time_zone_names,
 )
 from crm.services.activities import ActivityInput, activity_record_batch
-from crm.set_inserts import field_adapter, model_new, rows_insert
+from crm.set_inserts import cast_type, field_adapter, model_new, rows_insert
 from crm.signals import consent_changed
 from crm.spreadsheets import unescape_formula
 
@@ -1110,7 +1110,7 @@ def _rows_source(model_fields, rows: list[list]) -> tuple[str, list]:
         columns = ", ".join(
             f"r -> {index}"
             if isinstance(f, models.JSONField)
-            else f"(r ->> {index})::{f.db_type(connection)}"
+            else f"(r ->> {index})::{cast_type(f)}"
             for index, f in enumerate(model_fields)
         )
         sql = f"SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS r"
@@ -1131,7 +1131,7 @@ def _filter_in(queryset, column: str, values: list):
     quote = connection.ops.quote_name
     meta = queryset.model._meta
     qualified = f"{quote(meta.db_table)}.{quote(column)}"
-    db_type = meta.get_field(column).db_type(connection)
+    db_type = cast_type(meta.get_field(column))
     return queryset.extra(
         where=[f"{qualified} IN (SELECT jsonb_array_elements_text(%s::jsonb)::{db_type})"],
         params=[json.dumps(list(values))],
