@@ -51,5 +51,14 @@ def gc_tune(*, load_urls: bool = False) -> bool:
 
 
 def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
-    """django-q2's post_spawn: a qcluster worker process is up (forked from the cluster)."""
-    gc_tune()
+    """django-q2's post_spawn: a qcluster worker process is up (forked from the cluster).
+
+    With Q_CLUSTER["sync"] (the tests' broker) django-q2 runs every task inline through
+    its worker function, which sends post_spawn in the calling process once per task:
+    that process is not a worker, and a full collection per task would cost more than the
+    tuning saves, so nothing happens there.
+    """
+    from django_q.conf import Conf
+
+    if not Conf.SYNC:
+        gc_tune()

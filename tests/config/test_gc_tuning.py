@@ -5,7 +5,9 @@ import importlib
 import sys
 
 import pytest
+from django_q.conf import Conf
 from django_q.signals import post_spawn
+from django_q.tasks import async_task
 
 from config import gc_tuning
 
@@ -40,7 +42,13 @@ def test_gc_tuning_off_keeps_the_defaults(settings):
     assert gc.get_threshold() == threshold
 
 
-def test_a_spawned_qcluster_worker_tunes_its_collector(settings):
+@pytest.fixture
+def real_cluster(monkeypatch):
+    """django-q2 as a qcluster runs it (the test settings run tasks inline)."""
+    monkeypatch.setattr(Conf, "SYNC", False)
+
+
+def test_a_spawned_qcluster_worker_tunes_its_collector(settings, real_cluster):
     settings.GC_TUNING = True
 
     post_spawn.send(sender="django_q", proc_name="Process-1:1")
@@ -49,11 +57,23 @@ def test_a_spawned_qcluster_worker_tunes_its_collector(settings):
     assert gc.get_threshold()[0] == gc_tuning.GEN0_THRESHOLD
 
 
-def test_a_spawned_worker_keeps_the_defaults_when_tuning_is_off(settings):
+def test_a_spawned_worker_keeps_the_defaults_when_tuning_is_off(settings, real_cluster):
     settings.GC_TUNING = False
     threshold = gc.get_threshold()
 
     post_spawn.send(sender="django_q", proc_name="Process-1:1")
+
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == threshold
+
+
+def test_tasks_run_inline_do_not_tune_the_calling_process(settings, monkeypatch, db):
+    """The sync broker sends post_spawn for every task in the caller: not a worker."""
+    settings.GC_TUNING = True
+    monkeypatch.setattr(Conf, "SYNC", True)
+    threshold = gc.get_threshold()
+
+    async_task("math.floor", 1.5)
 
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == threshold
