@@ -9,8 +9,7 @@ URLconf created at start-up, although none of them is ever garbage. Two standard
 - `gc.freeze()` once start-up is done: everything alive then moves to the permanent
   generation, which no collection walks. It is never freed, but it is what the process
   keeps for its whole life anyway (modules, classes, settings, URL patterns); a
-  collection first, so start-up garbage is freed rather than frozen. Frozen before a
-  fork, the children also stop touching those objects' pages (copy-on-write stays shared).
+  collection first, so start-up garbage is freed rather than frozen.
 - A larger generation-0 threshold (GEN0_THRESHOLD container allocations instead of 700):
   a request or a batch allocates and frees tens of thousands of short-lived objects,
   which reference counting frees at once; the collector then only runs every
