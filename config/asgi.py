@@ -14,3 +14,9 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_asgi_application()
+
+# Start-up is done: freeze what it left alive and raise the collector's generation-0
+# threshold (config.gc_tuning; GC_TUNING=0 turns it off).
+from config.gc_tuning import gc_tune  # noqa: E402 (needs Django set up)
+
+gc_tune(load_urls=True)

@@ -308,6 +308,10 @@ Q_CLUSTER = {
     "queue_limit": Q_QUEUE_LIMIT,
     "label": "Background tasks",
 }
+# Web processes (config/wsgi.py, asgi.py), qcluster workers and the bench's processes
+# freeze start-up's objects out of the garbage collector and collect generation 0 less
+# often (config.gc_tuning, docs/operations.md). 0 keeps CPython's defaults.
+GC_TUNING = env_bool("GC_TUNING", True)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

@@ -134,6 +134,7 @@ class Command(BaseCommand):
         from config.bench import processes
         from config.bench.context import Context
         from config.bench.report import to_json
+        from config.gc_tuning import gc_tune
 
         scale = SCALES[options["scale"]]
         if options["budget"]:
@@ -141,6 +142,11 @@ class Command(BaseCommand):
         context = Context(scale=scale, size=SIZES[options["size"]])
         crashed = []
         processes.purge_queue()
+        # The scenarios' POSTs run in this process as in a web process: its collector is
+        # tuned the same way (config.gc_tuning; GC_TUNING=0 measures without). Not
+        # load_urls, as config/wsgi.py does: the first POST still imports the URLconf
+        # inside its timing either way, so GC_TUNING=0 and 1 compare only the collector.
+        gc_tune()
         for name in only:
             module = import_module(f"config.bench.scenarios.{MODULES.get(name, name)}")
             context.say(f"{name} on {context.contacts:,} contacts")
