@@ -43,6 +43,8 @@ def test_bench_at_tiny_scale_runs_every_scenario_and_writes_the_json(tmp_path):
     assert {figure["name"] for figure in figures} == set(SCENARIOS)
     assert all(set(figure) >= FIELDS for figure in figures)
     assert not [f for f in figures if f["figure"] == "crashed"]
+    webhook = {f["figure"] for f in figures if f["name"] == "webhook"}
+    assert {"accepted", "accepted_batched", "accepted_concurrent"} <= webhook
     assert report["meta"]["engine"] == "sqlite"
     assert chart.stat().st_size > 0
     assert "scenario" in done.stdout and "latency" in done.stdout

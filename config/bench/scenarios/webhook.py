@@ -4,7 +4,11 @@ our tracking receiver, the inbox), then the inbox processed by its task.
 ESPs post differently: Postmark and Mailgun send one event per POST, SendGrid batches
 many events into one POST (Amazon SES via SNS: one per POST). So two rates are measured:
 - `accepted`: Postmark's shape, one event per POST (ack p50/p99 are of these POSTs);
-- `accepted_batched`: SendGrid's shape, BATCH events per POST: events / time in POSTs.
+- `accepted_batched`: SendGrid's shape, BATCH events per POST: events / time in POSTs;
+- `accepted_concurrent`: one-event POSTs from POSTERS threads at once, as an ESP posts
+  (each request waits on its own database round trip, another runs meanwhile): events /
+  wall time. One process, so its Python still takes turns under the GIL; gunicorn's
+  worker processes do not.
 inbox: events processed per second by `process_esp_events_task`, until none is pending.
 
 The POSTs go to Django's WSGI handler as a WSGI server (gunicorn) hands them over: an
@@ -27,9 +31,11 @@ import statistics
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.db import connections
 
 from config.bench.context import Context, percentile
 from config.bench.scenarios.common import per_second
@@ -47,6 +53,9 @@ ROUNDS = 5
 POSTS_PER_ROUND = 1_000
 #: SendGrid-shaped events posted at least (20 POSTs of BATCH).
 BATCHED_EVENTS = 2_000
+#: Concurrent one-event posters (threads) for `accepted_concurrent`, and their POSTs.
+POSTERS = 2
+CONCURRENT_POSTS = 2_000
 
 
 class WsgiPoster:
@@ -151,6 +160,10 @@ def run(ctx: Context) -> None:
     cpu_ms = cpu * 1000 / len(acks) if acks else None
     ctx.add("webhook", "cpu_per_post", "CPU ms", cpu_ms, note=note)
     _batched(ctx, poster, [email for _, email in sent[:batched_events]])
+    concurrent = CONCURRENT_POSTS if ctx.scale.name != "tiny" else ctx.scale.webhook_events
+    fresh = [json.dumps(_delivery(str(uuid.uuid4()), f"concurrent-{n}@example.com"))
+             for n in range(concurrent)]  # fmt: skip
+    _concurrent(ctx, poster, fresh, posters=1 if ctx.scale.name == "tiny" else POSTERS)
     pending = EspEvent.objects.filter(processed_at__isnull=True)
     before, began = pending.count(), time.perf_counter()
     deadline = time.time() + ctx.scale.budget
@@ -182,6 +195,31 @@ def _batched(ctx: Context, poster: WsgiPoster, emails: list[str]) -> None:
     note = f"posting cut off: {posted} of {len(events)} posted" if posted < len(events) else ""
     ctx.add("webhook", "accepted_batched", "events/s", per_second(posted, inside / 1000),
             target=">= 2000", note=note, extra={"posted": posted, "per_post": BATCH})  # fmt: skip
+
+
+def _concurrent(ctx: Context, poster: WsgiPoster, bodies: list[str], posters: int) -> None:
+    """New one-event POSTs from `posters` threads at once: events / wall time. tiny runs
+    one poster in this thread (a test's transaction is not visible to another thread's
+    connection)."""
+    shares = [bodies[index::posters] for index in range(posters)]
+
+    def post_share(share: list[str]) -> None:
+        try:
+            for body in share:
+                _check(poster.post(URL, body))
+        finally:
+            if posters > 1:
+                connections.close_all()  # this thread's connections
+
+    began = time.perf_counter()
+    if posters == 1:
+        post_share(shares[0])
+    else:
+        with ThreadPoolExecutor(max_workers=posters) as pool:
+            list(pool.map(post_share, shares))
+    elapsed = time.perf_counter() - began
+    ctx.add("webhook", "accepted_concurrent", "events/s", per_second(len(bodies), elapsed),
+            target=">= 2000", extra={"posted": len(bodies), "posters": posters})  # fmt: skip
 
 
 def _sendgrid_delivery(email: str) -> dict:
