@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm.deferred import deferred_add, deferred_block
 from crm.models import Activity, Contact, slug_key_validator
 from crm.set_inserts import model_new, rows_insert
 from crm.set_updates import column_greatest
@@ -108,9 +109,6 @@ def activity_record_batch(*, items: Sequence[ActivityInput]) -> ActivityBatchRes
     return ActivityBatchResult(activities=tuple(rows))
 
 
-_DEFERRED_ATTRIBUTE = "_nextstep_deferred_activities"
-
-
 @contextmanager
 def activities_recorded_deferred() -> Iterator[None]:
     """Record activities as usual inside the block, but announce them once, at its end.
@@ -122,40 +120,20 @@ def activities_recorded_deferred() -> Iterator[None]:
     batch recorded inside a savepoint that was rolled back is not announced. Nested
     blocks announce at the outermost one's end. Must run inside `transaction.atomic`.
     """
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        raise transaction.TransactionManagementError(
-            "activities_recorded_deferred() needs an atomic block: the receivers must run "
-            "in the transaction that recorded the activities."
-        )
-    if getattr(connection, _DEFERRED_ATTRIBUTE, None) is not None:
+    with deferred_block(
+        "activities",
+        "activities_recorded_deferred() needs an atomic block: the receivers must run "
+        "in the transaction that recorded the activities.",
+    ) as live:
         yield
-        return
-    pending: list[tuple[object, list[Activity]]] = []
-    setattr(connection, _DEFERRED_ATTRIBUTE, pending)
-    try:
-        yield
-    finally:
-        delattr(connection, _DEFERRED_ATTRIBUTE)
-    # Django drops on_commit callbacks registered inside a savepoint when it rolls back;
-    # each batch's marker tells whether its rows are still there.
-    waiting = {id(func) for _sids, func, _robust in connection.run_on_commit}
-    activities = [a for marker, batch in pending if id(marker) in waiting for a in batch]
+    activities = [a for batch in live or () for a in batch]
     if activities:
         activities_recorded.send(sender=Activity, activities=activities)
 
 
 def _announce(created: list[Activity]) -> None:
-    pending = getattr(transaction.get_connection(), _DEFERRED_ATTRIBUTE, None)
-    if pending is None:
+    if not deferred_add("activities", created):
         activities_recorded.send(sender=Activity, activities=created)
-        return
-
-    def marker() -> None:
-        """Does nothing on commit; present in run_on_commit while the rows are."""
-
-    transaction.on_commit(marker)
-    pending.append((marker, created))
 
 
 def _validate(items: Sequence[ActivityInput]) -> None:

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from django.db import connection, transaction
+from django.db import connection
 
+from crm.deferred import deferred_add, deferred_block
 from sequences.reports.models import ReportCount
 
 #: Rows per INSERT: 10 parameters each stays far below SQLite's 32766 limit. A batch's
@@ -59,9 +60,6 @@ class Tally:
         return any(self.counts.values()) or any(self.amounts.values())
 
 
-_DEFERRED_ATTRIBUTE = "_nextstep_deferred_report_counts"
-
-
 @contextmanager
 def report_counts_deferred() -> Iterator[None]:
     """Inside the block, report_counts_add collects; one upsert writes it all at the end.
@@ -74,42 +72,25 @@ def report_counts_deferred() -> Iterator[None]:
     Must run inside `transaction.atomic`; nothing is written if the block raises, and
     increments made inside a savepoint that was rolled back are dropped.
     """
-    if not connection.in_atomic_block:
-        raise transaction.TransactionManagementError(
-            "report_counts_deferred() needs an atomic block: the counters must be written "
-            "in the transaction whose work they count."
-        )
-    if getattr(connection, _DEFERRED_ATTRIBUTE, None) is not None:
+    with deferred_block(
+        "report_counts",
+        "report_counts_deferred() needs an atomic block: the counters must be written "
+        "in the transaction whose work they count.",
+    ) as live:
         yield
+    if live is None:  # an outer block writes
         return
-    pending: list[tuple[object, Tally]] = []
-    setattr(connection, _DEFERRED_ATTRIBUTE, pending)
-    try:
-        yield
-    finally:
-        delattr(connection, _DEFERRED_ATTRIBUTE)
-    # Django drops on_commit callbacks registered inside a savepoint when it rolls back;
-    # each tally's marker tells whether the work it counts is still there.
-    waiting = {id(func) for _sids, func, _robust in connection.run_on_commit}
     merged = Tally()
-    for marker, tally in pending:
-        if id(marker) in waiting:
-            merged.counts.update(tally.counts)
-            merged.amounts.update(tally.amounts)
+    for tally in live:
+        merged.counts.update(tally.counts)
+        merged.amounts.update(tally.amounts)
     report_counts_add(merged)
 
 
 def report_counts_add(tally: Tally) -> int:
     """Add a batch's increments to the daily and monthly counters; return how many day
     keys changed (inside report_counts_deferred: collected, written at its end)."""
-    pending = getattr(connection, _DEFERRED_ATTRIBUTE, None)
-    if pending is not None:
-
-        def marker() -> None:
-            """Does nothing on commit; present in run_on_commit while the work is."""
-
-        transaction.on_commit(marker)
-        pending.append((marker, tally))
+    if deferred_add("report_counts", tally):
         return sum(1 for key in set(tally.counts) | set(tally.amounts) if _nonzero(tally, key))
     days = [key for key in set(tally.counts) | set(tally.amounts) if _nonzero(tally, key)]
     if not days:
