@@ -32,6 +32,9 @@ class CrmConfig(AppConfig):
             minutes=tasks.EVALUATE_SEGMENTS_EVERY_MINUTES,
         )
         register_schedule(
+            "crm: expire staged imports", "crm.tasks.expire_staged_imports_task", minutes=60
+        )
+        register_schedule(
             "crm: refresh segments of changed contacts",
             "crm.tasks.refresh_recently_changed_contacts_task",
             minutes=tasks.RECENTLY_CHANGED_EVERY_MINUTES,

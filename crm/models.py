@@ -344,7 +344,8 @@ class ContactImport(models.Model):
     may have changed meanwhile (crm.services.imports). The token is the confirm form's
     only field: it is random, belongs to the user who previewed, works once and
     expires (crm.services.imports.STAGED_IMPORT_TTL); expired rows are deleted by the
-    next preview, and an erasure deletes any that name the address.
+    next preview and hourly (crm.tasks.expire_staged_imports_task), and an erasure
+    deletes any that name the address.
     """
 
     token = models.CharField(max_length=64, unique=True)

@@ -10,6 +10,7 @@ from django_q.tasks import async_task
 from crm.models import Contact, Segment, Suppression
 from crm.receivers import REFRESH_CHUNK, REFRESH_TASK
 from crm.segments.compiler import SegmentCompileError
+from crm.services.imports import contact_imports_expire
 from crm.services.segments import (
     EVALUATE_TASK,
     MembershipChanges,
@@ -99,3 +100,9 @@ def refresh_recently_changed_contacts_task(
     for start in range(0, len(ids), REFRESH_CHUNK):
         async_task(REFRESH_TASK, ids[start : start + REFRESH_CHUNK])
     return f"{len(ids)} contacts queued for a segment refresh"
+
+
+def expire_staged_imports_task() -> str:
+    """Delete previewed CSV imports nobody confirmed in time (personal data kept no longer
+    than the confirm window, even when no one uploads again)."""
+    return f"deleted {contact_imports_expire()} expired staged imports"

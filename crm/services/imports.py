@@ -500,7 +500,7 @@ def contact_import_preview(
         parsed, invalid = contact_import_parse(rows, stage_keys=lifecycle_stage_keys())
         result = _Planner(options, snapshots=preview_rows).plan(parsed)
     now = timezone.now()
-    ContactImport.objects.filter(created_at__lt=now - STAGED_IMPORT_TTL).delete()
+    contact_imports_expire(now=now)
     if not parsed:
         return _merge_invalid(result, invalid), None
     staged = ContactImport.objects.create(
@@ -590,6 +590,14 @@ def _merge_invalid(result: ContactImportBatchResult, invalid) -> ContactImportBa
         )
         result.outcomes.sort(key=lambda outcome: outcome.number)
     return result
+
+
+def contact_imports_expire(*, now: datetime.datetime | None = None) -> int:
+    """Delete staged imports older than STAGED_IMPORT_TTL (they hold the file's personal
+    data); return how many. Run by each upload and hourly (crm: expire staged imports)."""
+    cutoff = (now or timezone.now()) - STAGED_IMPORT_TTL
+    deleted, _ = ContactImport.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def contact_imports_erase(*, email: str) -> int:

@@ -390,3 +390,24 @@ def test_confirm_checks_again_that_the_user_may_record_consent(client, marketer)
 
     assert not Contact.objects.exists()
     assert "You may import contacts but not record consent." in message_texts(done)
+
+
+def test_unconfirmed_imports_expire_hourly_even_when_no_one_uploads_again(superuser):
+    from crm.schedules import registered_schedules
+    from crm.services.imports import STAGED_IMPORT_TTL
+    from crm.tasks import expire_staged_imports_task
+
+    now = timezone.now()
+    for token, age in (
+        ("old", STAGED_IMPORT_TTL + datetime.timedelta(minutes=1)),
+        ("new", datetime.timedelta(0)),
+    ):
+        ContactImport.objects.create(
+            token=token, created_by=superuser, created_at=now - age, source="csv", rows="[]"
+        )
+
+    assert expire_staged_imports_task() == "deleted 1 expired staged imports"
+    assert list(ContactImport.objects.values_list("token", flat=True)) == ["new"]
+    assert any(
+        spec.func == "crm.tasks.expire_staged_imports_task" for spec in registered_schedules()
+    )
