@@ -187,6 +187,24 @@ def _json_select(fields) -> str:
     return f"SELECT {', '.join(columns)} FROM jsonb_array_elements(%s::jsonb) AS r"
 
 
+def value_adapters(fields) -> list:
+    """How each field's value goes into `rows_source`'s rows (None: as it is)."""
+    as_json = _json_form(fields)
+    return [json_adapter(f) if as_json else field_adapter(f) for f in fields]
+
+
+def rows_source(fields, rows: list[list]) -> tuple[str, list]:
+    """SQL producing these rows (values made by `value_adapters`, one per field, in
+    order), and its parameters: for `INSERT … <source>` or `WITH v AS (<source>)`.
+
+    PostgreSQL: one JSON parameter (see json_adapter for why); elsewhere `VALUES`.
+    """
+    if _json_form(fields):
+        return _json_select(fields), [json.dumps(rows, separators=(",", ":"))]
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return f"VALUES {', '.join([placeholder] * len(rows))}", [v for row in rows for v in row]
+
+
 _TYPE_MODIFIER = re.compile(r"\(.*\)")
 
 

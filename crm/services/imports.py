@@ -43,12 +43,11 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, validate_email, validate_unicode_slug
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -69,7 +68,7 @@ from crm.models import (
     time_zone_names,
 )
 from crm.services.activities import ActivityInput, activity_record_batch
-from crm.set_inserts import cast_type, field_adapter, model_new, rows_insert
+from crm.set_inserts import cast_type, model_new, rows_insert, rows_source, value_adapters
 from crm.signals import consent_changed
 from crm.spreadsheets import unescape_formula
 
@@ -962,7 +961,10 @@ class _Planner:
             created_at=now,
             updated_at=now,
         )
-        columns = [(f.attname, _adapter(f)) for f in model_fields]
+        columns = [
+            (f.attname, adapt)
+            for f, adapt in zip(model_fields, value_adapters(model_fields), strict=True)
+        ]
         quote = connection.ops.quote_name
         table = quote(Contact._meta.db_table)
         column_sql = ", ".join(quote(f.column) for f in model_fields)
@@ -978,7 +980,7 @@ class _Planner:
                     rows.append(
                         [adapt(row[name]) if adapt else row[name] for name, adapt in columns]
                     )
-                rows_sql, params = _rows_source(model_fields, rows)
+                rows_sql, params = rows_source(model_fields, rows)
                 cursor.execute(
                     f"INSERT INTO {table} ({column_sql}) {rows_sql} "
                     f"ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('email')}",
@@ -1056,7 +1058,10 @@ def _update_rows(model, rows: list[tuple[int, dict]], names: list[str]) -> None:
         return
     meta = model._meta
     fields = [meta.get_field(name) for name in names]
-    adapters = [(f.attname, _adapter(f)) for f in fields]
+    adapters = [
+        (f.attname, adapt)
+        for f, adapt in zip(fields, value_adapters([meta.pk, *fields])[1:], strict=True)
+    ]
     quote = connection.ops.quote_name
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     aliases = [f"c{index}" for index in range(len(fields))]
@@ -1070,61 +1075,12 @@ def _update_rows(model, rows: list[tuple[int, dict]], names: list[str]) -> None:
                 [pk_value, *(adapt(row[name]) if adapt else row[name] for name, adapt in adapters)]
                 for pk_value, row in rows[start : start + per_statement]
             ]
-            source, params = _rows_source([meta.pk, *fields], values)
+            source, params = rows_source([meta.pk, *fields], values)
             cursor.execute(
                 f"WITH v(pk, {', '.join(aliases)}) AS ({source}) "
                 f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{pk} = v.pk",
                 params,
             )
-
-
-def _adapter(model_field):
-    """How a value of this field goes into _rows_source's rows (None: as it is)."""
-    if connection.vendor == "postgresql":
-        # The rows travel as one JSON document: dates as ISO text, JSON nested as it is.
-        if isinstance(model_field, models.DateTimeField):
-            return _isoformat_cached()
-        if isinstance(model_field, (models.DateField, models.DecimalField, models.UUIDField)):
-            return lambda value: None if value is None else str(value)
-        return None
-    if isinstance(model_field, models.JSONField):
-        return partial(json.dumps, cls=model_field.encoder)
-    return field_adapter(model_field)
-
-
-def _isoformat_cached():
-    converted: dict = {}
-
-    def isoformat(value):
-        if value is None:
-            return None
-        if value not in converted:  # most rows share one timestamp: convert it once
-            converted[value] = value.isoformat()
-        return converted[value]
-
-    return isoformat
-
-
-def _rows_source(model_fields, rows: list[list]) -> tuple[str, list]:
-    """SQL producing these rows (one value per field, in order), and its parameters.
-
-    PostgreSQL: the rows as one JSON parameter, `jsonb_array_elements` and a cast per
-    column. A VALUES list of thousands of placeholders cost psycopg ~0.1 s of Python per
-    statement just to find them (client-side binding), and arrays ~0.1 s to dump;
-    json.dumps is C, and so is PostgreSQL's JSON parser. SQLite: `VALUES (…), (…)` (its
-    driver binds in C).
-    """
-    if connection.vendor == "postgresql":
-        columns = ", ".join(
-            f"r -> {index}"
-            if isinstance(f, models.JSONField)
-            else f"(r ->> {index})::{cast_type(f)}"
-            for index, f in enumerate(model_fields)
-        )
-        sql = f"SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS r"
-        return sql, [json.dumps(rows, separators=(",", ":"))]
-    placeholder = "(" + ", ".join(["%s"] * len(model_fields)) + ")"
-    return f"VALUES {', '.join([placeholder] * len(rows))}", [v for row in rows for v in row]
 
 
 def _filter_in(queryset, column: str, values: list):

@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from crm.models import Activity, Tag
-from crm.set_inserts import rows_insert, rows_insert_new
+from crm.models import Activity, Contact, Tag
+from crm.set_inserts import rows_insert, rows_insert_new, rows_source
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -240,3 +240,16 @@ def test_a_value_json_cannot_carry_takes_the_values_form(every_type):
     assert stored["m"] == 1.5
     if connection.vendor == "postgresql":
         assert stored["n"] == float("inf")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the JSON row source is PostgreSQL's")
+def test_the_shared_row_source_keeps_a_long_text_whole_for_the_insert_to_refuse():
+    # The CSV import builds its INSERT and UPDATE sources with rows_source: a cast to
+    # varchar(n) there would cut a too-long text silently instead of refusing it.
+    field = Contact._meta.get_field("first_name")
+    sql, params = rows_source([field], [["x" * (field.max_length + 5)]])
+
+    assert "jsonb_array_elements" in sql and f"({field.max_length})" not in sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert len(cursor.fetchone()[0]) == field.max_length + 5
